@@ -1,0 +1,5 @@
+import sys
+
+from signcam.cli import main
+
+sys.exit(main())

@@ -1,0 +1,132 @@
+"""Classify sign crops with the shipped ONNX model (no torch at run time).
+
+Example:
+    >>> clf = Classifier()                      # assets/signnet.onnx
+    >>> probs = clf.predict_boxes(frame, [(10, 10, 50, 50)])
+    >>> probs.shape
+    (1, 44)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+
+from signcam.classes import NOT_A_SIGN, NUM_SIGN_CLASSES
+from signcam.errors import ModelError
+
+__all__ = ["Classifier", "ModelInfo", "DEFAULT_MODEL", "CROP_MARGIN", "crop_patches", "METADATA_KEY"]
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "signnet.onnx"
+#: GTSRB crops keep about 17 % of the sign's width as margin on each side (measured on
+#: the training ROIs); crops cut from a detection box are framed the same way.
+CROP_MARGIN = 0.17
+METADATA_KEY = "signcam"
+
+
+def crop_patches(image: np.ndarray, boxes: Sequence[Sequence[float]], size: int = 32,
+                 margin: float = CROP_MARGIN) -> np.ndarray:
+    """Cut ``size`` x ``size`` patches around boxes, framed like GTSRB crops.
+
+    Args:
+        image: H x W x 3 uint8 frame (BGR).
+        boxes: ``(x1, y1, x2, y2)`` per sign, pixel coordinates (x2, y2 inclusive).
+        size: Side of the square output patches.
+        margin: Context kept on each side, as a fraction of the box's width/height.
+
+    Returns:
+        N x size x size x 3 uint8 patches; parts outside the frame repeat its border.
+    """
+    out = np.empty((len(boxes), size, size, 3), np.uint8)
+    height, width = image.shape[:2]
+    for i, (x1, y1, x2, y2) in enumerate(boxes):
+        bw, bh = x2 - x1 + 1, y2 - y1 + 1
+        left, right = int(round(x1 - margin * bw)), int(round(x2 + margin * bw)) + 1
+        top, bottom = int(round(y1 - margin * bh)), int(round(y2 + margin * bh)) + 1
+        patch = image[max(top, 0):min(bottom, height), max(left, 0):min(right, width)]
+        pads = (max(-top, 0), max(bottom - height, 0), max(-left, 0), max(right - width, 0))
+        if any(pads) and patch.size:
+            patch = cv2.copyMakeBorder(patch, *pads, cv2.BORDER_REPLICATE)
+        if not patch.size:
+            out[i] = 0
+            continue
+        shrink = patch.shape[0] > size and patch.shape[1] > size
+        out[i] = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    return out
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What a model file says about itself (its embedded metadata)."""
+
+    class_names: list[str]
+    input_size: int = 32
+    channel_order: str = "BGR"
+    crop_margin: float = CROP_MARGIN
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def reject_index(self) -> int:
+        return len(self.class_names)
+
+
+class Classifier:
+    """The 44-way sign classifier (43 signs + "not a sign") on ONNX Runtime.
+
+    Args:
+        path: ONNX file written by ``signcam-train export``.
+        threads: Intra-op threads; default: all cores, at most 4.
+
+    Raises:
+        ModelError: the file is missing, corrupt, or carries no signcam metadata.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path) if path is not None else DEFAULT_MODEL
+        if not self.path.is_file():
+            raise ModelError(f"model file not found: {self.path}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own types for bad files
+            raise ModelError(f"cannot load model {self.path}: {str(exc).splitlines()[0]}") from None
+        meta = self._session.get_modelmeta().custom_metadata_map
+        if METADATA_KEY not in meta:
+            raise ModelError(f"{self.path} is an ONNX file but not a signcam model (no '{METADATA_KEY}' metadata)")
+        raw = json.loads(meta[METADATA_KEY])
+        self.info = ModelInfo(class_names=raw["class_names"], input_size=raw["input_size"],
+                              channel_order=raw.get("channel_order", "BGR"),
+                              crop_margin=raw.get("crop_margin", CROP_MARGIN), extra=raw)
+        if len(self.info.class_names) != NUM_SIGN_CLASSES:
+            raise ModelError(f"{self.path} has {len(self.info.class_names)} classes, expected {NUM_SIGN_CLASSES}")
+        self._input = self._session.get_inputs()[0].name
+
+    def predict(self, patches: np.ndarray) -> np.ndarray:
+        """Class probabilities (N x 44, the last column "not a sign") of N x S x S x 3 BGR patches."""
+        if len(patches) == 0:
+            return np.zeros((0, NOT_A_SIGN + 1), np.float32)
+        batch = np.ascontiguousarray(patches.transpose(0, 3, 1, 2), dtype=np.float32)
+        return self._session.run(None, {self._input: batch})[0]
+
+    def prepare(self, image: np.ndarray, boxes: Sequence[Sequence[float]] | None = None) -> np.ndarray:
+        """Patches for :meth:`predict`: the whole image, or one per box."""
+        size = self.info.input_size
+        if boxes is None:
+            h, w = image.shape[:2]
+            return crop_patches(image, [(0, 0, w - 1, h - 1)], size, margin=0.0)
+        return crop_patches(image, boxes, size, self.info.crop_margin)
+
+    def predict_boxes(self, image: np.ndarray, boxes: Sequence[Sequence[float]]) -> np.ndarray:
+        """Class probabilities of the signs boxed in a frame."""
+        return self.predict(self.prepare(image, boxes))

@@ -1,0 +1,1 @@
+"""One module per ``signcam`` subcommand: ``add_arguments(parser)`` and ``main(args)``."""

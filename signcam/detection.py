@@ -1,0 +1,98 @@
+"""Detections and the operations on them that every stage shares (IoU, NMS).
+
+Example:
+    >>> d = Detection((10, 10, 40, 40), class_id=14, score=0.97)
+    >>> d.label, d.category, d.width
+    ('Stop', 'other', 31)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+import numpy as np
+
+from signcam.classes import category_of, label_of
+
+__all__ = ["Detection", "iou", "iou_matrix", "nms"]
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A sign found in a frame.
+
+    Args:
+        box: ``(x1, y1, x2, y2)`` inclusive pixel coordinates in the original frame.
+        class_id: Best of the 43 GTSRB classes.
+        score: Probability of ``class_id``.
+        track_id: Id of the track it belongs to, ``None`` for stills or unconfirmed.
+        accepted: False for a candidate the classifier rejected (shown only when debugging).
+    """
+
+    box: tuple[int, int, int, int]
+    class_id: int
+    score: float
+    track_id: int | None = None
+    accepted: bool = True
+
+    @property
+    def label(self) -> str:
+        return label_of(self.class_id)
+
+    @property
+    def category(self) -> str:
+        return category_of(self.class_id)
+
+    @property
+    def width(self) -> int:
+        return self.box[2] - self.box[0] + 1
+
+    @property
+    def height(self) -> int:
+        return self.box[3] - self.box[1] + 1
+
+    def with_track(self, track_id: int | None, class_id: int | None = None, score: float | None = None) -> Detection:
+        """A copy assigned to a track (and, after voting, maybe another class and score)."""
+        return replace(self, track_id=track_id,
+                       class_id=self.class_id if class_id is None else class_id,
+                       score=self.score if score is None else score)
+
+    def to_json(self) -> dict:
+        return {"box": [int(v) for v in self.box], "class_id": int(self.class_id), "label": self.label,
+                "score": round(float(self.score), 4), "track_id": self.track_id}
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every box in ``a`` (N x 4) with every box in ``b`` (M x 4), inclusive coordinates."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1 + 1, 0, None) * np.clip(y2 - y1 + 1, 0, None)
+    area_a = (a[:, 2] - a[:, 0] + 1) * (a[:, 3] - a[:, 1] + 1)
+    area_b = (b[:, 2] - b[:, 0] + 1) * (b[:, 3] - b[:, 1] + 1)
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """IoU of two boxes."""
+    return float(iou_matrix(np.asarray(a)[None], np.asarray(b)[None])[0, 0])
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float = 0.3) -> np.ndarray:
+    """Indices of the boxes kept by greedy non-maximum suppression, best first."""
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    if len(order) == 0:
+        return order
+    overlaps = iou_matrix(boxes, boxes)
+    keep: list[int] = []
+    suppressed = np.zeros(len(order), bool)
+    for i in order:
+        if suppressed[i]:
+            continue
+        keep.append(int(i))
+        suppressed |= overlaps[i] > threshold
+    return np.array(keep, dtype=np.int64)

@@ -1,0 +1,87 @@
+"""Read GTSDB-format scene folders: images plus a ``gt.txt`` of boxes.
+
+Each ``gt.txt`` line is ``file;left;top;right;bottom;classId``. The files may be the
+original ``.ppm`` or converted ``.jpg``/``.png`` with the same number; both are found.
+
+Example:
+    >>> scenes = load_scenes("data/gtsdb-train")  # doctest: +SKIP
+    >>> scenes[1].boxes
+    [(983, 388, 1024, 432, 40), ...]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Scene", "load_scenes", "split_scenes", "HOLDOUT_FROM"]
+
+_IMAGE_SUFFIXES = (".ppm", ".jpg", ".jpeg", ".png")
+
+#: Scenes numbered from here on are never tuned on: they measure detection quality.
+HOLDOUT_FROM = 450
+
+
+@dataclass
+class Scene:
+    """One annotated road scene.
+
+    Args:
+        number: The scene's number (``00042.ppm`` -> 42).
+        path: Image file on disk.
+        boxes: ``(left, top, right, bottom, class_id)`` per sign, inclusive pixel coords.
+    """
+
+    number: int
+    path: Path
+    boxes: list[tuple[int, int, int, int, int]] = field(default_factory=list)
+
+
+def _find_image(folder: Path, stem: str) -> Path | None:
+    for suffix in _IMAGE_SUFFIXES:
+        candidate = folder / f"{stem}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_scenes(folder: str | Path) -> list[Scene]:
+    """Every image of a GTSDB-format folder with its boxes, signless scenes included.
+
+    Args:
+        folder: A folder holding ``gt.txt`` and the numbered images.
+
+    Raises:
+        FileNotFoundError: if the folder or its ``gt.txt`` is missing.
+    """
+    folder = Path(folder)
+    gt_file = folder / "gt.txt"
+    if not gt_file.is_file():
+        raise FileNotFoundError(f"{gt_file} not found: a GTSDB folder holds gt.txt and 00000.ppm/.jpg ...")
+    scenes: dict[str, Scene] = {}
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in _IMAGE_SUFFIXES and path.stem.isdigit():
+            scenes.setdefault(path.stem, Scene(int(path.stem), path))
+    for line_no, line in enumerate(gt_file.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            name, left, top, right, bottom, class_id = line.strip().split(";")
+            box = (int(left), int(top), int(right), int(bottom), int(class_id))
+        except ValueError as exc:
+            raise ValueError(f"{gt_file}:{line_no}: expected file;left;top;right;bottom;classId") from exc
+        stem = Path(name).stem
+        if stem not in scenes:
+            image = _find_image(folder, stem)
+            if image is None:
+                raise FileNotFoundError(f"{gt_file}:{line_no}: no image for {name}")
+            scenes[stem] = Scene(int(stem), image)
+        scenes[stem].boxes.append(box)
+    return sorted(scenes.values(), key=lambda s: s.number)
+
+
+def split_scenes(scenes: list[Scene], holdout_from: int = HOLDOUT_FROM) -> tuple[list[Scene], list[Scene]]:
+    """Split into (tune, holdout) by scene number; the holdout is never tuned on."""
+    tune = [s for s in scenes if s.number < holdout_from]
+    holdout = [s for s in scenes if s.number >= holdout_from]
+    return tune, holdout

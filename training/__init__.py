@@ -1,0 +1,1 @@
+"""Training, evaluation and export of signcam's sign classifier (needs the ``train`` extra)."""

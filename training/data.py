@@ -1,0 +1,188 @@
+"""Training data held in memory: GTSRB crops plus positives and negatives cut from GTSDB scenes.
+
+Everything is loaded once into uint8 tensors (N x 3 x 32 x 32, BGR); augmentation
+happens on batches (see :mod:`training.augment`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from signcam.classes import NOT_A_SIGN
+from signcam.classifier import crop_patches
+from signcam.gtsdb import Scene
+
+__all__ = ["TensorSet", "load_gtsrb", "split_by_track", "cut_scene_crops", "tensor_digest", "GTSRB_LAYOUT"]
+
+GTSRB_LAYOUT = """expected torchvision's GTSRB layout under DATA_DIR:
+  DATA_DIR/gtsrb/GTSRB/Training/00000..00042/*.ppm
+  DATA_DIR/gtsrb/GTSRB/Final_Test/Images/*.ppm
+  DATA_DIR/gtsrb/GT-final_test.csv
+(pass --download to fetch it, or extract gtsrb-32.tar.xz into DATA_DIR)"""
+
+
+@dataclass
+class TensorSet:
+    """Images (uint8, N x 3 x S x S, BGR) with labels and, for GTSRB, track ids."""
+
+    images: torch.Tensor
+    labels: torch.Tensor
+    tracks: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, index: np.ndarray) -> TensorSet:
+        idx = torch.as_tensor(index, dtype=torch.long)
+        return TensorSet(self.images[idx], self.labels[idx], None if self.tracks is None else self.tracks[index])
+
+    @staticmethod
+    def concat(*parts: TensorSet) -> TensorSet:
+        return TensorSet(torch.cat([p.images for p in parts]), torch.cat([p.labels for p in parts]))
+
+
+def _to_tensor(patches: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(patches.transpose(0, 3, 1, 2)))
+
+
+def load_gtsrb(root: str | Path, split: str, size: int = 32, download: bool = False) -> TensorSet:
+    """Load a GTSRB split through torchvision into memory, resized to ``size``.
+
+    Raises:
+        FileNotFoundError: with the expected layout, when the data is not there.
+        RuntimeError: when ``download`` fails (e.g. offline).
+    """
+    from torchvision.datasets import GTSRB
+
+    try:
+        dataset = GTSRB(str(root), split=split, download=download)
+    except RuntimeError as exc:
+        if download:
+            raise RuntimeError(f"downloading GTSRB failed ({exc}); without internet, "
+                               f"extract a copy instead.\n{GTSRB_LAYOUT}") from None
+        raise FileNotFoundError(f"GTSRB {split} split not found in {root}.\n{GTSRB_LAYOUT}") from None
+    # torchvision keeps (path, label) pairs; reading them with OpenCV gives BGR like the app.
+    samples = dataset._samples
+    if not samples:
+        raise FileNotFoundError(f"GTSRB {split} split in {root} is empty.\n{GTSRB_LAYOUT}")
+    images = np.empty((len(samples), size, size, 3), np.uint8)
+    labels = np.empty(len(samples), np.int64)
+    tracks = np.empty(len(samples), np.int64)
+    for i, (path, label) in enumerate(tqdm(samples, desc=f"GTSRB {split}", unit="img", leave=False)):
+        image = cv2.imread(path, cv2.IMREAD_COLOR)
+        if image is None:
+            raise FileNotFoundError(f"cannot read {path}")
+        if image.shape[:2] != (size, size):
+            image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+        images[i] = image
+        labels[i] = label
+        name = Path(path).name
+        # Training files are TTTTT_FFFFF.ppm: 30 frames of one physical sign per track.
+        tracks[i] = label * 100_000 + int(name.split("_")[0]) if "_" in name else -1
+    return TensorSet(_to_tensor(images), torch.from_numpy(labels), tracks)
+
+
+def split_by_track(data: TensorSet, every: int = 12, offset: int = 5) -> tuple[TensorSet, TensorSet]:
+    """Hold out whole tracks (all frames of one physical sign) for validation.
+
+    Splitting by image would leak near-identical frames into validation.
+    """
+    track_no = data.tracks % 100_000
+    val = (track_no % every) == offset
+    return data.subset(np.flatnonzero(~val)), data.subset(np.flatnonzero(val))
+
+
+def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+    if len(boxes) == 0:
+        return np.zeros(0)
+    x1 = np.maximum(box[0], boxes[:, 0])
+    y1 = np.maximum(box[1], boxes[:, 1])
+    x2 = np.minimum(box[2], boxes[:, 2])
+    y2 = np.minimum(box[3], boxes[:, 3])
+    inter = np.clip(x2 - x1 + 1, 0, None) * np.clip(y2 - y1 + 1, 0, None)
+    area = lambda b: (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)  # noqa: E731
+    return inter / (area(box) + area(boxes) - inter)
+
+
+def _colour_points(image: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
+    """Pixels with strong red, blue or yellow: where the colour-based proposals look."""
+    b, g, r = (image[..., i].astype(np.int16) for i in range(3))
+    chroma = np.maximum.reduce([r - np.maximum(g, b), b - np.maximum(r, g), np.minimum(r, g) - b])
+    ys, xs = np.nonzero(chroma[::4, ::4] > 40)
+    if len(xs) == 0:
+        return np.zeros((0, 2))
+    pick = rng.integers(0, len(xs), count)
+    return np.stack([xs[pick] * 4, ys[pick] * 4], 1).astype(float)
+
+
+def cut_scene_crops(scenes: list[Scene], seed: int, negatives_per_scene: int = 40,
+                    jitters_per_sign: int = 4, size: int = 32) -> tuple[TensorSet, TensorSet]:
+    """Positives (jittered sign crops) and "not a sign" negatives cut from full road scenes.
+
+    Negatives are random boxes, boxes around strongly coloured pixels, and badly framed
+    boxes around real signs (shifted, far too large or too small), all with IoU < 0.3
+    to every annotated sign, so that the classifier learns to reject what the proposal
+    stage will feed it.
+
+    Returns:
+        (positives, negatives) as TensorSets.
+    """
+    rng = np.random.default_rng(seed)
+    pos_patches, pos_labels, neg_patches = [], [], []
+    for scene in tqdm(scenes, desc="GTSDB crops", unit="scene", leave=False):
+        image = cv2.imread(str(scene.path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FileNotFoundError(f"cannot read {scene.path}")
+        h, w = image.shape[:2]
+        gt = np.array([b[:4] for b in scene.boxes], float).reshape(-1, 4)
+        boxes, labels = [], []
+        for (x1, y1, x2, y2, cls) in scene.boxes:
+            bw, bh = x2 - x1 + 1, y2 - y1 + 1
+            for _ in range(jitters_per_sign):
+                dx, dy = rng.normal(0, 0.05, 2) * (bw, bh)
+                s = np.exp(rng.normal(0, 0.06))
+                cx, cy = (x1 + x2) / 2 + dx, (y1 + y2) / 2 + dy
+                boxes.append((cx - s * bw / 2, cy - s * bh / 2, cx + s * bw / 2, cy + s * bh / 2))
+                labels.append(cls)
+        pos_patches.append(crop_patches(image, boxes, size))
+        pos_labels += labels
+
+        negatives = []
+        centres = np.concatenate([rng.uniform((0, 0), (w, h), (negatives_per_scene // 2, 2)),
+                                  _colour_points(image, rng, negatives_per_scene // 2)])
+        for cx, cy in centres:
+            side = np.exp(rng.uniform(np.log(14), np.log(160)))
+            aspect = np.exp(rng.uniform(-0.2, 0.2))
+            negatives.append((cx - side * aspect / 2, cy - side / aspect / 2, cx + side * aspect / 2, cy + side / aspect / 2))
+        for x1, y1, x2, y2 in gt:
+            bw, bh = x2 - x1 + 1, y2 - y1 + 1
+            for _ in range(3):
+                s = np.exp(rng.choice([rng.uniform(np.log(0.3), np.log(0.5)), rng.uniform(np.log(1.9), np.log(3))]))
+                shift = rng.uniform(-0.6, 0.6, 2) * (bw, bh)
+                cx, cy = (x1 + x2) / 2 + shift[0], (y1 + y2) / 2 + shift[1]
+                negatives.append((cx - s * bw / 2, cy - s * bh / 2, cx + s * bw / 2, cy + s * bh / 2))
+                shift = rng.choice([-1, 1], 2) * rng.uniform(0.6, 1.1, 2) * (bw, bh)
+                negatives.append((x1 + shift[0], y1 + shift[1], x2 + shift[0], y2 + shift[1]))
+        kept = [b for b in negatives if len(gt) == 0 or _iou(np.array(b), gt).max() < 0.3]
+        neg_patches.append(crop_patches(image, kept, size))
+
+    positives = np.concatenate(pos_patches) if pos_patches else np.zeros((0, size, size, 3), np.uint8)
+    negatives = np.concatenate(neg_patches)
+    return (TensorSet(_to_tensor(positives), torch.tensor(pos_labels, dtype=torch.long).reshape(-1)),
+            TensorSet(_to_tensor(negatives), torch.full((len(negatives),), NOT_A_SIGN, dtype=torch.long)))
+
+
+def tensor_digest(*parts: TensorSet) -> str:
+    """sha256 of the exact pixels and labels a model was trained on."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.images.numpy().tobytes())
+        digest.update(part.labels.numpy().tobytes())
+    return digest.hexdigest()

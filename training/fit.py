@@ -1,0 +1,200 @@
+"""``signcam-train fit``: train SignNet on GTSRB (+ GTSDB crops for the "not a sign" class).
+
+The loop is cut the usual way: :func:`load_data`, :func:`train_one_epoch`,
+:func:`evaluate`. A checkpoint is one dict ``{model, ema, optimizer, lr_scheduler,
+epoch, args, history}`` written after every epoch, so ``--resume`` continues a run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from signcam.classes import NOT_A_SIGN
+from signcam.gtsdb import load_scenes, split_scenes
+from training.augment import Augment
+from training.data import TensorSet, cut_scene_crops, load_gtsrb, split_by_track, tensor_digest
+from training.model import SignNet
+
+__all__ = ["add_arguments", "main", "load_data", "train_one_epoch", "evaluate", "build_model"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", type=Path, required=True, help="GTSRB root (holds gtsrb/GTSRB/...)")
+    parser.add_argument("--download", action="store_true", help="download GTSRB into --data-dir first")
+    parser.add_argument("--gtsdb-dir", type=Path, help="GTSDB scenes (gt.txt + images) for 'not a sign' crops")
+    parser.add_argument("--output-dir", type=Path, default=Path("runs/signnet"), help="checkpoints and history")
+    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--lr", type=float, default=4e-3, help="peak AdamW learning rate (one-cycle)")
+    parser.add_argument("--weight-decay", type=float, default=0.05)
+    parser.add_argument("--label-smoothing", type=float, default=0.1)
+    parser.add_argument("--ema-decay", type=float, default=0.998, help="weight EMA; the EMA model is exported")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=0, help="use only N training images (smoke tests)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint.pt")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_model(args: dict) -> SignNet:
+    return SignNet(num_classes=NOT_A_SIGN + 1)
+
+
+def synthetic_clutter(count: int, seed: int, size: int = 32) -> TensorSet:
+    """Smooth random colour fields and stripes: background the classifier must reject."""
+    gen = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(count, 3, 4, 4, generator=gen) * 255
+    images = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False)
+    stripes = torch.sin(torch.linspace(0, 6.28, size).view(1, 1, 1, -1) * torch.randint(1, 6, (count, 1, 1, 1), generator=gen))
+    images = images + 60 * stripes * (torch.rand(count, 1, 1, 1, generator=gen) < 0.5)
+    labels = torch.full((count,), NOT_A_SIGN, dtype=torch.long)
+    return TensorSet(images.clamp(0, 255).to(torch.uint8), labels)
+
+
+def load_data(args: argparse.Namespace) -> tuple[TensorSet, TensorSet, dict]:
+    """Training and validation sets, and a summary for the model's metadata."""
+    gtsrb = load_gtsrb(args.data_dir, "train", download=args.download)
+    train, val = split_by_track(gtsrb)
+    if args.limit:
+        train = train.subset(np.random.default_rng(args.seed).permutation(len(train))[: args.limit])
+        val = val.subset(np.random.default_rng(args.seed).permutation(len(val))[: max(args.limit // 4, 1)])
+    parts, val_parts = [train], [val]
+    summary = {"gtsrb_train": len(train), "gtsrb_val": len(val)}
+    if args.gtsdb_dir:
+        tune, _holdout = split_scenes(load_scenes(args.gtsdb_dir))
+        if args.limit:
+            tune = tune[: max(args.limit // 50, 2)]
+        positives, negatives = cut_scene_crops(tune, seed=args.seed)
+        order = np.random.default_rng(args.seed).permutation(len(negatives))
+        cut = len(negatives) // 10
+        parts += [positives, negatives.subset(order[cut:])]
+        val_parts.append(negatives.subset(order[:cut]))
+        summary.update(gtsdb_scenes=len(tune), gtsdb_positives=len(positives), gtsdb_negatives=len(negatives))
+    clutter = synthetic_clutter(max(len(train) // 20, 16), seed=args.seed)
+    parts.append(clutter)
+    summary["synthetic_negatives"] = len(clutter)
+    train_set, val_set = TensorSet.concat(*parts), TensorSet.concat(*val_parts)
+    summary["data_sha256"] = tensor_digest(train_set)
+    return train_set, val_set, summary
+
+
+def train_one_epoch(model: nn.Module, ema: torch.optim.swa_utils.AveragedModel, data: TensorSet,
+                    augment: Augment, optimizer: torch.optim.Optimizer, scheduler, criterion: nn.Module,
+                    batch_size: int, device: torch.device, epoch: int, epochs: int) -> dict:
+    model.train()
+    order = torch.randperm(len(data), generator=augment.gen)
+    steps = len(data) // batch_size
+    total_loss = correct = seen = 0
+    bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{epochs}", unit="batch", dynamic_ncols=True)
+    for step in bar:
+        idx = order[step * batch_size:(step + 1) * batch_size]
+        images = augment(data.images[idx]).to(device, non_blocking=True)
+        labels = data.labels[idx].to(device, non_blocking=True)
+        logits = model(images)
+        loss = criterion(logits, labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        ema.update_parameters(model)
+        total_loss += loss.item() * len(idx)
+        correct += (logits.argmax(1) == labels).sum().item()
+        seen += len(idx)
+        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+    return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1)}
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 1024) -> torch.Tensor:
+    """Softmax probabilities for uint8 images, in batches."""
+    model.eval()
+    out = [torch.softmax(model(images[i:i + batch_size].float().to(device)), 1).cpu()
+           for i in range(0, len(images), batch_size)]
+    return torch.cat(out) if out else torch.zeros(0, NOT_A_SIGN + 1)
+
+
+def evaluate(model: nn.Module, data: TensorSet, device: torch.device) -> dict:
+    """Sign accuracy (best of the 43 classes) and the share of negatives taken for a sign."""
+    probs = predict(model, data.images, device)
+    signs = data.labels != NOT_A_SIGN
+    result = {}
+    if signs.any():
+        result["val_acc"] = (probs[signs, :NOT_A_SIGN].argmax(1) == data.labels[signs]).float().mean().item()
+        result["val_rejected_signs"] = (probs[signs].argmax(1) == NOT_A_SIGN).float().mean().item()
+    if (~signs).any():
+        result["val_false_accept"] = (probs[~signs].argmax(1) != NOT_A_SIGN).float().mean().item()
+    return result
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def main(args: argparse.Namespace) -> int:
+    seed_everything(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = pick_device(args.device)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = args.output_dir / "checkpoint.pt"
+
+    train_set, val_set, summary = load_data(args)
+    print(f"training on {len(train_set)} crops ({summary}), validating on {len(val_set)}; device {device}")
+
+    model = build_model(vars(args)).to(device)
+    ema = torch.optim.swa_utils.AveragedModel(
+        model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    steps_per_epoch = len(train_set) // args.batch_size
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
+                                                    steps_per_epoch=max(steps_per_epoch, 1), pct_start=0.15)
+    criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+    augment = Augment(seed=args.seed)
+    start_epoch, history = 0, []
+
+    if args.resume:
+        if not checkpoint_path.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint_path}")
+        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["lr_scheduler"])
+        augment.gen.set_state(state["augment_rng"])
+        start_epoch, history = state["epoch"] + 1, json.loads(state["history"])
+        print(f"resumed from {checkpoint_path} after epoch {start_epoch}")
+
+    recipe = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
+    for epoch in range(start_epoch, args.epochs):
+        started = time.time()
+        stats = train_one_epoch(model, ema, train_set, augment, optimizer, scheduler, criterion,
+                                args.batch_size, device, epoch, args.epochs)
+        stats.update(evaluate(ema.module, val_set, device))
+        stats.update(epoch=epoch + 1, seconds=round(time.time() - started, 1))
+        history.append(stats)
+        print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items()), flush=True)
+        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+                    "lr_scheduler": scheduler.state_dict(), "augment_rng": augment.gen.get_state(),
+                    "epoch": epoch, "args": json.dumps(recipe), "history": json.dumps(history),
+                    "data": json.dumps(summary)}, checkpoint_path)
+    (args.output_dir / "history.json").write_text(json.dumps(history, indent=1))
+    print(f"checkpoint: {checkpoint_path}")
+    return 0
