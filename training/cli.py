@@ -9,7 +9,7 @@ __all__ = ["get_args_parser", "main"]
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    from training import evaluate, export, fit
+    from training import detector, eval_detect, evaluate, export, fit
 
     parser = argparse.ArgumentParser(prog="signcam-train", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -17,6 +17,8 @@ def get_args_parser() -> argparse.ArgumentParser:
         ("fit", fit, "train SignNet on GTSRB"),
         ("evaluate", evaluate, "test-set accuracy, per-class table and plots"),
         ("export", export, "write the ONNX model with its metadata"),
+        ("fit-detector", detector, "train SignDet, the sign-finding network, on GTSDB scenes"),
+        ("eval-detect", eval_detect, "detection precision/recall/F1 on GTSDB-format scenes"),
     ):
         command = sub.add_parser(name, help=help_text, description=module.__doc__,
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)

@@ -160,7 +160,8 @@ def cut_scene_crops(scenes: list[Scene], seed: int, negatives_per_scene: int = 4
         for cx, cy in centres:
             side = np.exp(rng.uniform(np.log(14), np.log(160)))
             aspect = np.exp(rng.uniform(-0.2, 0.2))
-            negatives.append((cx - side * aspect / 2, cy - side / aspect / 2, cx + side * aspect / 2, cy + side / aspect / 2))
+            half_w, half_h = side * aspect / 2, side / aspect / 2
+            negatives.append((cx - half_w, cy - half_h, cx + half_w, cy + half_h))
         for x1, y1, x2, y2 in gt:
             bw, bh = x2 - x1 + 1, y2 - y1 + 1
             for _ in range(3):

@@ -43,7 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=0, help="use only N training images (smoke tests)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--resume", action="store_true", help="continue from OUTPUT_DIR/checkpoint.pt")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue an interrupted run (same recipe) from OUTPUT_DIR/checkpoint.pt")
 
 
 def seed_everything(seed: int) -> None:
@@ -61,7 +62,8 @@ def synthetic_clutter(count: int, seed: int, size: int = 32) -> TensorSet:
     gen = torch.Generator().manual_seed(seed)
     coarse = torch.rand(count, 3, 4, 4, generator=gen) * 255
     images = F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=False)
-    stripes = torch.sin(torch.linspace(0, 6.28, size).view(1, 1, 1, -1) * torch.randint(1, 6, (count, 1, 1, 1), generator=gen))
+    frequency = torch.randint(1, 6, (count, 1, 1, 1), generator=gen)
+    stripes = torch.sin(torch.linspace(0, 6.28, size).view(1, 1, 1, -1) * frequency)
     images = images + 60 * stripes * (torch.rand(count, 1, 1, 1, generator=gen) < 0.5)
     labels = torch.full((count,), NOT_A_SIGN, dtype=torch.long)
     return TensorSet(images.clamp(0, 255).to(torch.uint8), labels)
@@ -116,7 +118,8 @@ def train_one_epoch(model: nn.Module, ema: torch.optim.swa_utils.AveragedModel, 
         total_loss += loss.item() * len(idx)
         correct += (logits.argmax(1) == labels).sum().item()
         seen += len(idx)
-        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
+        bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.4f}",
+                        lr=f"{scheduler.get_last_lr()[0]:.2e}")
     return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1)}
 
 
@@ -174,6 +177,10 @@ def main(args: argparse.Namespace) -> int:
         if not checkpoint_path.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint_path}")
         state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        saved = json.loads(state["args"])
+        changed = [k for k in ("epochs", "batch_size", "lr", "seed", "limit") if saved.get(k) != getattr(args, k)]
+        if changed:
+            raise ValueError(f"--resume continues the same recipe; {', '.join(changed)} differ from {checkpoint_path}")
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])

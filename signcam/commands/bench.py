@@ -1,0 +1,149 @@
+"""Time the classifier and every stage of the pipeline on this machine.
+
+Prints classifier throughput (crops/s, batched) and single-crop latency, then, for a
+SOURCE, decode-only speed and the end-to-end pipeline (decode, proposals, classify,
+track, overlay) with per-stage medians, p95 frame latency, the ratio to decode-only and
+the process's memory over the run. ``--frames 20000 --loop`` shows memory stays flat.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+__all__ = ["add_arguments", "main", "bench_classifier", "bench_pipeline"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", nargs="?", default="demo", help="video, image folder, camera or 'demo'")
+    parser.add_argument("--frames", type=int, default=300, help="frames to time in each pass")
+    parser.add_argument("--loop", action="store_true", help="rewind a file at its end to reach --frames")
+    parser.add_argument("--model", type=Path, help="classifier ONNX (default: the shipped one)")
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
+    parser.add_argument("--no-pipeline", action="store_true", help="time the classifier only")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as statm:
+        pages = int(statm.read().split()[1])
+    return pages * 4096 / 2**20
+
+
+def bench_classifier(classifier, batch: int = 256, repeats: int = 20, singles: int = 500) -> dict:
+    """Batched throughput and single-crop latency on random patches."""
+    rng = np.random.default_rng(0)
+    size = classifier.info.input_size
+    patches = rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8)
+    for _ in range(3):
+        classifier.predict(patches)
+    rates = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        classifier.predict(patches)
+        rates.append(batch / (time.perf_counter() - started))
+    latencies = []
+    for i in range(singles):
+        started = time.perf_counter()
+        classifier.predict(patches[i % batch: i % batch + 1])
+        latencies.append((time.perf_counter() - started) * 1e3)
+    return {"crops_per_s_median": round(float(np.median(rates))), "batch": batch,
+            "single_crop_ms_median": round(float(np.median(latencies)), 3),
+            "single_crop_ms_p95": round(float(np.percentile(latencies, 95)), 3)}
+
+
+def _frames(source, count: int, loop: bool):
+    """Up to ``count`` frames, rewinding a file at its end when ``loop`` is set."""
+    produced = 0
+    while produced < count:
+        frame = source.read()
+        if frame is None:
+            if not loop or produced == 0 or source.is_live:
+                return
+            source.seek(0)
+            continue
+        produced += 1
+        yield frame
+
+
+def bench_pipeline(spec: str, engine, frames: int, loop: bool) -> dict:
+    """Decode-only pass, then the full pipeline, on the same frames."""
+    from signcam.overlay import draw_overlay
+    from signcam.sources import open_source
+
+    with open_source(spec) as source:
+        started, count = time.perf_counter(), 0
+        for _ in tqdm(_frames(source, frames, loop), total=frames, desc="decode only", unit="frame", leave=False):
+            count += 1
+        decode_fps = count / max(time.perf_counter() - started, 1e-9)
+
+    stages: dict[str, list[float]] = {k: [] for k in ("decode", "proposals", "classify", "track", "overlay")}
+    latency, rss = [], [_rss_mb()]
+    size = None
+    with open_source(spec) as source:
+        frames_iter = _frames(source, frames, loop)
+        bar = tqdm(total=frames, desc="pipeline", unit="frame", leave=False)
+        started = time.perf_counter()
+        while True:
+            t0 = time.perf_counter()
+            frame = next(frames_iter, None)
+            if frame is None:
+                break
+            t1 = time.perf_counter()
+            result = engine.process(frame)
+            t2 = time.perf_counter()
+            draw_overlay(frame.image, result.detections, result.speed_limit)
+            t3 = time.perf_counter()
+            size = frame.image.shape[1::-1]
+            stages["decode"].append((t1 - t0) * 1e3)
+            for key in ("proposals", "classify", "track"):
+                stages[key].append(result.timings_ms.get(key, 0.0))
+            stages["overlay"].append((t3 - t2) * 1e3)
+            latency.append((t3 - t0) * 1e3)
+            if len(latency) % 500 == 0:
+                rss.append(_rss_mb())
+            bar.update()
+        wall = time.perf_counter() - started
+        bar.close()
+    rss.append(_rss_mb())
+    fps = len(latency) / max(wall, 1e-9)
+    return {
+        "source": spec, "frame_size": list(size) if size else None, "frames": len(latency),
+        "decode_only_fps": round(decode_fps, 1), "pipeline_fps": round(fps, 1),
+        "ratio_to_decode": round(fps / max(decode_fps, 1e-9), 3),
+        "latency_ms_median": round(float(np.median(latency)), 2) if latency else None,
+        "latency_ms_p95": round(float(np.percentile(latency, 95)), 2) if latency else None,
+        "stage_ms_median": {k: round(float(np.median(v)), 2) for k, v in stages.items() if v},
+        "rss_mb": {"start": round(rss[0], 1), "max": round(max(rss), 1), "end": round(rss[-1], 1)},
+    }
+
+
+def main(args: argparse.Namespace) -> int:
+    from signcam.classifier import Classifier
+
+    classifier = Classifier(args.model, threads=args.threads)
+    report = {"classifier": bench_classifier(classifier)}
+    c = report["classifier"]
+    print(f"classifier: {c['crops_per_s_median']} crops/s (batch {c['batch']}), single crop "
+          f"{c['single_crop_ms_median']:.3f} ms median, {c['single_crop_ms_p95']:.3f} ms p95")
+    if not args.no_pipeline:
+        from signcam.pipeline import Engine
+        from signcam.recognizer import Recognizer
+
+        engine = Engine(Recognizer(classifier))
+        p = report["pipeline"] = bench_pipeline(args.source, engine, args.frames, args.loop)
+        print(f"pipeline on {p['source']} ({p['frame_size'][0]}x{p['frame_size'][1]}, {p['frames']} frames): "
+              f"{p['pipeline_fps']:.1f} fps end to end, decode alone {p['decode_only_fps']:.1f} fps "
+              f"(ratio {p['ratio_to_decode']:.2f})")
+        print(f"  frame latency {p['latency_ms_median']:.1f} ms median, {p['latency_ms_p95']:.1f} ms p95")
+        print("  stage medians (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in p["stage_ms_median"].items()))
+        r = p["rss_mb"]
+        print(f"  memory (RSS): start {r['start']:.0f} MB, max {r['max']:.0f} MB, end {r['end']:.0f} MB")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    return 0

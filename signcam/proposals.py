@@ -1,0 +1,173 @@
+"""Where in a frame a sign might be: candidate boxes, cheap enough for every frame.
+
+Two proposers share one call, ``proposer(image) -> N x 4 boxes``:
+:class:`SignDetProposer` runs the small learned detector (``assets/signdet.onnx``);
+:class:`ColourProposer` needs no model and looks for sign colours.
+
+German signs announce themselves by colour: red rims (prohibitory, danger, give way,
+stop), blue discs (mandatory), the yellow priority diamond. A rim merged with a red
+background still encloses the sign's white interior, so the holes inside red regions
+are candidates too. Candidates are loose; the classifier decides.
+
+Example:
+    >>> boxes = SignDetProposer()(frame)   # N x 4 float (x1, y1, x2, y2)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from signcam.errors import ModelError
+
+__all__ = ["ColourProposer", "SignDetProposer", "DEFAULT_DETECTOR", "DETECTOR_METADATA_KEY"]
+
+DEFAULT_DETECTOR = Path(__file__).resolve().parent.parent / "assets" / "signdet.onnx"
+DETECTOR_METADATA_KEY = "signcam-detector"
+
+_KERNEL = np.ones((3, 3), np.uint8)
+
+
+def _scaled(x: np.ndarray, y: np.ndarray, w: np.ndarray, h: np.ndarray, scale: float) -> np.ndarray:
+    cx, cy = x + w / 2, y + h / 2
+    return np.stack([cx - w * scale / 2, cy - h * scale / 2, cx + w * scale / 2 - 1, cy + h * scale / 2 - 1], 1)
+
+
+@dataclass
+class ColourProposer:
+    """Candidate sign boxes from red/blue/yellow regions and the holes inside red/blue rims.
+
+    Args:
+        min_side: Smallest region side in pixels.
+        max_side: Largest region side in pixels.
+        min_saturation: HSV saturation a sign colour needs (0..255).
+        min_value: HSV value a sign colour needs (0..255); low, signs are often in shade.
+        max_candidates: Cap per frame, largest regions first, to bound classification time.
+    """
+
+    min_side: int = 8
+    max_side: int = 220
+    min_saturation: int = 50
+    min_value: int = 25
+    max_candidates: int = 150
+
+    def masks(self, image: np.ndarray) -> dict[str, np.ndarray]:
+        hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
+        s, v = self.min_saturation, self.min_value
+        red = cv2.inRange(hsv, (0, s, v), (10, 255, 255)) | cv2.inRange(hsv, (160, s, v), (180, 255, 255))
+        blue = cv2.inRange(hsv, (95, s + 20, v), (135, 255, 255))
+        yellow = cv2.inRange(hsv, (15, s + 30, 60), (35, 255, 255))
+        return {"red": red, "blue": blue, "yellow": yellow}
+
+    def _regions(self, mask: np.ndarray) -> np.ndarray:
+        closed = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, _KERNEL)
+        _, _, stats, _ = cv2.connectedComponentsWithStats(closed, connectivity=8)
+        return stats[1:, :4].astype(np.float64)
+
+    @staticmethod
+    def _holes(mask: np.ndarray) -> np.ndarray:
+        contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+        if hierarchy is None:
+            return np.zeros((0, 4))
+        rects = [cv2.boundingRect(c) + (cv2.contourArea(c),)
+                 for c, h in zip(contours, hierarchy[0], strict=True) if h[3] >= 0]
+        rects = np.array(rects, np.float64).reshape(-1, 5)
+        # A sign's interior fills its bounding box well; thin slivers between blobs do not.
+        return rects[rects[:, 4] >= 0.3 * rects[:, 2] * rects[:, 3], :4]
+
+    def _keep(self, rects: np.ndarray) -> np.ndarray:
+        w, h = rects[:, 2], rects[:, 3]
+        ok = (w >= self.min_side) & (h >= self.min_side) & (w <= self.max_side) & (h <= self.max_side)
+        return rects[ok & (w < 2.5 * h) & (h < 2.5 * w)]
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """Candidate boxes, N x 4 float ``(x1, y1, x2, y2)``, most promising first."""
+        boxes = []
+        for name, mask in self.masks(image).items():
+            regions = self._keep(self._regions(mask))
+            x, y, w, h = regions.T
+            if name == "yellow":  # the diamond's yellow core sits inside a white border
+                boxes += [_scaled(x, y, w, h, 1.0), _scaled(x, y, w, h, 1.4)]
+                continue
+            boxes.append(_scaled(x, y, w, h, 1.0))
+            tall = regions[h > 1.4 * w]  # stacked signs merge into one tall region
+            tx, ty, tw, _ = tall.T
+            boxes += [np.stack([tx, ty, tx + tw - 1, ty + tw - 1], 1),
+                      np.stack([tx, ty + tall[:, 3] - tw, tx + tw - 1, ty + tall[:, 3] - 1], 1)]
+            holes = self._keep(self._holes(mask))
+            hx, hy, hw, hh = holes.T
+            boxes += [_scaled(hx, hy, hw, hh, 1.25), _scaled(hx, hy, hw, hh, 1.45)]
+        out = np.concatenate(boxes) if boxes else np.zeros((0, 4))
+        area = (out[:, 2] - out[:, 0]) * (out[:, 3] - out[:, 1])
+        return out[np.argsort(-area, kind="stable")[: self.max_candidates]]
+
+
+class SignDetProposer:
+    """Peaks of the learned sign-centre heatmap, each with a few box sizes around its estimate.
+
+    Args:
+        path: ONNX file written by ``signcam-train fit-detector``.
+        threshold: Heatmap level a peak needs; low, since the classifier rejects the rest.
+        max_peaks: Most peaks taken per frame (highest first).
+        box_scales: Sizes tried around each predicted box, for the classifier to pick from.
+        threads: Intra-op threads for ONNX Runtime.
+
+    Raises:
+        ModelError: the file is missing, corrupt or not a signcam detector.
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None, threshold: float = 0.08, max_peaks: int = 40,
+                 box_scales: tuple[float, ...] = (0.9, 1.05), threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        self.path = Path(path) if path is not None else DEFAULT_DETECTOR
+        if not self.path.is_file():
+            raise ModelError(f"detector model not found: {self.path}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
+        options.log_severity_level = 3
+        try:
+            self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own types for bad files
+            raise ModelError(f"cannot load detector {self.path}: {str(exc).splitlines()[0]}") from None
+        meta = self._session.get_modelmeta().custom_metadata_map
+        if DETECTOR_METADATA_KEY not in meta:
+            raise ModelError(f"{self.path} is not a signcam detector (no '{DETECTOR_METADATA_KEY}' metadata)")
+        info = json.loads(meta[DETECTOR_METADATA_KEY])
+        self.scale, self.stride = float(info["scale"]), int(info["stride"])
+        self.threshold, self.max_peaks, self.box_scales = threshold, max_peaks, box_scales
+        self._input = self._session.get_inputs()[0].name
+
+    def heatmap(self, image: np.ndarray) -> np.ndarray:
+        """The raw 5 x H/s x W/s output maps for a BGR frame."""
+        h, w = image.shape[:2]
+        # Multiples of 16 keep the encoder's strides aligned with the output grid.
+        size = (max(16, round(w * self.scale / 16) * 16), max(16, round(h * self.scale / 16) * 16))
+        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        batch = small.transpose(2, 0, 1)[None].astype(np.float32)
+        return self._session.run(None, {self._input: batch})[0][0]
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """Candidate boxes, N x 4 float ``(x1, y1, x2, y2)``, strongest peaks first."""
+        maps = self.heatmap(image)
+        logit = maps[0]
+        threshold_logit = np.log(self.threshold / (1 - self.threshold))
+        peaks = (logit == cv2.dilate(logit, np.ones((3, 3), np.uint8))) & (logit > threshold_logit)
+        ys, xs = np.nonzero(peaks)
+        order = np.argsort(-logit[ys, xs])[: self.max_peaks]
+        ys, xs = ys[order], xs[order]
+        h, w = image.shape[:2]
+        fx = w / (maps.shape[2] * self.stride)
+        fy = h / (maps.shape[1] * self.stride)
+        cx = (xs + maps[3, ys, xs]) * self.stride * fx
+        cy = (ys + maps[4, ys, xs]) * self.stride * fy
+        bw = np.exp(maps[1, ys, xs]) * self.stride * fx
+        bh = np.exp(maps[2, ys, xs]) * self.stride * fy
+        boxes = [np.stack([cx - s * bw / 2, cy - s * bh / 2, cx + s * bw / 2 - 1, cy + s * bh / 2 - 1], 1)
+                 for s in self.box_scales]
+        return np.stack(boxes, 1).reshape(-1, 4) if len(xs) else np.zeros((0, 4))

@@ -1,0 +1,69 @@
+"""Find and name the signs in one full frame: proposals -> classifier -> NMS.
+
+Example:
+    >>> recognizer = Recognizer()
+    >>> for det in recognizer(frame):
+    ...     print(det.label, det.score, det.box)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from signcam.classes import NOT_A_SIGN
+from signcam.classifier import Classifier
+from signcam.detection import Detection, nms
+from signcam.proposals import ColourProposer
+
+__all__ = ["Recognizer"]
+
+Proposer = Callable[[np.ndarray], np.ndarray]
+
+
+class Recognizer:
+    """Signs in a frame, each classified, rejected non-signs removed, duplicates suppressed.
+
+    Args:
+        classifier: The sign classifier; default: the shipped model.
+        conf: Minimum probability of the best sign class for a detection to count.
+        proposer: Callable ``image -> N x 4 boxes``; default: :class:`ColourProposer`.
+        nms_iou: Overlap above which the weaker of two detections is dropped.
+        max_rejected: How many rejected candidates to return for debugging.
+    """
+
+    def __init__(self, classifier: Classifier | None = None, conf: float = 0.5,
+                 proposer: Proposer | None = None, nms_iou: float = 0.3, max_rejected: int = 30) -> None:
+        self.classifier = classifier or Classifier()
+        self.proposer = proposer or ColourProposer()
+        self.conf = conf
+        self.nms_iou = nms_iou
+        self.max_rejected = max_rejected
+        self.timings_ms: dict[str, float] = {}
+
+    def __call__(self, image: np.ndarray, keep_rejected: bool = False) -> list[Detection]:
+        """Detections in ``image`` (BGR), best first; with ``keep_rejected`` also rejected candidates."""
+        started = time.perf_counter()
+        boxes = self.proposer(image)
+        proposed = time.perf_counter()
+        probs = self.classifier.predict_boxes(image, boxes)
+        self.timings_ms = {"proposals": (proposed - started) * 1e3,
+                           "classify": (time.perf_counter() - proposed) * 1e3}
+        if len(boxes) == 0:
+            return []
+        class_ids = probs[:, :NOT_A_SIGN].argmax(1)
+        scores = probs[np.arange(len(probs)), class_ids]
+        accepted = (probs.argmax(1) != NOT_A_SIGN) & (scores >= self.conf)
+        int_boxes = np.round(boxes).astype(int)
+        found = np.flatnonzero(accepted)
+        keep = found[nms(boxes[found], scores[found], self.nms_iou)]
+        detections = [Detection(tuple(int_boxes[i]), int(class_ids[i]), float(scores[i])) for i in keep]
+        if keep_rejected:
+            rejected = np.flatnonzero(~accepted)
+            sign_prob = 1.0 - probs[rejected, NOT_A_SIGN]
+            rejected = rejected[np.argsort(-sign_prob)[: self.max_rejected]]
+            detections += [Detection(tuple(int_boxes[i]), int(class_ids[i]), float(scores[i]), accepted=False)
+                           for i in rejected]
+        return detections

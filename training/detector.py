@@ -1,0 +1,205 @@
+"""SignDet: a small fully-convolutional network that says where signs are in a full frame.
+
+It looks at the frame at half resolution and predicts, on a grid of stride 4, a heatmap
+of sign centres plus each sign's size and sub-cell offset (CenterNet-style, one class:
+"a sign"). The classifier then names or rejects each peak. ``signcam-train fit-detector``
+trains it on GTSDB-format scenes (the tune part only) and writes ``assets/signdet.onnx``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from signcam.gtsdb import Scene, load_scenes, split_scenes
+from signcam.proposals import DETECTOR_METADATA_KEY
+
+__all__ = ["SignDet", "add_arguments", "main", "heatmap_targets", "STRIDE"]
+
+STRIDE = 4  # output cell size, in pixels of the network's input
+
+
+def _cbr(c_in: int, c_out: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, padding=dilation, dilation=dilation, bias=False),
+                         nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+
+
+class SignDet(nn.Module):
+    """Encoder to stride 16, top-down merge back to stride 4, three heads.
+
+    Output: N x 5 x H/4 x W/4 = heatmap logit, log width, log height (in cells), x and y offset.
+    """
+
+    def __init__(self, widths: tuple[int, int, int, int] = (16, 16, 32, 48)) -> None:
+        super().__init__()
+        w1, w2, w3, w4 = widths
+        self.c2 = nn.Sequential(_cbr(3, w1, 2), _cbr(w1, w2, 2), _cbr(w2, w2))
+        self.c3 = nn.Sequential(_cbr(w2, w3, 2), _cbr(w3, w3))
+        self.c4 = nn.Sequential(_cbr(w3, w4, 2), _cbr(w4, w4, dilation=2))
+        self.lat4 = nn.Conv2d(w4, w3, 1)
+        self.lat3 = nn.Conv2d(w3, w2, 1)
+        self.head = nn.Sequential(_cbr(w2, w2), nn.Conv2d(w2, 5, 1))
+        nn.init.constant_(self.head[1].bias[:1], -4.0)  # start with "no sign" everywhere
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = (x - 110.0) / 70.0
+        c2 = self.c2(x)
+        c3 = self.c3(c2)
+        c4 = self.c4(c3)
+        p3 = c3 + F.interpolate(self.lat4(c4), size=c3.shape[-2:], mode="nearest")
+        p2 = c2 + F.interpolate(self.lat3(p3), size=c2.shape[-2:], mode="nearest")
+        return self.head(p2)
+
+
+def heatmap_targets(boxes: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Targets on the output grid for boxes (x1, y1, x2, y2) in input pixels.
+
+    Returns:
+        heat (H x W), regression (4 x H x W: log w, log h, dx, dy) and a mask of centre cells.
+    """
+    h, w = shape
+    heat = np.zeros((h, w), np.float32)
+    reg = np.zeros((4, h, w), np.float32)
+    mask = np.zeros((h, w), np.float32)
+    ys, xs = np.mgrid[0:h, 0:w]
+    for x1, y1, x2, y2 in boxes:
+        bw, bh = (x2 - x1 + 1) / STRIDE, (y2 - y1 + 1) / STRIDE
+        cx, cy = (x1 + x2 + 1) / 2 / STRIDE, (y1 + y2 + 1) / 2 / STRIDE
+        ix, iy = int(cx), int(cy)
+        if not (0 <= ix < w and 0 <= iy < h):
+            continue
+        sigma = max(min(bw, bh) / 6, 0.6)
+        heat = np.maximum(heat, np.exp(-((xs - ix) ** 2 + (ys - iy) ** 2) / (2 * sigma ** 2)))
+        reg[:, iy, ix] = (math.log(bw), math.log(bh), cx - ix, cy - iy)
+        mask[iy, ix] = 1
+    return heat.astype(np.float32), reg, mask
+
+
+def _focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    prob = torch.sigmoid(logits).clamp(1e-4, 1 - 1e-4)
+    pos = target.eq(1).float()
+    pos_loss = -torch.log(prob) * (1 - prob) ** 2 * pos
+    neg_loss = -torch.log(1 - prob) * prob ** 2 * (1 - target) ** 4 * (1 - pos)
+    return (pos_loss.sum() + neg_loss.sum()) / pos.sum().clamp_min(1)
+
+
+class SceneCrops:
+    """Random training crops of half-resolution scenes, with scale and colour jitter."""
+
+    def __init__(self, scenes: list[Scene], scale: float, crop: int, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+        self.crop, self.scale = crop, scale
+        self.images, self.boxes = [], []
+        for scene in tqdm(scenes, desc="loading scenes", unit="scene", leave=False):
+            image = cv2.imread(str(scene.path), cv2.IMREAD_COLOR)
+            if image is None:
+                raise FileNotFoundError(f"cannot read {scene.path}")
+            self.images.append(image)
+            self.boxes.append(np.array([b[:4] for b in scene.boxes], np.float32).reshape(-1, 4))
+
+    def sample(self) -> tuple[np.ndarray, np.ndarray]:
+        i = int(self.rng.integers(len(self.images)))
+        image, boxes = self.images[i], self.boxes[i]
+        s = self.scale * float(np.exp(self.rng.uniform(-0.35, 0.35)))
+        side = int(self.crop / s)
+        h, w = image.shape[:2]
+        if len(boxes) and self.rng.random() < 0.7:  # mostly crops around a sign
+            x1, y1, x2, y2 = boxes[self.rng.integers(len(boxes))]
+            cx = self.rng.uniform(x2 - side + 8, x1 - 8) if side > x2 - x1 + 16 else x1
+            cy = self.rng.uniform(y2 - side + 8, y1 - 8) if side > y2 - y1 + 16 else y1
+            left, top = int(np.clip(cx, 0, max(w - side, 0))), int(np.clip(cy, 0, max(h - side, 0)))
+        else:
+            left, top = int(self.rng.integers(max(w - side, 1))), int(self.rng.integers(max(h - side, 1)))
+        patch = image[top:top + side, left:left + side]
+        patch = cv2.resize(patch, (self.crop, self.crop), interpolation=cv2.INTER_AREA)
+        b = (boxes - [left, top, left, top]) * s
+        b = b[(b[:, 2] > 2) & (b[:, 3] > 2) & (b[:, 0] < self.crop - 2) & (b[:, 1] < self.crop - 2)]
+        if self.rng.random() < 0.5:  # a mirrored sign is still a sign
+            patch = patch[:, ::-1]
+            b = np.stack([self.crop - 1 - b[:, 2], b[:, 1], self.crop - 1 - b[:, 0], b[:, 3]], 1)
+        patch = patch.astype(np.float32) * self.rng.uniform(0.6, 1.4) + self.rng.uniform(-25, 25, 3)
+        return np.clip(patch, 0, 255).astype(np.float32), b.reshape(-1, 4)
+
+    def batch(self, size: int) -> tuple[torch.Tensor, ...]:
+        images, heats, regs, masks = [], [], [], []
+        grid = (self.crop // STRIDE, self.crop // STRIDE)
+        for _ in range(size):
+            image, boxes = self.sample()
+            heat, reg, mask = heatmap_targets(boxes, grid)
+            images.append(image.transpose(2, 0, 1))
+            heats.append(heat)
+            regs.append(reg)
+            masks.append(mask)
+        return tuple(torch.from_numpy(np.ascontiguousarray(np.stack(a))) for a in (images, heats, regs, masks))
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--gtsdb-dir", type=Path, required=True, help="GTSDB scenes (gt.txt + images)")
+    parser.add_argument("--output", type=Path, default=Path("assets/signdet.onnx"))
+    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--batch-size", type=int, default=12)
+    parser.add_argument("--crop", type=int, default=192, help="training crop side, network input pixels")
+    parser.add_argument("--scale", type=float, default=0.5, help="frame scale the network sees")
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--limit", type=int, default=0, help="use only N scenes (smoke tests)")
+
+
+def main(args: argparse.Namespace) -> int:
+    torch.manual_seed(args.seed)
+    tune, _holdout = split_scenes(load_scenes(args.gtsdb_dir))
+    if args.limit:
+        tune = tune[: args.limit]
+    data = SceneCrops(tune, args.scale, args.crop, args.seed)
+    model = SignDet()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
+    bar = tqdm(range(args.steps), desc="fit-detector", unit="step", dynamic_ncols=True)
+    started, running = time.time(), None
+    for _ in bar:
+        images, heat, reg, mask = data.batch(args.batch_size)
+        out = model(images)
+        loss_heat = _focal_loss(out[:, 0], heat)
+        m = mask.unsqueeze(1)
+        loss_reg = (F.l1_loss(out[:, 1:] * m, reg * m, reduction="sum")) / mask.sum().clamp_min(1)
+        loss = loss_heat + 0.5 * loss_reg
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        bar.set_postfix(loss=f"{running:.3f}", heat=f"{loss_heat.item():.3f}", reg=f"{loss_reg.item():.3f}")
+    export(model.eval(), args, {"scenes": len(tune), "steps": args.steps, "seconds": round(time.time() - started)})
+    return 0
+
+
+def export(model: SignDet, args: argparse.Namespace, summary: dict) -> None:
+    """Write the detector as ONNX with the metadata the runtime reads."""
+    import onnx
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.output.with_suffix(".tmp.onnx")
+    dummy = torch.zeros(1, 3, 400, 680)
+    torch.onnx.export(model, dummy, str(tmp), dynamo=False, opset_version=17, input_names=["image"],
+                      output_names=["maps"], dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}})
+    proto = onnx.load(str(tmp))
+    meta = {"scale": args.scale, "stride": STRIDE, "input": "BGR 0..255, N x 3 x H x W",
+            "outputs": "heatmap logit, log w, log h (cells), dx, dy", "recipe": {
+                k: str(v) for k, v in vars(args).items() if k != "func"}, "training": summary,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = DETECTOR_METADATA_KEY, json.dumps(meta)
+    onnx.save(proto, str(tmp))
+    tmp.replace(args.output)
+    print(f"wrote {args.output}")

@@ -1,0 +1,156 @@
+"""``signcam-train eval-detect``: detection quality on GTSDB-format scenes (gt.txt + images).
+
+A detection is right when it overlaps an annotated sign with IoU >= 0.5 *and* names its
+class. Reports precision, recall and F1, recall by sign width and by category, and false
+positives per sign-free scene. By default only the held-out scenes (numbers >= 450) are
+scored: tune on ``--split tune``, report on ``--split holdout``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from signcam.classes import CATEGORIES, category_of
+from signcam.detection import Detection, iou_matrix
+from signcam.gtsdb import Scene, load_scenes, split_scenes
+
+__all__ = ["add_arguments", "main", "DetectionScore", "match_scene", "WIDTH_BINS"]
+
+WIDTH_BINS = (("<24", 0, 24), ("24-48", 24, 48), (">=48", 48, 10_000))
+
+
+@dataclass
+class DetectionScore:
+    """Counts accumulated over scenes; figures are derived from them."""
+
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    located: int = 0  # right place, any class
+    fp_signless: int = 0
+    signless_scenes: int = 0
+    hits: Counter = field(default_factory=Counter)
+    totals: Counter = field(default_factory=Counter)
+
+    @property
+    def precision(self) -> float:
+        return self.tp / max(self.tp + self.fp, 1)
+
+    @property
+    def recall(self) -> float:
+        return self.tp / max(self.tp + self.fn, 1)
+
+    @property
+    def f1(self) -> float:
+        p, r = self.precision, self.recall
+        return 2 * p * r / max(p + r, 1e-9)
+
+    def recall_of(self, key: str) -> float | None:
+        return self.hits[key] / self.totals[key] if self.totals[key] else None
+
+    def report(self) -> dict:
+        groups = [name for name, _, _ in WIDTH_BINS] + [">=32"] + list(CATEGORIES)
+        return {
+            "signs": self.tp + self.fn, "detections": self.tp + self.fp,
+            "precision": round(self.precision, 4), "recall": round(self.recall, 4), "f1": round(self.f1, 4),
+            "located_any_class": round(self.located / max(self.tp + self.fn, 1), 4),
+            "recall_by_group": {g: (None if self.recall_of(g) is None else round(self.recall_of(g), 4),
+                                    self.totals[g]) for g in groups},
+            "signless_scenes": self.signless_scenes,
+            "fp_per_signless_scene": round(self.fp_signless / max(self.signless_scenes, 1), 4),
+        }
+
+
+def match_scene(detections: list[Detection], scene: Scene, score: DetectionScore, iou_min: float = 0.5) -> list[bool]:
+    """Greedy best-score-first matching; updates ``score``; returns per-detection correctness."""
+    gt = np.array([b[:4] for b in scene.boxes], float).reshape(-1, 4)
+    gt_cls = [b[4] for b in scene.boxes]
+    order = sorted(range(len(detections)), key=lambda i: -detections[i].score)
+    ious = iou_matrix(np.array([detections[i].box for i in order], float).reshape(-1, 4), gt)
+    taken = np.zeros(len(gt), bool)
+    correct = [False] * len(detections)
+    for row, i in enumerate(order):
+        candidates = [j for j in np.argsort(-ious[row]) if ious[row, j] >= iou_min and not taken[j]
+                      and gt_cls[j] == detections[i].class_id]
+        if candidates:
+            taken[candidates[0]] = True
+            correct[i] = True
+    located = (ious >= iou_min).any(0) if len(order) else np.zeros(len(gt), bool)
+    for j, (x1, _, x2, _, cls) in enumerate(scene.boxes):
+        width = x2 - x1 + 1
+        keys = [name for name, lo, hi in WIDTH_BINS if lo <= width < hi] + [category_of(cls)]
+        keys += [">=32"] if width >= 32 else []
+        for key in keys:
+            score.totals[key] += 1
+            score.hits[key] += int(taken[j])
+    score.tp += int(taken.sum())
+    score.fn += int((~taken).sum())
+    score.located += int(located.sum())
+    misses = correct.count(False)
+    score.fp += misses
+    if not scene.boxes:
+        score.signless_scenes += 1
+        score.fp_signless += misses
+    return correct
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("folder", type=Path, help="GTSDB-format folder (gt.txt + 00000.ppm/.jpg ...)")
+    parser.add_argument("--split", choices=("holdout", "tune", "all"), default="holdout",
+                        help="which scenes to score; tune parameters on 'tune' only")
+    parser.add_argument("--model", type=Path, help="ONNX model (default: the shipped one)")
+    parser.add_argument("--conf", type=float, default=None, help="classifier confidence threshold")
+    parser.add_argument("--json", type=Path, help="write the report as JSON")
+    parser.add_argument("--save-dir", type=Path, help="write annotated scenes with errors here")
+
+
+def main(args: argparse.Namespace) -> int:
+    from signcam.classifier import Classifier
+    from signcam.overlay import draw_overlay
+    from signcam.recognizer import Recognizer
+
+    scenes = load_scenes(args.folder)
+    tune, holdout = split_scenes(scenes)
+    scenes = {"tune": tune, "holdout": holdout, "all": scenes}[args.split]
+    recognizer = Recognizer(Classifier(args.model))
+    if args.conf is not None:
+        recognizer.conf = args.conf
+    score = DetectionScore()
+    elapsed = []
+    if args.save_dir:
+        args.save_dir.mkdir(parents=True, exist_ok=True)
+    for scene in tqdm(scenes, desc=f"eval-detect ({args.split})", unit="scene"):
+        image = cv2.imread(str(scene.path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise FileNotFoundError(f"cannot read {scene.path}")
+        started = time.perf_counter()
+        detections = recognizer(image)
+        elapsed.append(time.perf_counter() - started)
+        correct = match_scene(detections, scene, score)
+        if args.save_dir and (not all(correct) or sum(correct) < len(scene.boxes)):
+            shown = draw_overlay(image, detections)
+            for x1, y1, x2, y2, _ in scene.boxes:
+                cv2.rectangle(shown, (x1 - 3, y1 - 3), (x2 + 3, y2 + 3), (255, 255, 255), 1)
+            cv2.imwrite(str(args.save_dir / f"{scene.number:05d}.jpg"), shown)
+    report = score.report()
+    report.update(split=args.split, scenes=len(scenes), conf=recognizer.conf,
+                  ms_per_scene_median=round(1e3 * float(np.median(elapsed)), 1) if elapsed else None)
+    print(f"scenes {len(scenes)} ({args.split}), signs {report['signs']}: precision {report['precision']:.3f}  "
+          f"recall {report['recall']:.3f}  F1 {report['f1']:.3f}  "
+          f"(located, any class: {report['located_any_class']:.3f})")
+    for group, (value, count) in report["recall_by_group"].items():
+        print(f"  recall {group:<12} {'-' if value is None else f'{value:.3f}':>6}  of {count}")
+    print(f"  false positives per sign-free scene: {report['fp_per_signless_scene']:.3f} "
+          f"({report['signless_scenes']} scenes)")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1))
+    return 0
