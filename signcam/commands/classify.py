@@ -1,0 +1,211 @@
+"""Classify sign crops: each image, whatever its size, is one sign resized to the model's input.
+
+PATH may be image files, folders (searched recursively) or globs. Prints an aligned
+table, or with ``--json`` one JSON object per image and line. A file that cannot be
+read gives one error line and the others are still classified; the exit code is 1
+when any failed.
+
+Example:
+    $ signcam classify crops/ --json - --top 2
+    {"source": "crops/stop.png", "class_id": 14, "label": "Stop", "score": 0.998, "accepted": true,
+     "top": [[14, 0.998], [17, 0.001]]}
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import cv2
+import numpy as np
+
+from signcam.classes import NOT_A_SIGN, NUM_SIGN_CLASSES, label_of
+from signcam.classifier import DEFAULT_MODEL, Classifier
+from signcam.errors import SourceError
+
+__all__ = ["add_arguments", "main", "CropResult", "find_images", "read_image", "classify_batch",
+           "IMAGE_SUFFIXES", "BATCH_SIZE"]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pbm", ".bmp", ".tif", ".tiff", ".webp")
+#: Images per ONNX Runtime call: large enough to amortise the call, small enough to stream.
+BATCH_SIZE = 256
+
+
+def _top_k(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= NUM_SIGN_CLASSES:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {NUM_SIGN_CLASSES}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders (recursive) or globs")
+    parser.add_argument("--json", metavar="FILE", help="write JSON lines to FILE ('-': stdout instead of the table)")
+    parser.add_argument("--top", type=_top_k, default=3, metavar="K", help="list the K most likely signs")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ONNX model written by signcam-train export")
+    parser.add_argument("--conf", type=float, default=0.5, help="accept a sign only from this probability on")
+
+
+@dataclass(frozen=True)
+class CropResult:
+    """The classification of one crop.
+
+    Args:
+        source: Where the image came from.
+        class_id: The most likely of the 43 signs (never "not a sign").
+        score: Its probability.
+        rejected_as: Why it is not accepted: ``"not a sign"`` (the most likely output) or
+            ``"low score"`` (below the threshold); ``None`` when accepted.
+        top: The K most likely signs as ``(class_id, probability)``.
+    """
+
+    source: str
+    class_id: int
+    score: float
+    rejected_as: str | None
+    top: list[tuple[int, float]]
+
+    @property
+    def accepted(self) -> bool:
+        return self.rejected_as is None
+
+    @property
+    def label(self) -> str:
+        return label_of(self.class_id)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"source": self.source, "class_id": self.class_id, "label": self.label, "score": self.score,
+                "accepted": self.accepted, "top": [[c, p] for c, p in self.top]}
+
+
+def find_images(spec: str) -> list[Path]:
+    """Image files named by a file, a folder (recursively) or a glob, sorted.
+
+    Raises:
+        SourceError: the spec names nothing, or a folder holds no images.
+    """
+    path = Path(spec)
+    if path.is_file():
+        return [path]  # named explicitly: tried whatever its suffix
+    if path.is_dir():
+        found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not found:
+            raise SourceError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {spec}")
+        return found
+    if glob.has_magic(spec):
+        matches = [Path(m) for m in sorted(glob.glob(spec, recursive=True))]
+        found = [p for m in matches for p in (find_images(str(m)) if m.is_dir() else [m])]
+        if not found:
+            raise SourceError(f"no file matches {spec}")
+        return found
+    raise SourceError(f"no such file or folder: {spec}")
+
+
+def read_image(path: Path) -> np.ndarray:
+    """A BGR uint8 image (grey and alpha images converted).
+
+    Raises:
+        SourceError: the file cannot be read or is not a (complete) image.
+    """
+    try:
+        data = np.fromfile(path, np.uint8)  # unlike cv2.imread, handles any path encoding
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise SourceError(f"cannot read {path}: not an image, or corrupt")
+    return image
+
+
+def classify_batch(classifier: Classifier, images: list[np.ndarray], sources: list[str], conf: float = 0.5,
+                   top: int = 3) -> list[CropResult]:
+    """Classify whole images as sign crops in one model call.
+
+    Args:
+        classifier: The loaded model.
+        images: BGR images of any size, each one sign.
+        sources: A name per image, kept in the results.
+        conf: Lowest probability of an accepted sign.
+        top: How many of the most likely signs to list.
+    """
+    if not images:
+        return []
+    probs = classifier.predict(np.concatenate([classifier.prepare(image) for image in images]))
+    results = []
+    for source, p in zip(sources, probs, strict=True):
+        ranked = np.argsort(-p[:NOT_A_SIGN], kind="stable")[:top]
+        best = int(ranked[0])
+        score = round(float(p[best]), 6)
+        rejected_as = "not a sign" if int(p.argmax()) == NOT_A_SIGN else "low score" if score < conf else None
+        results.append(CropResult(source, best, score, rejected_as,
+                                  [(int(c), round(float(p[c]), 6)) for c in ranked]))
+    return results
+
+
+def _batches(files: list[Path], failures: list[str]) -> Iterator[tuple[list[np.ndarray], list[str]]]:
+    """Readable images in batches; unreadable ones are reported on stderr and counted."""
+    images: list[np.ndarray] = []
+    sources: list[str] = []
+    for path in files:
+        try:
+            images.append(read_image(path))
+            sources.append(str(path))
+        except SourceError as exc:
+            print(f"signcam: error: {exc}", file=sys.stderr)
+            failures.append(str(path))
+        if len(images) == BATCH_SIZE:
+            yield images, sources
+            images, sources = [], []
+    if images:
+        yield images, sources
+
+
+class _Table:
+    """Aligned text rows, widths known up front so rows can be printed as they come."""
+
+    def __init__(self, stream: IO[str], sources: list[str], top: int) -> None:
+        self.stream = stream
+        self.source_width = max([len("source"), *map(len, sources)])
+        self.label_width = max(len(label_of(i)) for i in range(NUM_SIGN_CLASSES))
+        print(f"{'source':<{self.source_width}}  {'id':>2}  {'label':<{self.label_width}}  {'score':>6}  "
+              f"{'accepted':<10}  top {top}", file=stream)
+
+    def write(self, r: CropResult) -> None:
+        accepted = "yes" if r.accepted else r.rejected_as
+        top = ", ".join(f"{c} {p:.3f}" for c, p in r.top)
+        print(f"{r.source:<{self.source_width}}  {r.class_id:>2}  {r.label:<{self.label_width}}  {r.score:6.3f}  "
+              f"{accepted:<10}  {top}", file=self.stream)
+
+
+def main(args: argparse.Namespace) -> int:
+    classifier = Classifier(args.model)  # a bad model fails before any image is read
+    failures: list[str] = []
+    files: list[Path] = []
+    for spec in args.paths:
+        try:
+            files += find_images(spec)
+        except SourceError as exc:
+            print(f"signcam: error: {exc}", file=sys.stderr)
+            failures.append(spec)
+    files = list(dict.fromkeys(files))  # overlapping folders and globs: each image once
+    with ExitStack() as stack:
+        json_out = None
+        if args.json == "-":
+            json_out = sys.stdout
+        elif args.json:
+            json_out = stack.enter_context(open(args.json, "w", encoding="utf-8"))
+        table = _Table(sys.stdout, [str(f) for f in files], args.top) if args.json != "-" and files else None
+        for images, sources in _batches(files, failures):
+            for result in classify_batch(classifier, images, sources, args.conf, args.top):
+                if json_out is not None:
+                    print(json.dumps(result.to_json()), file=json_out, flush=json_out is sys.stdout)
+                if table is not None:
+                    table.write(result)
+    return 1 if failures else 0

@@ -1,0 +1,53 @@
+"""Batch augmentation: output format, reproducibility, and that it never mirrors a sign."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from training.augment import Augment
+
+
+def _random_images(n: int, seed: int = 0) -> torch.Tensor:
+    return torch.randint(0, 256, (n, 3, 32, 32), dtype=torch.uint8, generator=torch.Generator().manual_seed(seed))
+
+
+@pytest.mark.parametrize("images", [
+    torch.zeros(5, 3, 32, 32, dtype=torch.uint8),
+    torch.full((3, 3, 32, 32), 255, dtype=torch.uint8),
+    _random_images(64),
+    _random_images(2)[:, :, :24, :24].contiguous(),
+], ids=["black", "white", "random-64", "24px"])
+def test_output_is_float_in_range_with_the_input_shape(images: torch.Tensor) -> None:
+    before = images.clone()
+    out = Augment(seed=0)(images)
+    assert out.dtype == torch.float32
+    assert out.shape == images.shape
+    assert torch.isfinite(out).all()
+    assert out.min() >= 0 and out.max() <= 255
+    assert torch.equal(images, before), "the input batch must not be modified"
+
+
+def test_same_seed_same_output_other_seed_other_output() -> None:
+    images = _random_images(16)
+    first, second = Augment(seed=7)(images), Augment(seed=7)(images)
+    assert torch.equal(first, second)
+    assert not torch.allclose(first, Augment(seed=8)(images))
+
+
+def test_successive_batches_differ() -> None:
+    augment = Augment(seed=0)
+    images = _random_images(8)
+    assert not torch.allclose(augment(images), augment(images))
+
+
+@pytest.mark.parametrize("axis", [3, 2], ids=["left-right", "top-bottom"])
+def test_never_flips(axis: int) -> None:
+    """A sign whose first half is bright keeps its brightness in the first half (no mirroring)."""
+    images = torch.full((128, 3, 32, 32), 20, dtype=torch.uint8)
+    images.narrow(axis, 0, 16).fill_(230)
+    out = Augment(seed=0)(images)
+    first = out.narrow(axis, 0, 16).mean(dim=(1, 2, 3))
+    second = out.narrow(axis, 16, 16).mean(dim=(1, 2, 3))
+    assert (first > second).all(), f"{int((first <= second).sum())} of 128 images had their halves swapped"
+    assert (first - second).mean() > 50

@@ -1,0 +1,113 @@
+"""The ONNX classifier runtime: crop framing, and one clear error for every bad model file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from signcam.classes import CLASSES, NOT_A_SIGN
+from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY, Classifier, crop_patches
+from signcam.errors import ModelError, SignCamError
+
+WHITE_SQUARE = (40, 40, 59, 59)
+
+
+@pytest.fixture
+def frame() -> np.ndarray:
+    """A black 100 x 100 frame with a white 20 x 20 square at WHITE_SQUARE."""
+    image = np.zeros((100, 100, 3), np.uint8)
+    x1, y1, x2, y2 = WHITE_SQUARE
+    image[y1:y2 + 1, x1:x2 + 1] = 255
+    return image
+
+
+@pytest.mark.parametrize("size", [32, 48])
+def test_crop_without_margin_is_the_box(frame: np.ndarray, size: int) -> None:
+    patches = crop_patches(frame, [WHITE_SQUARE], size, margin=0.0)
+    assert patches.shape == (1, size, size, 3) and patches.dtype == np.uint8
+    assert (patches == 255).all()
+
+
+def test_crop_keeps_a_gtsrb_like_margin(frame: np.ndarray) -> None:
+    patch = crop_patches(frame, [WHITE_SQUARE])[0]
+    assert patch[0, 0].max() == 0 and patch[16, 16].min() == 255
+    # The 20 px sign plus CROP_MARGIN of its width on each side is scaled to 32 px.
+    expected = 32 * 20 / (20 * (1 + 2 * CROP_MARGIN))
+    white = (patch[16, :, 0] > 127).sum()
+    assert abs(white - expected) <= 1.5
+
+
+@pytest.mark.parametrize("box", [(-10, -10, 19, 19), (80, 90, 119, 129), (-50, 20, 150, 60)],
+                         ids=["top-left", "bottom-right", "wider-than-frame"])
+def test_crop_outside_the_frame_repeats_its_border(box: tuple[int, int, int, int]) -> None:
+    image = np.empty((100, 100, 3), np.uint8)
+    image[:] = (10, 20, 30)
+    patch = crop_patches(image, [box])[0]
+    assert (patch == (10, 20, 30)).all(), "no black padding: the border is repeated"
+
+
+def test_crop_entirely_outside_the_frame_is_blank(frame: np.ndarray) -> None:
+    patches = crop_patches(frame, [(300, 300, 340, 340), WHITE_SQUARE])
+    assert (patches[0] == 0).all()
+    assert patches[1, 16, 16].min() == 255
+
+
+def test_no_boxes_no_patches(frame: np.ndarray) -> None:
+    assert crop_patches(frame, []).shape == (0, 32, 32, 3)
+
+
+def _identity_onnx(path: Path, metadata: dict | None) -> Path:
+    """A valid ONNX file (image -> probs), with or without signcam metadata."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["image"], ["probs"])], "identity",
+                              [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, 32, 32])],
+                              [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["n", 3, 32, 32])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    if metadata is not None:
+        helper.set_model_props(model, {METADATA_KEY: json.dumps(metadata)})
+    onnx.save(model, path)
+    return path
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda d: d / "absent.onnx", "model file not found"),
+    (lambda d: d, "model file not found"),
+    (lambda d: _write(d / "noise.onnx", np.random.default_rng(0).bytes(4096)), "cannot load model"),
+    (lambda d: _write(d / "empty.onnx", b""), "cannot load model"),
+    (lambda d: _identity_onnx(d / "plain.onnx", None), "not a signcam model"),
+    (lambda d: _identity_onnx(d / "ten.onnx", {"class_names": [str(i) for i in range(10)], "input_size": 32}),
+     "has 10 classes"),
+], ids=["missing", "directory", "random-bytes", "empty", "no-metadata", "wrong-classes"])
+def test_bad_model_file_is_one_clear_error(tmp_path: Path, make, message: str) -> None:
+    path = make(tmp_path)
+    with pytest.raises(ModelError, match=message) as error:
+        Classifier(path)
+    assert isinstance(error.value, SignCamError)
+    assert "\n" not in str(error.value) and str(path) in str(error.value)
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason=f"no shipped model at {DEFAULT_MODEL}")
+def test_shipped_model_describes_itself_and_predicts(frame: np.ndarray) -> None:
+    classifier = Classifier()
+    info = classifier.info
+    assert info.class_names == [c.name for c in CLASSES]
+    assert (info.input_size, info.channel_order, info.reject_index) == (32, "BGR", NOT_A_SIGN)
+    assert info.extra["reject_index"] == NOT_A_SIGN and info.extra["params"] > 0
+    whole = classifier.prepare(frame)
+    boxed = classifier.prepare(frame, [WHITE_SQUARE, (0, 0, 30, 30)])
+    assert whole.shape == (1, 32, 32, 3) and boxed.shape == (2, 32, 32, 3)
+    probs = classifier.predict(np.concatenate([whole, boxed]))
+    assert probs.shape == (3, NOT_A_SIGN + 1) and probs.dtype == np.float32
+    np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
+    np.testing.assert_array_equal(classifier.predict_boxes(frame, [WHITE_SQUARE]), probs[1:2])
+    assert classifier.predict(np.zeros((0, 32, 32, 3), np.uint8)).shape == (0, NOT_A_SIGN + 1)

@@ -1,0 +1,197 @@
+"""``signcam classify``: JSON lines, table, path expansion and per-file errors.
+
+The crops are synthetic colour fields and the model is a tiny ONNX graph with signcam
+metadata whose answer depends on the mean colour, so every expected result is known.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from signcam import cli
+from signcam.classes import CLASSES, NOT_A_SIGN
+from signcam.classifier import CROP_MARGIN, METADATA_KEY
+from signcam.commands import classify
+
+STOP, KEEP_RIGHT = 14, 38
+#: BGR colour and size of each synthetic crop, and the toy model's answer: class and verdict.
+CROPS = {
+    "red.png": ((25, 25, 255), (40, 52), STOP, "yes"),
+    "blue.jpg": ((255, 25, 25), (90, 60), KEEP_RIGHT, "yes"),
+    "grey.png": ((128, 128, 128), (20, 20), None, "not a sign"),
+    "dim-red.png": ((32, 51, 128), (33, 33), STOP, "low score"),  # best sign is Stop but p ~ 0.35
+}
+
+
+@pytest.fixture(scope="module")
+def toy_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """ONNX: mean BGR colour -> softmax(20 (r - g - b) for Stop, 20 (b - r - g) for Keep right, 3 for reject)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = np.zeros((3, NOT_A_SIGN + 1), np.float32)
+    weights[:, STOP] = np.array([-20, -20, 20]) / 255
+    weights[:, KEEP_RIGHT] = np.array([20, -20, -20]) / 255
+    bias = np.zeros(NOT_A_SIGN + 1, np.float32)
+    bias[NOT_A_SIGN] = 3
+    graph = helper.make_graph(
+        [helper.make_node("ReduceMean", ["image"], ["mean"], axes=[2, 3], keepdims=0),
+         helper.make_node("MatMul", ["mean", "weights"], ["scaled"]),
+         helper.make_node("Add", ["scaled", "bias"], ["logits"]),
+         helper.make_node("Softmax", ["logits"], ["probs"], axis=1)],
+        "toy", [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["n", 3, 32, 32])],
+        [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["n", NOT_A_SIGN + 1])],
+        initializer=[numpy_helper.from_array(weights, "weights"), numpy_helper.from_array(bias, "bias")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    meta = {"class_names": [c.name for c in CLASSES], "input_size": 32, "channel_order": "BGR",
+            "crop_margin": CROP_MARGIN, "reject_index": NOT_A_SIGN}
+    helper.set_model_props(model, {METADATA_KEY: json.dumps(meta)})
+    path = tmp_path_factory.mktemp("model") / "toy.onnx"
+    onnx.save(model, path)
+    return path
+
+
+def _write_crop(path: Path, colour: tuple[int, int, int], size: tuple[int, int]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = np.empty((size[1], size[0], 3), np.uint8)
+    image[:] = colour
+    assert cv2.imwrite(str(path), image)
+    return path
+
+
+@pytest.fixture
+def crops(tmp_path: Path) -> Path:
+    folder = tmp_path / "crops"
+    for name, (colour, size, _cls, _ok) in CROPS.items():
+        _write_crop(folder / name, colour, size)
+    return folder
+
+
+def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    code = cli.main(["classify", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_json_lines_have_exactly_the_documented_schema(crops: Path, toy_model: Path, capsys) -> None:
+    code, out, err = run(capsys, str(crops), "--model", str(toy_model), "--json", "-", "--top", "2")
+    assert code == 0 and err == ""
+    records = json_lines(out)
+    assert sorted(Path(r["source"]).name for r in records) == sorted(CROPS)
+    for record in records:
+        assert list(record) == ["source", "class_id", "label", "score", "accepted", "top"]
+        assert type(record["class_id"]) is int and 0 <= record["class_id"] < NOT_A_SIGN
+        assert record["label"] == CLASSES[record["class_id"]].name
+        assert type(record["score"]) is float and 0 <= record["score"] <= 1
+        assert type(record["accepted"]) is bool
+        assert len(record["top"]) == 2 and record["top"][0] == [record["class_id"], record["score"]]
+        assert record["top"][0][1] >= record["top"][1][1]
+        _colour, _size, expected_class, verdict = CROPS[Path(record["source"]).name]
+        assert record["accepted"] == (verdict == "yes")
+        if expected_class is not None:
+            assert record["class_id"] == expected_class
+
+
+@pytest.mark.parametrize(("conf", "accepted"), [(0.5, False), (0.3, True)])
+def test_conf_sets_the_acceptance_threshold(crops: Path, toy_model: Path, capsys, conf: float,
+                                            accepted: bool) -> None:
+    code, out, _ = run(capsys, str(crops / "dim-red.png"), "--model", str(toy_model), "--json", "-",
+                       "--conf", str(conf))
+    (record,) = json_lines(out)
+    assert code == 0 and record["class_id"] == STOP and record["accepted"] is accepted
+
+
+def test_table_is_aligned(crops: Path, toy_model: Path, capsys) -> None:
+    code, out, _ = run(capsys, str(crops), "--model", str(toy_model), "--top", "2")
+    header, *rows = out.splitlines()
+    assert code == 0 and len(rows) == len(CROPS)
+    label, verdict_at, score_end = header.index("label"), header.index("accepted"), header.index("score") + 5
+    for row in rows:
+        _colour, _size, expected_class, verdict = CROPS[Path(row.split()[0]).name]
+        if expected_class is not None:
+            assert row[label:].startswith(CLASSES[expected_class].name + " ")
+        assert row[verdict_at:].startswith(verdict + " ")
+        assert 0 <= float(row[score_end - 6:score_end]) <= 1 and row[score_end] == " "
+        assert len(row.split(",")) == 2, "two of the top classes"
+
+
+def test_json_file_and_table_together(crops: Path, toy_model: Path, tmp_path: Path, capsys) -> None:
+    target = tmp_path / "out.jsonl"
+    code, out, _ = run(capsys, str(crops / "red.png"), "--model", str(toy_model), "--json", str(target))
+    assert code == 0
+    assert json_lines(target.read_text())[0]["label"] == "Stop"
+    assert "Stop" in out.splitlines()[1]
+
+
+@pytest.mark.parametrize("content", [b"", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8],
+                         ids=["empty", "garbage-png"])
+def test_corrupt_file_is_one_error_line_and_others_are_classified(crops: Path, toy_model: Path, capsys,
+                                                                  content: bytes) -> None:
+    (crops / "broken.png").write_bytes(content)
+    code, out, err = run(capsys, str(crops), "--model", str(toy_model), "--json", "-")
+    assert code != 0
+    assert err.count("\n") == 1 and "broken.png" in err and "Traceback" not in err
+    assert sorted(Path(r["source"]).name for r in json_lines(out)) == sorted(CROPS)
+
+
+def test_missing_path_fails_at_the_end_after_the_rest(crops: Path, toy_model: Path, capsys) -> None:
+    code, out, err = run(capsys, str(crops / "nope.png"), str(crops / "red.png"), "--model", str(toy_model),
+                         "--json", "-")
+    assert code != 0 and err.count("\n") == 1 and "nope.png" in err
+    assert [r["label"] for r in json_lines(out)] == ["Stop"]
+
+
+def test_folders_are_searched_recursively_for_images_only(tmp_path: Path, toy_model: Path, capsys) -> None:
+    _write_crop(tmp_path / "a" / "b" / "c" / "deep.png", (25, 25, 255), (30, 30))
+    _write_crop(tmp_path / "a" / "top.ppm", (255, 25, 25), (30, 30))
+    (tmp_path / "a" / "b" / "notes.txt").write_text("not an image")
+    code, out, err = run(capsys, str(tmp_path / "a"), "--model", str(toy_model), "--json", "-")
+    assert code == 0 and err == ""
+    assert {Path(r["source"]).name: r["class_id"] for r in json_lines(out)} == {"deep.png": STOP, "top.ppm": KEEP_RIGHT}
+
+
+@pytest.mark.parametrize(("pattern", "names"), [
+    ("*.png", {"red.png", "grey.png", "dim-red.png"}),
+    ("*red*", {"red.png", "dim-red.png"}),
+    ("**/*.jpg", {"blue.jpg", "more.jpg"}),
+])
+def test_globs(crops: Path, toy_model: Path, capsys, pattern: str, names: set[str]) -> None:
+    _write_crop(crops / "sub" / "more.jpg", (255, 25, 25), (30, 30))
+    code, out, _ = run(capsys, str(crops / pattern), "--model", str(toy_model), "--json", "-")
+    assert code == 0
+    assert {Path(r["source"]).name for r in json_lines(out)} == names
+
+
+def test_glob_matching_nothing_is_an_error(crops: Path, toy_model: Path, capsys) -> None:
+    code, out, err = run(capsys, str(crops / "*.gif"), "--model", str(toy_model), "--json", "-")
+    assert code != 0 and out == "" and err.count("\n") == 1 and "*.gif" in err
+
+
+def test_images_are_classified_in_batches_in_order(crops: Path, toy_model: Path, capsys,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(classify, "BATCH_SIZE", 3)
+    files = [str(_write_crop(crops / "many" / f"{i:02d}.png", (25, 25, 255) if i % 2 else (255, 25, 25), (32, 32)))
+             for i in range(8)]
+    code, out, _ = run(capsys, *files, "--model", str(toy_model), "--json", "-")
+    records = json_lines(out)
+    assert code == 0 and [r["source"] for r in records] == files
+    assert [r["class_id"] for r in records] == [STOP if i % 2 else KEEP_RIGHT for i in range(8)]
+
+
+@pytest.mark.parametrize("content", [None, b"", b"\x00garbage" * 100], ids=["missing", "empty", "garbage"])
+def test_bad_model_is_one_line_exit_2(crops: Path, tmp_path: Path, capsys, content: bytes | None) -> None:
+    model = tmp_path / "model.onnx"
+    if content is not None:
+        model.write_bytes(content)
+    code, out, err = run(capsys, str(crops), "--model", str(model))
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("signcam: error:") and str(model) in err

@@ -1,0 +1,177 @@
+"""End to end on real data: fit a tiny run, resume it, evaluate, export to ONNX, classify with the CLI.
+
+Needs $SIGNCAM_DATA (GTSRB archive and GTSDB scenes); the run uses 300 GTSRB images,
+a few GTSDB scenes and one epoch, so the whole module takes well under a minute.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from signcam import cli as signcam_cli
+from signcam.classes import CLASSES, NOT_A_SIGN
+from signcam.classifier import CROP_MARGIN, Classifier
+from training import cli, export
+from training import fit as fit_module
+from training.data import GTSRB_LAYOUT
+
+
+def fit(*argv: str) -> int:
+    return cli.main(["fit", "--limit", "300", "--batch-size", "128", *argv])
+
+
+@pytest.fixture(scope="module")
+def run_dir(gtsrb_root: Path, gtsdb_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    assert fit("--data-dir", str(gtsrb_root), "--gtsdb-dir", str(gtsdb_dir), "--output-dir", str(out),
+               "--epochs", "1") == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def report_dir(run_dir: Path, gtsrb_root: Path, gtsdb_dir: Path) -> Path:
+    out = run_dir / "reports"
+    assert cli.main(["evaluate", "--checkpoint", str(run_dir / "checkpoint.pt"), "--data-dir", str(gtsrb_root),
+                     "--gtsdb-dir", str(gtsdb_dir), "--output-dir", str(out), "--limit", "600"]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def model_file(run_dir: Path, report_dir: Path) -> Path:
+    out = run_dir / "signnet.onnx"
+    assert cli.main(["export", "--checkpoint", str(run_dir / "checkpoint.pt"), "--output", str(out),
+                     "--report", str(report_dir / "evaluate-report.json")]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def test_crops(gtsrb_root: Path) -> tuple[list[Path], np.ndarray]:
+    """The first 64 GTSRB test images and their labels."""
+    folder = gtsrb_root / "gtsrb"
+    lines = (folder / "GT-final_test.csv").read_text().splitlines()[1:65]
+    files = [folder / "GTSRB" / "Final_Test" / "Images" / line.split(";")[0] for line in lines]
+    return files, np.array([int(line.split(";")[-1]) for line in lines])
+
+
+def test_fit_writes_a_complete_checkpoint(run_dir: Path) -> None:
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    keys = {"model", "ema", "optimizer", "lr_scheduler", "augment_rng", "epoch", "args", "history", "data"}
+    assert keys <= set(state)
+    assert state["epoch"] == 0
+    (epoch,) = json.loads(state["history"])
+    assert {"train_loss", "train_acc", "val_acc", "val_false_accept"} <= set(epoch)
+    data = json.loads(state["data"])
+    assert data["gtsrb_train"] == 300 and data["gtsdb_scenes"] == 6 and len(data["data_sha256"]) == 64
+
+
+def test_resume_continues_an_interrupted_run(gtsrb_root: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    argv = ("--data-dir", str(gtsrb_root), "--output-dir", str(tmp_path), "--epochs", "2")
+    one_epoch = fit_module.train_one_epoch
+    calls = []
+
+    def interrupted_in_epoch_2(*args, **kwargs) -> dict:
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return one_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(fit_module, "train_one_epoch", interrupted_in_epoch_2)
+    assert fit(*argv) == 130
+    assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 0
+    monkeypatch.setattr(fit_module, "train_one_epoch", one_epoch)
+    assert fit(*argv, "--resume") == 0
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    history = json.loads(state["history"])
+    assert state["epoch"] == 1 and [h["epoch"] for h in history] == [1, 2]
+    assert json.loads((tmp_path / "history.json").read_text()) == history
+
+
+def test_evaluate_writes_report_and_plots(report_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    report = json.loads((report_dir / "evaluate-report.json").read_text())
+    assert report["test_images"] == 600 and 0 <= report["test_accuracy"] <= 1 and 0 <= report["test_rejected"] <= 1
+    assert report["gtsdb_scenes"] == 12 and report["gtsdb_negatives"] > 100 and 0 <= report["false_accept_rate"] <= 1
+    rows = report["per_class"]
+    assert [r["id"] for r in rows] == list(range(len(CLASSES))) and sum(r["n"] for r in rows) == 600
+    for name in ("confusion.png", "training-curves.png", "worst-mistakes.png"):
+        image = cv2.imread(str(report_dir / name))
+        assert image is not None and min(image.shape[:2]) > 300, name
+
+
+def test_export_embeds_metadata_and_matches_torch(model_file: Path, run_dir: Path, report_dir: Path,
+                                                  test_crops: tuple[list[Path], np.ndarray]) -> None:
+    classifier = Classifier(model_file)
+    meta = classifier.info.extra
+    report = json.loads((report_dir / "evaluate-report.json").read_text())
+    assert meta["class_names"] == [c.name for c in CLASSES] and meta["reject_index"] == NOT_A_SIGN
+    assert (meta["input_size"], meta["channel_order"], meta["crop_margin"]) == (32, "BGR", CROP_MARGIN)
+    assert meta["test_accuracy"] == report["test_accuracy"]
+    assert meta["false_accept_rate"] == report["false_accept_rate"]
+    assert meta["params"] > 100_000 and meta["macs"] > 1_000_000 and meta["recipe"]["limit"] == 300
+    assert len(meta["data"]["data_sha256"]) == 64 and meta["torch_version"] == torch.__version__
+
+    files, _labels = test_crops
+    images = np.stack([cv2.imread(str(f)) for f in files])
+    model, _info = export.load_checkpoint(run_dir / "checkpoint.pt")
+    with torch.no_grad():
+        expected = torch.softmax(model(torch.from_numpy(images.transpose(0, 3, 1, 2)).float()), 1).numpy()
+    np.testing.assert_allclose(classifier.predict(images), expected, atol=export.TOLERANCE)
+
+
+def test_classify_real_crops_through_the_cli(model_file: Path, test_crops: tuple[list[Path], np.ndarray],
+                                             capsys: pytest.CaptureFixture) -> None:
+    files, _labels = test_crops
+    code = signcam_cli.main(["classify", *map(str, files[:16]), "--model", str(model_file), "--json", "-",
+                             "--top", "5"])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 0 and [r["source"] for r in records] == list(map(str, files[:16]))
+    probs = Classifier(model_file).predict(np.stack([cv2.imread(str(f)) for f in files[:16]]))
+    for record, p in zip(records, probs, strict=True):
+        assert record["class_id"] == int(p[:NOT_A_SIGN].argmax())
+        assert record["score"] == pytest.approx(float(p[:NOT_A_SIGN].max()), abs=1e-6)
+        assert [c for c, _ in record["top"]] == list(np.argsort(-p[:NOT_A_SIGN], kind="stable")[:5])
+
+
+def test_export_refuses_when_onnx_disagrees(run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(export, "TOLERANCE", -1.0)
+    out = tmp_path / "model.onnx"
+    assert cli.main(["export", "--checkpoint", str(run_dir / "checkpoint.pt"), "--output", str(out)]) == 2
+    assert "differs from torch" in capsys.readouterr().err and not out.exists()
+
+
+def test_export_refuses_a_report_of_another_checkpoint(run_dir: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps({"checkpoint_sha256": "0" * 64, "test_accuracy": 1.0}))
+    out = tmp_path / "model.onnx"
+    assert cli.main(["export", "--checkpoint", str(run_dir / "checkpoint.pt"), "--output", str(out),
+                     "--report", str(report)]) == 2
+    assert "another checkpoint" in capsys.readouterr().err and not out.exists()
+
+
+def test_fit_without_data_explains_the_layout(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["fit", "--data-dir", str(tmp_path / "nothing"), "--output-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("signcam-train: error:") and GTSRB_LAYOUT in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content", [None, b"not a zip file"], ids=["missing", "garbage"])
+@pytest.mark.parametrize("command", ["evaluate", "export"])
+def test_bad_checkpoint_is_one_clear_error(command: str, content: bytes | None, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture) -> None:
+    checkpoint = tmp_path / "checkpoint.pt"
+    if content is not None:
+        checkpoint.write_bytes(content)
+    argv = [command, "--checkpoint", str(checkpoint)]
+    argv += ["--data-dir", str(tmp_path)] if command == "evaluate" else ["--output", str(tmp_path / "m.onnx")]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(checkpoint) in err
+    assert ("no checkpoint at" if content is None else "not a signcam-train checkpoint") in err

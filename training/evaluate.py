@@ -1,0 +1,243 @@
+"""``signcam-train evaluate``: test-set accuracy, per-class table, plots and a JSON report.
+
+Measures a checkpoint on the GTSRB test set (top-1 over the 43 signs, and how many
+test signs the "not a sign" output would reject) and, with ``--gtsdb-dir``, on crops
+cut from the held-out GTSDB scenes: the false-accept rate on background and the
+accuracy on the signs. Writes ``evaluate-report.json`` (which ``signcam-train export``
+embeds in the model), ``confusion.png``, ``training-curves.png`` and ``worst-mistakes.png``.
+
+Example:
+    $ signcam-train evaluate --checkpoint runs/signnet/checkpoint.pt --data-dir DATA --gtsdb-dir GTSDB
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from signcam.classes import CLASSES, NOT_A_SIGN, NUM_SIGN_CLASSES
+from signcam.gtsdb import load_scenes, split_scenes
+from training.data import TensorSet, cut_scene_crops, load_gtsrb
+from training.export import load_checkpoint
+from training.fit import pick_device, predict
+
+__all__ = ["add_arguments", "main", "predict_in_batches", "top1_accuracy", "rejected_share", "per_class_accuracy",
+           "confusion_matrix", "format_table", "plot_confusion", "plot_history", "plot_mistakes", "evaluate_gtsdb",
+           "REPORT_NAME"]
+
+REPORT_NAME = "evaluate-report.json"
+#: Another seed than fit's, so the held-out crops are framed differently from anything tuned on.
+CROP_SEED = 1
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", type=Path, default=Path("runs/signnet/checkpoint.pt"))
+    parser.add_argument("--weights", choices=("ema", "model"), default="ema",
+                        help="the checkpoint's weight average (ema, what export ships) or its last raw weights")
+    parser.add_argument("--data-dir", type=Path, required=True, help="GTSRB root (holds gtsrb/GTSRB/...)")
+    parser.add_argument("--gtsdb-dir", type=Path, help="GTSDB scenes: false accepts on the held-out scenes")
+    parser.add_argument("--output-dir", type=Path, default=Path("reports"), help="report JSON and PNGs")
+    parser.add_argument("--worst", type=int, default=36, help="mistakes shown in worst-mistakes.png")
+    parser.add_argument("--limit", type=int, default=0,
+                        help="use only N test images and N/50 held-out scenes (smoke tests)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+
+
+def predict_in_batches(model: nn.Module, images: torch.Tensor, device: torch.device | str = "cpu",
+                       batch_size: int = 1024, desc: str = "predict") -> torch.Tensor:
+    """Softmax probabilities (N x 44) of uint8 images, with a progress bar."""
+    device = torch.device(device)
+    chunks = [predict(model, images[i:i + batch_size], device, batch_size)
+              for i in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch", leave=False)]
+    return torch.cat(chunks) if chunks else torch.zeros(0, NOT_A_SIGN + 1)
+
+
+def top1_accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
+    """Share of signs whose best of the 43 sign classes is right (the reject output ignored)."""
+    return (probs[:, :NUM_SIGN_CLASSES].argmax(1) == labels).float().mean().item() if len(labels) else float("nan")
+
+
+def rejected_share(probs: torch.Tensor) -> float:
+    """Share of crops whose most likely output is "not a sign"."""
+    return (probs.argmax(1) == NOT_A_SIGN).float().mean().item() if len(probs) else float("nan")
+
+
+def confusion_matrix(probs: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
+    """43 x 43 counts, rows true class, columns predicted (best of the 43)."""
+    predicted = probs[:, :NUM_SIGN_CLASSES].argmax(1)
+    flat = labels * NUM_SIGN_CLASSES + predicted
+    return torch.bincount(flat, minlength=NUM_SIGN_CLASSES ** 2).reshape(NUM_SIGN_CLASSES, -1).numpy()
+
+
+def per_class_accuracy(probs: torch.Tensor, labels: torch.Tensor) -> list[dict[str, Any]]:
+    """One row per class: id, name, number of test images, accuracy and how many were rejected."""
+    predicted = probs[:, :NUM_SIGN_CLASSES].argmax(1)
+    rejected = probs.argmax(1) == NOT_A_SIGN
+    rows = []
+    for sign in CLASSES:
+        mine = labels == sign.id
+        n = int(mine.sum())
+        rows.append({"id": sign.id, "name": sign.name, "n": n,
+                     "acc": (predicted[mine] == sign.id).float().mean().item() if n else None,
+                     "rejected": int(rejected[mine].sum())})
+    return rows
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """The per-class rows as an aligned text table, worst classes easy to spot."""
+    width = max(len(r["name"]) for r in rows)
+    lines = [f"{'id':>3}  {'name':<{width}}  {'n':>5}  {'acc':>7}  {'rejected':>8}"]
+    for r in rows:
+        acc = "-" if r["acc"] is None else f"{r['acc']:.4f}"
+        lines.append(f"{r['id']:>3}  {r['name']:<{width}}  {r['n']:>5}  {acc:>7}  {r['rejected']:>8}")
+    return "\n".join(lines)
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no screen here, and none needed
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_confusion(matrix: np.ndarray, path: Path, title: str) -> None:
+    """Confusion matrix with a log colour scale, so single mistakes stay visible beside the diagonal."""
+    from matplotlib.colors import LogNorm
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(14.5, 12), layout="constrained")
+    norm = LogNorm(vmin=1, vmax=max(int(matrix.max()), 2))
+    image = ax.imshow(np.ma.masked_equal(matrix, 0), cmap="viridis", norm=norm)
+    ticks = np.arange(NUM_SIGN_CLASSES)
+    ax.set_xticks(ticks, [str(i) for i in ticks], fontsize=8)
+    ax.set_yticks(ticks, [f"{c.name} {c.id:>2}" for c in CLASSES], fontsize=8)
+    ax.set_xticks(ticks[:-1] + 0.5, minor=True)
+    ax.set_yticks(ticks[:-1] + 0.5, minor=True)
+    ax.grid(which="minor", color="0.92", linewidth=0.5)
+    ax.tick_params(which="minor", length=0)
+    ax.set_facecolor("white")
+    for true, pred in zip(*np.nonzero(matrix), strict=True):
+        if true != pred:
+            # viridis is light at the top: dark digits there, light ones below.
+            colour = "black" if norm(matrix[true, pred]) > 0.6 else "white"
+            ax.text(pred, true, str(matrix[true, pred]), ha="center", va="center", fontsize=6, color=colour)
+    ax.set_xlabel("predicted class id (best of the 43 signs)")
+    ax.set_ylabel("true class")
+    ax.set_title(title)
+    fig.colorbar(image, ax=ax, shrink=0.6, label="test images (log scale)")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_history(history: list[dict[str, Any]], path: Path, title: str) -> None:
+    """Loss, accuracy and validation false accepts per epoch, from the checkpoint's history."""
+    plt = _pyplot()
+    epochs = [h["epoch"] for h in history]
+    series = lambda key: [h.get(key, np.nan) for h in history]  # noqa: E731
+    fig, (loss_ax, acc_ax, fa_ax) = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
+    loss_ax.plot(epochs, series("train_loss"), "o-", label="train loss (label-smoothed)")
+    loss_ax.set_ylabel("loss")
+    acc_ax.plot(epochs, series("train_acc"), "o-", label="train accuracy (augmented, 44-way)")
+    acc_ax.plot(epochs, series("val_acc"), "s-", label="validation accuracy (best of 43)")
+    acc_ax.set_ylabel("accuracy")
+    acc_ax.set_ylim(min(0.9, np.nanmin(series("val_acc") + series("train_acc"))) - 0.02, 1.005)
+    fa_ax.plot(epochs, series("val_false_accept"), "o-", color="tab:red", label="negatives taken for a sign")
+    fa_ax.plot(epochs, series("val_rejected_signs"), "s-", color="tab:purple", label="signs rejected")
+    fa_ax.set_ylabel("share of validation crops")
+    fa_ax.set_yscale("symlog", linthresh=0.01)
+    fa_ax.set_ylim(0, 1.05)
+    for ax in (loss_ax, acc_ax, fa_ax):
+        ax.set_xlabel("epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=9)
+    fig.suptitle(title)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_mistakes(images: torch.Tensor, labels: torch.Tensor, probs: torch.Tensor, path: Path,
+                  count: int = 36, columns: int = 6) -> int:
+    """A grid of the most confident mistakes (best of the 43 wrong), upscaled; returns how many are shown."""
+    plt = _pyplot()
+    best, predicted = probs[:, :NUM_SIGN_CLASSES].max(1)
+    wrong = torch.nonzero(predicted != labels).flatten()
+    shown = wrong[best[wrong].argsort(descending=True)][:count].tolist()
+    rows = max((len(shown) + columns - 1) // columns, 1)
+    fig, axes = plt.subplots(rows, columns, figsize=(columns * 2.6, rows * 3.0), squeeze=False, layout="constrained")
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, i in zip(axes.flat, shown, strict=False):
+        rgb = images[i].permute(1, 2, 0).float().numpy()[..., ::-1]  # BGR tensors, matplotlib wants RGB
+        # Contrast-stretched like the network's own per-image standardisation: dark crops become legible.
+        rgb = (rgb - rgb.min()) / max(float(rgb.max() - rgb.min()), 1.0)
+        ax.imshow(rgb, interpolation="nearest")  # the real pixels, no resampling artefacts
+        ax.set_title(f"true: {CLASSES[int(labels[i])].name}\npred: {CLASSES[int(predicted[i])].name}\n"
+                     f"confidence {best[i]:.2f}", fontsize=8)
+    if not shown:
+        axes[0, 0].text(0.5, 0.5, "no mistakes", ha="center", va="center")
+    fig.suptitle(f"Most confident mistakes ({len(wrong)} of {len(labels)} test signs wrong; contrast-stretched)")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return len(shown)
+
+
+def evaluate_gtsdb(model: nn.Module, folder: Path, device: torch.device, limit: int = 0) -> dict[str, Any]:
+    """False-accept rate and sign accuracy on crops cut from the held-out GTSDB scenes."""
+    _tune, holdout = split_scenes(load_scenes(folder))
+    if limit:
+        holdout = holdout[: max(limit // 50, 2)]
+    positives, negatives = cut_scene_crops(holdout, seed=CROP_SEED)
+    pos_probs = predict_in_batches(model, positives.images, device, desc="GTSDB positives")
+    neg_probs = predict_in_batches(model, negatives.images, device, desc="GTSDB negatives")
+    return {"gtsdb_scenes": len(holdout), "gtsdb_negatives": len(negatives),
+            "false_accept_rate": 1 - rejected_share(neg_probs) if len(negatives) else None,
+            "gtsdb_positives": len(positives),
+            "gtsdb_positive_accuracy": top1_accuracy(pos_probs, positives.labels) if len(positives) else None,
+            "gtsdb_positive_rejected": rejected_share(pos_probs) if len(positives) else None}
+
+
+def main(args: argparse.Namespace) -> int:
+    device = pick_device(args.device)
+    model, info = load_checkpoint(args.checkpoint, args.weights, device)
+    test: TensorSet = load_gtsrb(args.data_dir, "test")
+    if args.limit:
+        test = test.subset(np.random.default_rng(0).permutation(len(test))[: args.limit])
+    probs = predict_in_batches(model, test.images, device, desc="GTSRB test")
+    rows = per_class_accuracy(probs, test.labels)
+    report: dict[str, Any] = {
+        "checkpoint": str(args.checkpoint), "checkpoint_sha256": info["sha256"], "epoch": info["epoch"],
+        "weights": args.weights, "test_images": len(test),
+        "test_accuracy": top1_accuracy(probs, test.labels), "test_rejected": rejected_share(probs),
+    }
+    if args.gtsdb_dir:
+        report.update(evaluate_gtsdb(model, args.gtsdb_dir, device, args.limit))
+
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    name = f"{args.checkpoint} (epoch {info['epoch']}, {args.weights} weights)"
+    plot_confusion(confusion_matrix(probs, test.labels), args.output_dir / "confusion.png",
+                   f"GTSRB test confusion, {name}: top-1 {report['test_accuracy']:.4f}")
+    plot_history(info["history"], args.output_dir / "training-curves.png", f"Training of {args.checkpoint}")
+    plot_mistakes(test.images, test.labels, probs, args.output_dir / "worst-mistakes.png", args.worst)
+    report["per_class"] = rows
+    (args.output_dir / REPORT_NAME).write_text(json.dumps(report, indent=1))
+
+    print(format_table(rows))
+    print(f"GTSRB test: top-1 {report['test_accuracy']:.4f} on {len(test)} signs; "
+          f"{report['test_rejected']:.4f} would be rejected as 'not a sign'")
+    if args.gtsdb_dir:
+        far, pos_acc = report["false_accept_rate"], report["gtsdb_positive_accuracy"]
+        print(f"GTSDB held-out ({report['gtsdb_scenes']} scenes): false accepts "
+              f"{'-' if far is None else f'{far:.4f}'} of {report['gtsdb_negatives']} negatives; sign accuracy "
+              f"{'-' if pos_acc is None else f'{pos_acc:.4f}'} on {report['gtsdb_positives']} crops")
+    print(f"wrote {args.output_dir / REPORT_NAME} and confusion.png, training-curves.png, worst-mistakes.png")
+    return 0

@@ -1,0 +1,212 @@
+"""``signcam-train export``: write the trained SignNet as one self-describing ONNX file.
+
+The file takes raw BGR crops (N x 3 x 32 x 32 float32, 0..255) as ``image`` and returns
+``probs`` (softmax over 43 signs + "not a sign"). Its ``signcam`` metadata entry (JSON)
+says what it is: class names, input framing, accuracy, size, training recipe and data,
+like a torchvision weights entry. The ONNX Runtime output is checked against torch
+before anything is written.
+
+Example:
+    $ signcam-train evaluate --data-dir DATA --gtsdb-dir GTSDB --output-dir reports
+    $ signcam-train export --report reports/evaluate-report.json --output assets/signnet.onnx
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import io
+import json
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import torch
+from torch import nn
+from tqdm import tqdm
+
+import signcam
+from signcam.classes import CLASSES, NOT_A_SIGN
+from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY
+from training.data import load_gtsrb
+from training.model import INPUT_SIZE, SignNet, count_macs
+
+__all__ = ["add_arguments", "main", "load_checkpoint", "to_onnx", "max_prob_difference", "Probabilities",
+           "OPSET", "TOLERANCE"]
+
+OPSET = 17
+#: Largest allowed difference between torch and ONNX Runtime probabilities.
+TOLERANCE = 1e-4
+NORMALISATION = "per-image standardisation inside the network; input raw 0..255"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", type=Path, default=Path("runs/signnet/checkpoint.pt"))
+    parser.add_argument("--output", type=Path, default=DEFAULT_MODEL, help="ONNX file to write")
+    parser.add_argument("--weights", choices=("ema", "model"), default="ema",
+                        help="the checkpoint's weight average (ema) or its last raw weights")
+    parser.add_argument("--data-dir", type=Path,
+                        help="GTSRB root: check torch vs ONNX on the real test images and measure test accuracy")
+    parser.add_argument("--report", type=Path, help="evaluate-report.json of this checkpoint, embedded in the file")
+
+
+def load_checkpoint(path: str | Path, weights: str = "ema", device: str | torch.device = "cpu"
+                    ) -> tuple[SignNet, dict[str, Any]]:
+    """SignNet (in eval mode) from a ``signcam-train fit`` checkpoint, never unpickling objects.
+
+    Args:
+        path: ``checkpoint.pt`` written by fit.
+        weights: ``"ema"`` (the averaged weights, what ships) or ``"model"`` (the raw ones).
+        device: Where to put the model.
+
+    Returns:
+        The model and ``{"epoch", "args", "history", "data", "sha256", "weights"}`` of the checkpoint.
+
+    Raises:
+        FileNotFoundError: no checkpoint at ``path``.
+        ValueError: the file is not a signcam checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path} (train one with `signcam-train fit`)")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        weights_state = state[weights]
+    except Exception as exc:  # a corrupt file fails in pickle, zipfile or torch
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path} is not a signcam-train checkpoint ({reason})") from None
+    if weights == "ema":
+        # AveragedModel keeps the network under "module." and counts its updates in n_averaged.
+        weights_state = {k.removeprefix("module."): v for k, v in weights_state.items() if k != "n_averaged"}
+    model = SignNet(num_classes=NOT_A_SIGN + 1)
+    model.load_state_dict(weights_state)
+    info = {"epoch": state["epoch"] + 1, "args": json.loads(state["args"]), "history": json.loads(state["history"]),
+            "data": json.loads(state.get("data", "{}")), "weights": weights,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return model.to(device).eval(), info
+
+
+class Probabilities(nn.Module):
+    """The network followed by a softmax: what the runtime wants to read."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(self.net(image), dim=1)
+
+
+def to_onnx(model: nn.Module, metadata: dict[str, Any]) -> onnx.ModelProto:
+    """Export ``model`` with a dynamic batch axis and attach the signcam metadata."""
+    buffer = io.BytesIO()
+    dummy = torch.zeros(2, 3, INPUT_SIZE, INPUT_SIZE)
+    with warnings.catch_warnings():
+        # The TorchScript exporter is chosen on purpose: it gives a plain, stable opset-17 graph.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(Probabilities(model).eval(), (dummy,), buffer, dynamo=False, opset_version=OPSET,
+                          input_names=["image"], output_names=["probs"],
+                          dynamic_axes={"image": {0: "batch"}, "probs": {0: "batch"}})
+    proto = onnx.load_from_string(buffer.getvalue())
+    onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(metadata)})
+    proto.producer_name = "signcam-train"
+    proto.producer_version = signcam.__version__
+    proto.doc_string = ("SignNet road-sign classifier: image N x 3 x 32 x 32 float32 BGR 0..255 -> probs N x 44 "
+                        "(43 GTSRB signs, then 'not a sign'). Metadata key 'signcam' holds the details.")
+    onnx.checker.check_model(proto)
+    return proto
+
+
+@torch.no_grad()
+def max_prob_difference(model: nn.Module, proto: onnx.ModelProto, images: torch.Tensor,
+                        batch_size: int = 1024, desc: str = "torch vs ONNX") -> tuple[float, np.ndarray]:
+    """Largest absolute difference of torch and ONNX Runtime probabilities, and the ONNX ones.
+
+    Args:
+        model: The torch network (logits).
+        proto: Its export (probabilities).
+        images: N x 3 x S x S images, uint8 or float in 0..255.
+        batch_size: Images per run.
+        desc: Progress-bar label.
+    """
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    model.eval()
+    worst, outputs = 0.0, []
+    for start in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch", leave=False):
+        batch = images[start:start + batch_size].float()
+        expected = torch.softmax(model(batch), dim=1).numpy()
+        got = session.run(["probs"], {"image": batch.numpy()})[0]
+        worst = max(worst, float(np.abs(got - expected).max()))
+        outputs.append(got)
+    return worst, np.concatenate(outputs) if outputs else np.zeros((0, NOT_A_SIGN + 1), np.float32)
+
+
+def _read_report(path: Path, checkpoint_sha256: str) -> dict[str, Any]:
+    report = json.loads(path.read_text())
+    if report.get("checkpoint_sha256") != checkpoint_sha256:
+        raise ValueError(f"{path} was written for another checkpoint; run `signcam-train evaluate` on this one")
+    return report
+
+
+def main(args: argparse.Namespace) -> int:
+    model, info = load_checkpoint(args.checkpoint, args.weights)
+    report = _read_report(args.report, info["sha256"]) if args.report else {}
+
+    checks = {"random": torch.rand(256, 3, INPUT_SIZE, INPUT_SIZE, generator=torch.Generator().manual_seed(0)) * 255}
+    test = load_gtsrb(args.data_dir, "test") if args.data_dir else None
+    if test is not None:
+        checks["GTSRB test"] = test.images
+    metadata: dict[str, Any] = {
+        "name": "SignNet",
+        "class_names": [c.name for c in CLASSES],
+        "input": "image", "output": "probs",
+        "input_size": INPUT_SIZE,
+        "channel_order": "BGR",
+        "crop_margin": CROP_MARGIN,
+        "reject_index": NOT_A_SIGN,
+        "normalisation": NORMALISATION,
+        "test_accuracy": report.get("test_accuracy"),
+        "test_rejected": report.get("test_rejected"),
+        "false_accept_rate": report.get("false_accept_rate"),
+        "evaluation": {k: v for k, v in report.items() if k != "per_class"} or None,
+        "params": sum(p.numel() for p in model.parameters()),
+        "macs": count_macs(model),
+        "epoch": info["epoch"],
+        "weights": info["weights"],
+        "validation": info["history"][-1] if info["history"] else None,
+        "recipe": info["args"],
+        "data": info["data"],
+        "checkpoint_sha256": info["sha256"],
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "torch_version": torch.__version__,
+    }
+    proto = to_onnx(model, metadata)
+    onnx_probs = {}
+    for name, images in checks.items():
+        difference, onnx_probs[name] = max_prob_difference(model, proto, images, desc=f"check on {name}")
+        print(f"max |torch - ONNX| probability on {len(images)} {name} images: {difference:.2e}")
+        if difference > TOLERANCE:
+            raise RuntimeError(f"ONNX output differs from torch by {difference:.2e} (> {TOLERANCE:g}) "
+                               f"on {name} images; not writing {args.output}")
+    if test is not None and metadata["test_accuracy"] is None:
+        # Measured on the ONNX output: the accuracy of the file that ships.
+        probs = onnx_probs["GTSRB test"]
+        metadata["test_accuracy"] = float((probs[:, :NOT_A_SIGN].argmax(1) == test.labels.numpy()).mean())
+        metadata["test_rejected"] = float((probs.argmax(1) == NOT_A_SIGN).mean())
+        onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(metadata)})
+
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    partial = args.output.with_name(args.output.name + ".partial")
+    onnx.save(proto, partial)
+    os.replace(partial, args.output)  # readers never see a half-written model
+    accuracy = metadata["test_accuracy"]
+    print(f"wrote {args.output} ({args.output.stat().st_size / 1024:.0f} KiB, epoch {info['epoch']} {args.weights} "
+          f"weights, {metadata['params']} params, {metadata['macs'] / 1e6:.1f} M MACs, test accuracy "
+          f"{'unknown' if accuracy is None else f'{accuracy:.4f}'})")
+    return 0
