@@ -1,0 +1,161 @@
+"""Find, classify and track road signs in a video, camera, stream, image, folder or glob of images.
+
+Runs without a window: results go to JSON Lines (``--json``, one object per frame, box
+coordinates in pixels of the original frame) and optionally an annotated video or folder of
+images (``--output``); a progress bar and a one-line summary go to standard error.
+Unreadable images in a folder are skipped with a warning (exit status 1); a missing or
+unreadable input exits with status 2; a video that breaks off half-way keeps everything
+processed until then, reports where it stopped and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+from tqdm import tqdm
+
+from signcam.errors import SourceError
+from signcam.pipeline import Engine, FrameResult
+from signcam.sinks import VIDEO_CODECS, ImageFolderSink, JSONLinesSink, VideoSink
+from signcam.sources import FrameSource, open_source
+
+__all__ = ["add_arguments", "main"]
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("source", help="camera index (0) or /dev/videoN, rtsp/http URL, video file, image, folder "
+                                       "or quoted glob of images ('scenes/*.jpg'), or 'demo' for the built-in clip")
+    parser.add_argument("--json", metavar="FILE", help="write one JSON object per processed frame (JSON Lines); "
+                                                       "'-' for standard output")
+    parser.add_argument("--output", metavar="PATH",
+                        help=f"write annotated frames: a video if PATH ends in {'/'.join(VIDEO_CODECS)} (image "
+                             "inputs become one image per second), otherwise a folder of JPEG images named after "
+                             "each input image, or 000123.jpg by frame index for videos and cameras")
+    parser.add_argument("--conf", type=_probability, metavar="X",
+                        help="accept a sign when its class probability is at least X; "
+                             "None: the recognizer's own threshold")
+    parser.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after processing N frames")
+    parser.add_argument("--stride", type=_positive_int, default=1, metavar="N", help="process every Nth frame")
+    parser.add_argument("--model", metavar="PATH", help="ONNX classifier; None: the shipped assets/signnet.onnx")
+    parser.add_argument("--no-track", action="store_true",
+                        help="report each frame's detections without confirming them over frames (always the "
+                             "case for images, which are unrelated stills)")
+
+
+def _engine(args: argparse.Namespace, track: bool) -> Engine:
+    from signcam.classifier import Classifier  # the model loads only when the command runs
+    from signcam.recognizer import Recognizer
+
+    recognizer = Recognizer(Classifier(args.model)) if args.model else Recognizer()
+    if args.conf is not None:
+        recognizer.conf = args.conf
+    return Engine(recognizer, track=track)
+
+
+def _expected_frames(source: FrameSource, args: argparse.Namespace) -> int | None:
+    total = None if source.frame_count is None else math.ceil(source.frame_count / args.stride)
+    if args.max_frames is not None:
+        total = args.max_frames if total is None else min(total, args.max_frames)
+    return total
+
+
+class _AnnotatedOutput:
+    """``--output``: draws each result and writes it to a video or an image folder."""
+
+    def __init__(self, path: str, fps: float) -> None:
+        from signcam.overlay import draw_overlay  # drawing code is only needed with --output
+
+        self._draw = draw_overlay
+        is_video = Path(path).suffix.lower() in VIDEO_CODECS
+        self._sink = VideoSink(path, fps) if is_video else ImageFolderSink(path)
+
+    def write(self, result: FrameResult, is_stills: bool) -> None:
+        frame = result.frame
+        image = self._draw(frame.image, result.detections, result.speed_limit)
+        if isinstance(self._sink, VideoSink):
+            self._sink.write(image)
+        else:
+            self._sink.write(image, f"{Path(frame.source).stem if is_stills else f'{frame.index:06d}'}.jpg")
+
+    def __enter__(self) -> _AnnotatedOutput:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._sink.__exit__(*exc_info)
+
+
+def _warn_skipped(source: FrameSource, already: int, bar: tqdm) -> int:
+    """Print the source's skipped items not reported yet (above the progress bar); returns how many there are."""
+    for message in source.failures[already:]:
+        bar.write(f"signcam: warning: skipped {message}", file=sys.stderr)
+    return len(source.failures)
+
+
+def main(args: argparse.Namespace) -> int:
+    """Run detection over the whole source; 0 on success, 1 if some images were skipped."""
+    with open_source(args.source) as source:
+        engine = _engine(args, track=not (args.no_track or source.is_stills))
+        processed = confirmed = found = 0
+        failure: BaseException | None = None
+        warned = 0
+        start = time.perf_counter()
+        with contextlib.ExitStack() as outputs:
+            json_sink = outputs.enter_context(JSONLinesSink(args.json)) if args.json else None
+            annotated = outputs.enter_context(_AnnotatedOutput(args.output, source.fps / args.stride)) \
+                if args.output else None
+            bar = outputs.enter_context(tqdm(total=_expected_frames(source, args), unit="frame", file=sys.stderr,
+                                             disable=None, dynamic_ncols=True, desc=source.description))
+            try:
+                for position, frame in enumerate(source):
+                    warned = _warn_skipped(source, warned, bar)
+                    if position % args.stride:
+                        continue
+                    result = engine.process(frame)
+                    if json_sink is not None:
+                        json_sink.append(result)
+                    if annotated is not None:
+                        annotated.write(result, source.is_stills)
+                    processed += 1
+                    confirmed += len(result.events)
+                    found += len(result.detections)
+                    bar.update()
+                    if processed == args.max_frames:
+                        break
+            except BrokenPipeError:
+                # The reader of `--json -` went away (`| head`): stop as if --max-frames was reached. Python
+                # would flush stdout again at exit and fail once more, so point it at /dev/null.
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            except (SourceError, KeyboardInterrupt) as exc:
+                failure = exc  # everything processed so far is written; report after the summary
+            _warn_skipped(source, warned, bar)
+    elapsed = max(time.perf_counter() - start, 1e-9)
+    unit = "images" if source.is_stills else "frames"
+    signs = f"signs confirmed: {confirmed}" if engine.track else f"signs found: {found}"
+    print(f"signcam: {processed} {unit} in {elapsed:.1f} s ({processed / elapsed:.1f} fps), {signs}", file=sys.stderr)
+    if failure is not None:
+        raise failure
+    if source.failures:
+        print(f"signcam: error: {len(source.failures)} of {source.frame_count} images could not be read",
+              file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,241 @@
+"""Where results go: JSON Lines per frame, annotated video or images, and sign-event exports.
+
+Sinks are context managers: what was written stays valid and the file is closed even when
+the input breaks half-way.
+
+Example:
+    >>> with JSONLinesSink("signs.jsonl") as sink:      # doctest: +SKIP
+    ...     for frame in source:
+    ...         sink.append(engine.process(frame))
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+import cv2
+import numpy as np
+
+from signcam.errors import SignCamError
+from signcam.road import SignEvent
+from signcam.sources import quiet_opencv
+
+if TYPE_CHECKING:
+    from signcam.pipeline import FrameResult
+
+__all__ = [
+    "JSONLinesSink",
+    "VideoSink",
+    "ImageFolderSink",
+    "VIDEO_CODECS",
+    "frame_record",
+    "write_events_csv",
+    "write_events_json",
+]
+
+#: FourCC per container; there is no H.264 encoder in OpenCV's wheels, so MPEG-4 part 2 / MJPEG.
+VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
+_BOX_COLUMNS = ("x1", "y1", "x2", "y2")
+
+quiet_opencv()
+
+
+def frame_record(result: FrameResult) -> dict[str, Any]:
+    """The JSON object of one processed frame (one line of :class:`JSONLinesSink`)."""
+    frame = result.frame
+    height, width = frame.image.shape[:2]
+    return {"source": frame.source, "frame": int(frame.index), "time_ms": round(float(frame.time_ms), 3),
+            "width": int(width), "height": int(height),
+            "detections": [detection.to_json() for detection in result.detections]}
+
+
+class JSONLinesSink:
+    """One JSON object per processed frame, written and flushed line by line.
+
+    Args:
+        path: Output file, or ``"-"`` for standard output.
+
+    Raises:
+        SignCamError: the file cannot be created.
+
+    Example:
+        >>> with JSONLinesSink("-") as sink:               # doctest: +SKIP
+        ...     sink.append(result)
+        {"source": "drive.mp4", "frame": 0, "time_ms": 0.0, "width": 1280, "height": 720, "detections": []}
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = os.fspath(path)
+        self._file: TextIO | None = None
+
+    def __enter__(self) -> JSONLinesSink:
+        if self.path == "-":
+            self._file = sys.stdout
+        else:
+            try:
+                self._file = open(self.path, "w", encoding="utf-8")  # closed in __exit__
+            except OSError as exc:
+                raise SignCamError(f"cannot write {self.path}: {exc.strerror}") from None
+        return self
+
+    def append(self, result: FrameResult) -> None:
+        """Write one frame's line and flush it, so a crash later leaves valid JSON Lines."""
+        assert self._file is not None, "use JSONLinesSink as a context manager"
+        self._file.write(json.dumps(frame_record(result)) + "\n")
+        self._file.flush()
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._file is not None and self._file is not sys.stdout:
+            self._file.close()
+        self._file = None
+
+
+def _letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Fit ``image`` into ``size`` (width, height) keeping its aspect ratio, black bars around."""
+    width, height = size
+    h, w = image.shape[:2]
+    if (w, h) == (width, height):
+        return image
+    scale = min(width / w, height / h)
+    new_w, new_h = max(1, round(w * scale)), max(1, round(h * scale))
+    canvas = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - new_h) // 2, (width - new_w) // 2
+    canvas[top:top + new_h, left:left + new_w] = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    return canvas
+
+
+class VideoSink:
+    """An annotated video written with ``cv2.VideoWriter``; always released on exit.
+
+    Args:
+        path: Output file; its suffix picks the codec (see :data:`VIDEO_CODECS`).
+        fps: Frame rate of the output.
+        size: ``(width, height)``; ``None`` takes the first image's. Images of another size
+            are scaled into it with black bars.
+
+    Raises:
+        SignCamError: unsupported suffix, or the writer cannot be opened.
+
+    Example:
+        >>> with VideoSink("annotated.mp4", fps=25.0, size=(1280, 720)) as video:  # doctest: +SKIP
+        ...     video.write(draw_overlay(frame.image, result.detections))
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int] | None = None) -> None:
+        self.path = Path(path)
+        self.fourcc = VIDEO_CODECS.get(self.path.suffix.lower())
+        if self.fourcc is None:
+            raise SignCamError(f"cannot write video {self.path}: use one of {', '.join(VIDEO_CODECS)}")
+        self.fps = float(fps)
+        self.size = size
+        self.frames_written = 0
+        self._writer: cv2.VideoWriter | None = None
+        if size is not None:
+            self._open(size)
+
+    def _open(self, size: tuple[int, int]) -> None:
+        self.size = size
+        self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size)
+        if not self._writer.isOpened():
+            self._writer = None
+            reason = "its folder does not exist" if not self.path.parent.is_dir() else "the writer did not open"
+            raise SignCamError(f"cannot write video {self.path}: {reason}")
+
+    def write(self, image: np.ndarray) -> None:
+        """Append one BGR frame."""
+        if self._writer is None:
+            self._open((image.shape[1], image.shape[0]))
+        assert self._writer is not None and self.size is not None
+        self._writer.write(_letterbox(image, self.size))
+        self.frames_written += 1
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+
+    def __enter__(self) -> VideoSink:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class ImageFolderSink:
+    """Annotated frames saved as JPEG files into a folder (created if missing).
+
+    Args:
+        folder: Output folder.
+
+    Example:
+        >>> with ImageFolderSink("annotated") as out:      # doctest: +SKIP
+        ...     out.write(image, "00001.jpg")
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        self.folder = Path(folder)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SignCamError(f"cannot create folder {self.folder}: {exc.strerror}") from None
+        self.frames_written = 0
+
+    def write(self, image: np.ndarray, name: str) -> None:
+        """Save ``image`` as ``folder/name``."""
+        path = self.folder / name
+        if not cv2.imwrite(str(path), image):
+            raise SignCamError(f"cannot write image {path}")
+        self.frames_written += 1
+
+    def __enter__(self) -> ImageFolderSink:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Nothing stays open between images."""
+
+
+def _write_atomically(path: str | os.PathLike, text: str) -> None:
+    # The app exports while the user may be looking at the old file: never leave half of one.
+    path = Path(path)
+    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        partial.write_text(text, encoding="utf-8", newline="")
+        os.replace(partial, path)
+    except OSError as exc:
+        raise SignCamError(f"cannot write {path}: {exc.strerror}") from None
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_events_csv(events: Iterable[SignEvent], path: str | os.PathLike) -> None:
+    """Save sign events as CSV, one row each, the box as ``x1,y1,x2,y2`` columns.
+
+    Example:
+        >>> write_events_csv(road_events, "signs.csv")     # doctest: +SKIP
+    """
+    columns = [f.name for f in dataclasses.fields(SignEvent) if f.name != "box"] + list(_BOX_COLUMNS)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for event in events:
+        record = event.to_json()
+        record.update(zip(_BOX_COLUMNS, record.pop("box"), strict=True))
+        writer.writerow(record)
+    _write_atomically(path, buffer.getvalue())
+
+
+def write_events_json(events: Iterable[SignEvent], path: str | os.PathLike) -> None:
+    """Save sign events as one JSON list of objects.
+
+    Example:
+        >>> write_events_json(road_events, "signs.json")   # doctest: +SKIP
+    """
+    _write_atomically(path, json.dumps([event.to_json() for event in events], indent=1) + "\n")

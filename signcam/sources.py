@@ -1,0 +1,441 @@
+"""Where frames come from: cameras, streams, video files, images, and the demo clip.
+
+:func:`open_source` turns what a user types into a :class:`FrameSource`. Every source is an
+iterable of :class:`Frame` with ``read()`` (``None`` at the end) and ``close()``. Cameras and
+network streams are read on their own thread and always hand out the newest frame, so a slow
+consumer never falls behind; files are read frame by frame, or paced to their frame rate
+with ``realtime=True``.
+
+Example:
+    >>> with open_source("drive.mp4") as source:        # doctest: +SKIP
+    ...     for frame in source:
+    ...         print(frame.index, frame.time_ms, frame.image.shape)
+    0 0.0 (720, 1280, 3)
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from signcam.errors import SourceError
+
+__all__ = [
+    "Frame",
+    "FrameSource",
+    "VideoFileSource",
+    "LiveSource",
+    "ImageSource",
+    "open_source",
+    "open_camera",
+    "demo_video_path",
+    "IMAGE_SUFFIXES",
+    "quiet_opencv",
+]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp")
+_STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp")
+#: Seconds a live source may stay silent before ``read()`` gives up on it.
+LIVE_TIMEOUT_S = 10.0
+#: Frame rate given to image sequences, so their time stamps and output videos are one image a second.
+IMAGE_FPS = 1.0
+
+
+def quiet_opencv() -> None:
+    """Silence OpenCV's and FFmpeg's own warnings about bad files and missing cameras.
+
+    signcam reports each such failure as one clear error line instead. FFmpeg reads its
+    setting once, when the first video is opened or written, so every module that does video
+    I/O calls this on import.
+    """
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+quiet_opencv()
+
+
+@dataclass(frozen=True, eq=False)
+class Frame:
+    """One image from a source.
+
+    Args:
+        image: H x W x 3 uint8 BGR image.
+        index: 0-based position in the source (for live sources, counts every frame captured,
+            so dropped frames show as gaps).
+        time_ms: Time stamp: position in a video, time since opening for a camera or stream,
+            ``index * 1000 / fps`` for images.
+        source: Where it came from: the file path (each image's own for image folders),
+            ``camera:N`` or the stream URL.
+    """
+
+    image: np.ndarray
+    index: int
+    time_ms: float
+    source: str
+
+
+class _Capture(Protocol):
+    """The part of ``cv2.VideoCapture`` a live source uses (tests pass fakes)."""
+
+    def read(self) -> tuple[bool, np.ndarray | None]: ...
+
+    def get(self, prop_id: int) -> float: ...
+
+    def release(self) -> None: ...
+
+
+class FrameSource:
+    """Base of all sources: iteration, context manager, and the attributes callers rely on.
+
+    Attributes:
+        description: Human-readable name with size and rate where known.
+        is_live: True for cameras and streams (newest frame only, no seeking).
+        is_stills: True for images: unrelated stills, nothing to track across them.
+        fps: Frames per second (nominal for live sources).
+        frame_count: Number of frames, ``None`` when unknown (live sources).
+        failures: One message per item skipped because it could not be read (image folders).
+    """
+
+    description: str = ""
+    is_live: bool = False
+    is_stills: bool = False
+    fps: float = 25.0
+    frame_count: int | None = None
+
+    def __init__(self) -> None:
+        self.failures: list[str] = []
+
+    def read(self) -> Frame | None:
+        """The next frame, or ``None`` at the end.
+
+        Raises:
+            SourceError: the source broke off (truncated file, camera unplugged).
+        """
+        raise NotImplementedError
+
+    def seek(self, index: int) -> None:
+        """Continue reading at frame ``index`` (files and images only)."""
+        raise SourceError(f"cannot seek in {self.description}: it is live")
+
+    def close(self) -> None:
+        """Release the file or device; safe to call twice."""
+
+    def __iter__(self) -> Iterator[Frame]:
+        while (frame := self.read()) is not None:
+            yield frame
+
+    def __enter__(self) -> FrameSource:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _fps_or(capture: _Capture, default: float) -> float:
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    # Containers without a rate report 0, some webcams NaN or absurd values.
+    return float(fps) if 0 < fps < 1000 else default
+
+
+class VideoFileSource(FrameSource):
+    """A video file, read frame by frame or, with ``realtime``, paced to its frame rate.
+
+    Args:
+        path: The video file (anything FFmpeg reads: mp4, avi, mkv, mov, ...).
+        realtime: Hand out frames no faster than the video's rate, skipping frames when the
+            consumer is slower (playback); otherwise every frame, as fast as asked (analysis).
+        name: ``Frame.source`` and description prefix; default: the path.
+
+    Raises:
+        SourceError: missing file, or not a readable video.
+
+    Example:
+        >>> source = VideoFileSource("drive.mp4")          # doctest: +SKIP
+        >>> source.fps, source.frame_count
+        (25.0, 250)
+    """
+
+    def __init__(self, path: str | os.PathLike, realtime: bool = False, name: str | None = None) -> None:
+        super().__init__()
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise SourceError(f"no such file: {self.path}")
+        self._capture = cv2.VideoCapture(str(self.path))
+        if not self._capture.isOpened():
+            raise SourceError(f"cannot read {self.path}: not a video, or the file is damaged")
+        self.name = name or str(self.path)
+        self.realtime = realtime
+        self.fps = _fps_or(self._capture, 25.0)
+        count = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.frame_count = count if count > 0 else None
+        width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        frames = f", {self.frame_count} frames" if self.frame_count else ""
+        self.description = f"{self.name} ({width}x{height}, {self.fps:.4g} fps{frames})"
+        self._next = 0
+        self._restart_clock()
+
+    def _restart_clock(self) -> None:
+        self._clock_start = time.monotonic()
+        self._clock_index = self._next
+
+    def _catch_up(self) -> None:
+        """Realtime: wait until the next frame is due, or skip the frames already overdue."""
+        due = self._clock_start + (self._next - self._clock_index) / self.fps
+        late = time.monotonic() - due
+        if late < 0:
+            time.sleep(-late)
+            return
+        # grab() skips a frame without decoding it, so a slow consumer still sees real time.
+        for _ in range(int(late * self.fps)):
+            if not self._capture.grab():
+                return
+            self._next += 1
+
+    def _broke_off(self) -> bool:
+        # Some containers estimate the count from duration x rate: allow that rounding.
+        return self.frame_count is not None and self.frame_count - self._next > max(1, self.frame_count // 100)
+
+    def read(self) -> Frame | None:
+        if self.realtime:
+            self._catch_up()
+        ok, image = self._capture.read()
+        if not ok:
+            if self._broke_off():
+                raise SourceError(f"{self.path} stopped after {self._next} of {self.frame_count} frames: "
+                                  "the file is truncated or damaged")
+            return None
+        frame = Frame(image, self._next, self._next * 1000.0 / self.fps, self.name)
+        self._next += 1
+        return frame
+
+    def seek(self, index: int) -> None:
+        last = (self.frame_count or index + 1) - 1
+        self._next = min(max(int(index), 0), last)
+        self._capture.set(cv2.CAP_PROP_POS_FRAMES, self._next)
+        self._restart_clock()
+
+    def close(self) -> None:
+        self._capture.release()
+
+
+class LiveSource(FrameSource):
+    """A camera or network stream, read on its own thread; ``read()`` returns the newest frame.
+
+    Frames the consumer was too slow to take are dropped, so there is never a growing lag.
+
+    Args:
+        capture: An opened ``cv2.VideoCapture`` (or anything with ``read``/``get``/``release``).
+        name: ``Frame.source``, e.g. ``camera:0`` or the URL.
+        is_camera: A camera that stops delivering is an error (unplugged); a stream that
+            ends is the end of the input.
+        timeout_s: How long ``read()`` waits for a frame before raising :class:`SourceError`.
+
+    Example:
+        >>> source = LiveSource(cv2.VideoCapture(0), "camera:0", is_camera=True)  # doctest: +SKIP
+        >>> frame = source.read()   # the newest frame, waiting for one if none is new
+    """
+
+    is_live = True
+
+    def __init__(self, capture: _Capture, name: str, is_camera: bool, timeout_s: float = LIVE_TIMEOUT_S) -> None:
+        super().__init__()
+        self.name = name
+        self.description = name.replace("camera:", "camera ")
+        self.fps = _fps_or(capture, 30.0)
+        self._capture = capture
+        self._is_camera = is_camera
+        self._timeout_s = timeout_s
+        self._changed = threading.Condition()
+        self._latest: Frame | None = None
+        self._delivered = -1
+        self._captured = 0
+        self._ended = False
+        self._stop = threading.Event()
+        self._start = time.monotonic()
+        self._thread = threading.Thread(target=self._run, name=f"signcam-{name}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                ok, image = self._capture.read()
+                with self._changed:
+                    if not ok or image is None:
+                        break
+                    self._latest = Frame(image, self._captured, (time.monotonic() - self._start) * 1000.0, self.name)
+                    self._captured += 1
+                    self._changed.notify_all()
+        finally:
+            with self._changed:
+                self._ended = True
+                self._changed.notify_all()
+            # Released here, not in close(): releasing while read() blocks on the device can crash.
+            self._capture.release()
+
+    def _has_news(self) -> bool:
+        return self._ended or (self._latest is not None and self._latest.index > self._delivered)
+
+    def read(self) -> Frame | None:
+        with self._changed:
+            if not self._changed.wait_for(self._has_news, timeout=self._timeout_s):
+                raise SourceError(f"{self.description} sent no frame for {self._timeout_s:g} s")
+            latest = self._latest
+            if latest is not None and latest.index > self._delivered:
+                self._delivered = latest.index
+                return latest
+        if self._stop.is_set() or not self._is_camera:
+            return None
+        raise SourceError(f"{self.description} stopped delivering frames after {self._captured} frames "
+                          "(unplugged or in use by another program?)")
+
+    def close(self) -> None:
+        self._stop.set()
+        # A stream blocked in read() may not return soon; the daemon thread then ends on its own.
+        self._thread.join(timeout=2.0)
+
+
+class ImageSource(FrameSource):
+    """A list of image files, one frame each; unreadable images are skipped and listed in ``failures``.
+
+    Args:
+        paths: Image files in the order to read them.
+        description: How to name the collection (e.g. the folder).
+
+    Example:
+        >>> source = ImageSource(sorted(Path("scenes").glob("*.jpg")), "scenes/")  # doctest: +SKIP
+        >>> [frame.source for frame in source][:2]
+        ['scenes/00000.jpg', 'scenes/00001.jpg']
+    """
+
+    is_stills = True
+    fps = IMAGE_FPS
+
+    def __init__(self, paths: list[Path], description: str) -> None:
+        super().__init__()
+        self.paths = list(paths)
+        self.frame_count = len(self.paths)
+        self.description = description
+        self._next = 0
+
+    def read(self) -> Frame | None:
+        while self._next < len(self.paths):
+            index, path = self._next, self.paths[self._next]
+            self._next += 1
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                self.failures.append(f"cannot read image {path}: not an image, or the file is damaged")
+                continue
+            return Frame(image, index, index * 1000.0 / self.fps, str(path))
+        return None
+
+    def seek(self, index: int) -> None:
+        self._next = min(max(int(index), 0), len(self.paths))
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def open_camera(index_or_device: int | str, timeout_s: float = LIVE_TIMEOUT_S) -> LiveSource:
+    """Open a camera by index (``0``) or device path (``/dev/video2``).
+
+    Raises:
+        SourceError: no such camera, or it cannot be opened.
+    """
+    spec = str(index_or_device)
+    match = re.fullmatch(r"/dev/video(\d+)", spec)
+    if match and not Path(spec).exists():
+        raise SourceError(f"no camera at {spec}")
+    index = int(match.group(1)) if match else int(spec)
+    capture = cv2.VideoCapture(index)
+    if not capture.isOpened():
+        capture.release()
+        raise SourceError(f"no camera at {spec if match else f'index {index}'}")
+    return LiveSource(capture, f"camera:{spec}", is_camera=True, timeout_s=timeout_s)
+
+
+def _open_stream(url: str) -> LiveSource:
+    capture = cv2.VideoCapture(url)
+    if not capture.isOpened():
+        capture.release()
+        raise SourceError(f"cannot open stream {url}")
+    return LiveSource(capture, url, is_camera=False)
+
+
+def demo_video_path() -> Path:
+    """The generated demo clip, written on first use into the user's cache folder."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "signcam"
+    path = cache / "demo.mp4"
+    if not path.is_file():
+        from signcam.demo import write_demo_video  # draws the clip: only needed the first time
+
+        cache.mkdir(parents=True, exist_ok=True)
+        # Written beside and renamed, so an interrupted first run never leaves half a clip behind.
+        partial = cache / f"demo.partial-{os.getpid()}.mp4"
+        try:
+            write_demo_video(partial)
+            os.replace(partial, path)
+        finally:
+            partial.unlink(missing_ok=True)
+    return path
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and _is_image(p))
+
+
+def open_source(spec: int | str | os.PathLike, realtime: bool | None = None) -> FrameSource:
+    """Open whatever a user names as input.
+
+    Args:
+        spec: A camera index (``0``, ``"0"``) or device (``/dev/video2``); an ``rtsp://`` /
+            ``http(s)://`` stream; a video file; an image file; a folder of images or a glob
+            (``"scenes/*.jpg"``); or the word ``demo`` for the generated demo clip (name a
+            folder called demo as ``./demo``).
+        realtime: For video files, pace frames to the video's rate (playback) instead of
+            reading every frame as fast as possible (the default, for analysis). Live sources
+            are always real time; images ignore it.
+
+    Raises:
+        SourceError: the input does not exist or cannot be opened, with one clear message.
+
+    Example:
+        >>> source = open_source("0")          # doctest: +SKIP
+        >>> source.is_live, source.description
+        (True, 'camera 0')
+    """
+    text = os.fspath(spec) if isinstance(spec, os.PathLike) else str(spec)
+    if isinstance(spec, int) or re.fullmatch(r"\d+|/dev/video\d+", text):
+        return open_camera(text)
+    if re.match(rf"({'|'.join(_STREAM_SCHEMES)})://", text, re.IGNORECASE):
+        return _open_stream(text)
+    if text == "demo":
+        return VideoFileSource(demo_video_path(), realtime=bool(realtime), name="demo")
+    path = Path(text).expanduser()
+    if path.is_dir():
+        images = _image_files(path)
+        if not images:
+            raise SourceError(f"no images in folder {path} (looked for {', '.join(IMAGE_SUFFIXES)})")
+        return ImageSource(images, f"{len(images)} images in {path}")
+    if path.is_file():
+        if _is_image(path):
+            return ImageSource([path], f"image {path}")
+        return VideoFileSource(path, realtime=bool(realtime))
+    if any(char in text for char in "*?["):
+        images = sorted(p for p in map(Path, glob.glob(os.path.expanduser(text))) if p.is_file() and _is_image(p))
+        if not images:
+            raise SourceError(f"no images match {text}")
+        return ImageSource(images, f"{len(images)} images matching {text}")
+    raise SourceError(f"no such file or folder: {text}")

@@ -1,0 +1,260 @@
+"""``signcam detect``: JSON Lines, annotated output, stride and limits, and clear errors.
+
+Most tests swap the recognizer for one that boxes red pixels, so they check the command, not the
+model; the last ones run the shipped model on real GTSDB scenes.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from signcam import cli
+from signcam.detection import Detection, iou
+from signcam.gtsdb import load_scenes
+from signcam.sinks import VideoSink
+
+SIZE = (160, 120)  # width, height
+
+
+def red_square_at(index: int) -> tuple[int, int, int, int]:
+    """Box of the red "sign" in synthetic frame ``index``: it drifts right and grows."""
+    x, side = 20 + 4 * index, 16 + index // 2
+    return x, 30, x + side - 1, 30 + side - 1
+
+
+def synthetic_frame(index: int) -> np.ndarray:
+    image = np.full((SIZE[1], SIZE[0], 3), 90, np.uint8)
+    x1, y1, x2, y2 = red_square_at(index)
+    image[y1:y2 + 1, x1:x2 + 1] = (0, 0, 255)
+    return image
+
+
+def write_clip(path: Path, frames: int = 12, fps: float = 10.0) -> Path:
+    with VideoSink(path, fps=fps, size=SIZE) as video:
+        for i in range(frames):
+            video.write(synthetic_frame(i))
+    return path
+
+
+class RedSignRecognizer:
+    """Boxes the red pixels of a frame as a "Speed limit 50" sign: a stand-in for the real model."""
+
+    def __init__(self, classifier: object = None, conf: float = 0.5) -> None:
+        self.conf = conf
+        self.timings_ms: dict[str, float] = {}
+
+    def __call__(self, image: np.ndarray, keep_rejected: bool = False) -> list[Detection]:
+        self.timings_ms = {"proposals": 1.0, "classify": 1.0}
+        ys, xs = np.nonzero((image[:, :, 2] > 180) & (image[:, :, 1] < 80))
+        if len(xs) == 0 or self.conf > 0.9:
+            return []
+        return [Detection((int(xs.min()), int(ys.min()), int(xs.max()), int(ys.max())), 2, 0.9)]
+
+
+@pytest.fixture
+def fake_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("signcam.recognizer.Recognizer", RedSignRecognizer)
+
+
+def detect(capfd: pytest.CaptureFixture, *argv: str | Path) -> tuple[int, str, list[str]]:
+    """Run ``signcam detect``; returns the exit status, standard output and the lines of standard error."""
+    code = cli.main(["detect", *map(str, argv)])
+    out, err = capfd.readouterr()
+    return code, out, err.splitlines()
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_video_to_json_lines(tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None) -> None:
+    clip = write_clip(tmp_path / "clip.avi", frames=12)
+    code, out, err = detect(capfd, clip, "--json", tmp_path / "out.jsonl")
+    assert code == 0 and out == ""
+    lines = read_jsonl(tmp_path / "out.jsonl")
+    assert [line["frame"] for line in lines] == list(range(12))
+    assert all(line.keys() == {"source", "frame", "time_ms", "width", "height", "detections"} for line in lines)
+    assert lines[5]["source"] == str(clip) and lines[5]["time_ms"] == 500.0
+    assert (lines[5]["width"], lines[5]["height"]) == SIZE
+    assert [len(line["detections"]) for line in lines] == [0, 0] + [1] * 10  # confirmed from the third frame
+    for line in lines[2:]:
+        found = line["detections"][0]
+        assert found.keys() == {"box", "class_id", "label", "score", "track_id"}
+        assert (found["class_id"], found["label"], found["track_id"]) == (2, "Speed limit 50", 1)
+        assert iou(found["box"], red_square_at(line["frame"])) > 0.8  # pixels of the original frame
+    assert len(err) == 1 and err[0].startswith("signcam: 12 frames in ") and err[0].endswith("signs confirmed: 1")
+
+
+@pytest.mark.parametrize(("options", "frames"), [
+    (["--max-frames", "4"], [0, 1, 2, 3]),
+    (["--stride", "3"], [0, 3, 6, 9]),
+    (["--stride", "2", "--max-frames", "3"], [0, 2, 4]),
+])
+def test_stride_and_max_frames(tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None,
+                               options: list[str], frames: list[int]) -> None:
+    clip = write_clip(tmp_path / "clip.avi", frames=12)
+    code, _, err = detect(capfd, clip, "--json", tmp_path / "out.jsonl", *options)
+    assert code == 0
+    assert [line["frame"] for line in read_jsonl(tmp_path / "out.jsonl")] == frames
+    assert f"signcam: {len(frames)} frames in " in err[-1]
+
+
+def test_no_track_and_conf(tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None) -> None:
+    clip = write_clip(tmp_path / "clip.avi", frames=3)
+    detect(capfd, clip, "--json", tmp_path / "raw.jsonl", "--no-track")
+    assert [[d["track_id"] for d in line["detections"]] for line in read_jsonl(tmp_path / "raw.jsonl")] == [[None]] * 3
+    detect(capfd, clip, "--json", tmp_path / "strict.jsonl", "--conf", "0.95")
+    assert all(line["detections"] == [] for line in read_jsonl(tmp_path / "strict.jsonl"))
+
+
+def test_json_to_stdout_keeps_the_summary_on_stderr(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                    fake_model: None) -> None:
+    code, out, err = detect(capfd, write_clip(tmp_path / "clip.avi", frames=4), "--json", "-")
+    assert code == 0
+    assert [json.loads(line)["frame"] for line in out.splitlines()] == [0, 1, 2, 3]
+    assert len(err) == 1 and err[0].startswith("signcam: 4 frames")
+
+
+def test_truncated_video_keeps_what_was_processed(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                  fake_model: None) -> None:
+    clip = write_clip(tmp_path / "clip.avi", frames=40)
+    data = clip.read_bytes()
+    clip.write_bytes(data[: len(data) // 2])
+    code, _, err = detect(capfd, clip, "--json", tmp_path / "out.jsonl", "--output", tmp_path / "annotated.avi")
+    assert code == 2
+    lines = read_jsonl(tmp_path / "out.jsonl")  # every line parses
+    processed = len(lines)
+    assert 5 < processed < 40 and [line["frame"] for line in lines] == list(range(processed))
+    assert err[-1] == f"signcam: error: {clip} stopped after {processed} of 40 frames: the file is truncated or damaged"
+    assert err[0].startswith(f"signcam: {processed} frames in ") and len(err) == 2
+    capture = cv2.VideoCapture(str(tmp_path / "annotated.avi"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == processed  # the video was closed properly
+
+
+@pytest.mark.parametrize(("make_spec", "message"), [
+    (lambda d: d / "missing.mp4", "no such file or folder: {d}/missing.mp4"),
+    (lambda d: (d / "notes.avi").write_text("hello") and d / "notes.avi",
+     "cannot read {d}/notes.avi: not a video, or the file is damaged"),
+    (lambda d: "99", "no camera at index 99"),
+    (lambda d: "/dev/video99", "no camera at /dev/video99"),
+])
+def test_unusable_input_is_one_line_and_exit_2(tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None,
+                                               make_spec, message: str) -> None:
+    code, out, err = detect(capfd, make_spec(tmp_path), "--json", tmp_path / "out.jsonl")
+    assert code == 2 and out == ""
+    assert err == [f"signcam: error: {message.format(d=tmp_path)}"]
+
+
+def test_missing_model_is_one_line_and_exit_2(tmp_path: Path, capfd: pytest.CaptureFixture) -> None:
+    code, _, err = detect(capfd, write_clip(tmp_path / "clip.avi", frames=2), "--model", tmp_path / "none.onnx")
+    assert code == 2 and err == [f"signcam: error: model file not found: {tmp_path / 'none.onnx'}"]
+
+
+def test_bad_option_values_are_rejected_by_the_parser(capfd: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["detect", "clip.mp4", "--stride", "0"])
+    assert exit_info.value.code == 2 and "must be 1 or more" in capfd.readouterr().err
+
+
+def test_reader_of_stdout_going_away_stops_quietly(tmp_path: Path) -> None:
+    clip = write_clip(tmp_path / "clip.avi", frames=300)
+    with subprocess.Popen([sys.executable, "-m", "signcam", "detect", str(clip), "--json", "-"],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as run:
+        assert json.loads(run.stdout.readline())["frame"] == 0
+        run.stdout.close()  # like `| head -1`
+        err = run.stderr.read()
+        assert run.wait(timeout=120) == 0
+    assert "Traceback" not in err and err.startswith("signcam: ") and len(err.splitlines()) == 1
+
+
+def write_scene_folder(folder: Path, count: int) -> list[Path]:
+    folder.mkdir()
+    paths = [folder / f"{i:05d}.png" for i in range(count)]
+    for i, path in enumerate(paths):
+        cv2.imwrite(str(path), synthetic_frame(3 * i))
+    return paths
+
+
+def test_image_folder_skips_a_corrupt_image_and_exits_1(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                        fake_model: None) -> None:
+    paths = write_scene_folder(tmp_path / "scenes", 4)
+    paths[2].write_bytes(b"not a png")
+    code, _, err = detect(capfd, tmp_path / "scenes", "--json", tmp_path / "out.jsonl",
+                          "--output", tmp_path / "annotated")
+    assert code == 1
+    lines = read_jsonl(tmp_path / "out.jsonl")
+    assert [line["source"] for line in lines] == [str(paths[i]) for i in (0, 1, 3)]
+    assert all(d["track_id"] is None for line in lines for d in line["detections"])  # stills: nothing to track
+    assert [len(line["detections"]) for line in lines] == [1, 1, 1]
+    assert sorted(p.name for p in (tmp_path / "annotated").iterdir()) == ["00000.jpg", "00001.jpg", "00003.jpg"]
+    assert err == [f"signcam: warning: skipped cannot read image {paths[2]}: not an image, or the file is damaged",
+                   err[1], "signcam: error: 1 of 4 images could not be read"]
+    assert err[1].startswith("signcam: 3 images in ") and err[1].endswith("signs found: 3")
+
+
+def test_annotated_video_output(tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None) -> None:
+    clip = write_clip(tmp_path / "clip.avi", frames=10)
+    code, _, _ = detect(capfd, clip, "--output", tmp_path / "annotated.mp4", "--stride", "2")
+    assert code == 0
+    capture = cv2.VideoCapture(str(tmp_path / "annotated.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 5
+    assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(5.0)
+    frames = [capture.read()[1] for _ in range(5)]
+    plain = [synthetic_frame(i) for i in range(0, 10, 2)]
+    changed = [float(np.abs(a.astype(int) - b).mean()) for a, b in zip(frames, plain, strict=True)]
+    assert changed[2] > changed[0] + 1.0  # the confirmed sign (third processed frame on) is drawn
+
+
+def test_command_line_entry_point_prints_no_traceback(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, "-m", "signcam", "detect", str(tmp_path / "nothing.mp4")],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2
+    assert run.stderr.strip() == f"signcam: error: no such file or folder: {tmp_path / 'nothing.mp4'}"
+
+
+def test_real_model_on_gtsdb_scenes_as_stills_and_as_a_clip(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                             gtsdb_dir: Path) -> None:
+    held_out = [s for s in load_scenes(gtsdb_dir) if s.number >= 450]
+    scenes = [s for s in held_out if s.boxes][:12] + [s for s in held_out if not s.boxes][:1]
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    for scene in scenes:
+        shutil.copy(scene.path, folder)
+    code, _, err = detect(capfd, folder, "--json", tmp_path / "stills.jsonl", "--conf", "0.5")
+    assert code == 0, err
+    stills = read_jsonl(tmp_path / "stills.jsonl")
+    assert [Path(line["source"]).name for line in stills] == sorted(s.path.name for s in scenes)
+    assert all((line["width"], line["height"]) == (1360, 800) for line in stills)
+    truth = {s.path.name: s.boxes for s in scenes}
+    right = {}  # scene -> how many of its signs were found in place (pixels of the original image) and named right
+    for line in stills:
+        name = Path(line["source"]).name
+        assert all(found["track_id"] is None and 0.5 <= found["score"] <= 1.0 for found in line["detections"])
+        right[name] = sum(any(iou(found["box"], box[:4]) > 0.5 and found["class_id"] == box[4]
+                              for found in line["detections"]) for box in truth[name])
+    assert sum(right.values()) >= sum(map(len, truth.values())) // 4, right
+
+    # The scenes with a sign found, each held for four frames: a dashcam clip. Their signs become tracks.
+    shown = [name for name in sorted(right) if right[name]]
+    with VideoSink(tmp_path / "drive.avi", fps=10.0) as video:
+        for name in shown:
+            for _ in range(4):
+                video.write(cv2.imread(str(folder / name)))
+    code, _, err = detect(capfd, tmp_path / "drive.avi", "--json", tmp_path / "clip.jsonl")
+    assert code == 0, err
+    clip = read_jsonl(tmp_path / "clip.jsonl")
+    assert len(clip) == 4 * len(shown)
+    for i, name in enumerate(shown):
+        held = clip[4 * i: 4 * i + 4]
+        assert all(found["track_id"] is not None for line in held for found in line["detections"])
+        assert any(iou(found["box"], box[:4]) > 0.5 and found["class_id"] == box[4]
+                   for found in held[-1]["detections"] for box in truth[name]), (name, held[-1]["detections"])
+    assert err[-1].startswith(f"signcam: {len(clip)} frames in ") and "signs confirmed: " in err[-1]

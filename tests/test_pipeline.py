@@ -1,0 +1,78 @@
+"""The engine: recognize → track → road state, with a scripted recognizer standing in for the model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from signcam.detection import Detection
+from signcam.pipeline import Engine
+from signcam.sources import Frame
+
+SIGN_50 = Detection((100, 100, 139, 139), 2, 0.9)
+GHOST = Detection((300, 50, 320, 70), 43, 0.8, accepted=False)
+
+
+class ScriptedRecognizer:
+    """Returns the same candidates for every frame, like a sign standing still in front of the camera."""
+
+    def __init__(self, found: list[Detection]) -> None:
+        self.found = found
+        self.conf = 0.5
+        self.timings_ms = {"proposals": 4.0, "classify": 2.0}
+        self.calls: list[tuple[tuple[int, ...], bool]] = []
+
+    def __call__(self, image: np.ndarray, keep_rejected: bool = False) -> list[Detection]:
+        self.calls.append((image.shape, keep_rejected))
+        return [d for d in self.found if d.accepted or keep_rejected]
+
+
+def frame(index: int) -> Frame:
+    return Frame(np.zeros((240, 320, 3), np.uint8), index, index * 40.0, "drive.mp4")
+
+
+def test_tracking_confirms_a_sign_after_three_frames_and_reports_it_once() -> None:
+    engine = Engine(ScriptedRecognizer([SIGN_50, GHOST]))
+    results = [engine.process(frame(i)) for i in range(5)]
+    assert [len(r.detections) for r in results] == [0, 0, 1, 1, 1]
+    assert all(r.rejected == [GHOST] for r in results)
+    shown = results[2].detections[0]
+    assert (shown.track_id, shown.class_id, shown.box) == (1, 2, SIGN_50.box)
+    assert [len(r.events) for r in results] == [0, 0, 1, 0, 0]
+    event = results[2].events[0]
+    assert (event.track_id, event.label, event.frame_index, event.time_ms) == (1, "Speed limit 50", 2, 80.0)
+    assert [r.speed_limit for r in results] == [None, None, 50, 50, 50]
+    assert engine.recognizer.calls[0] == ((240, 320, 3), True)
+
+
+def test_without_tracking_every_accepted_detection_is_reported_as_it_is() -> None:
+    engine = Engine(ScriptedRecognizer([SIGN_50, GHOST]), track=False)
+    result = engine.process(frame(0))
+    assert result.detections == [SIGN_50] and result.rejected == [GHOST]
+    assert result.detections[0].track_id is None
+    assert result.events == [] and result.speed_limit is None
+
+
+def test_timings_cover_every_stage() -> None:
+    result = Engine(ScriptedRecognizer([SIGN_50])).process(frame(0))
+    assert set(result.timings_ms) == {"proposals", "classify", "track", "total"}
+    assert result.timings_ms["proposals"] == 4.0 and result.timings_ms["classify"] == 2.0
+    assert 0.0 <= result.timings_ms["track"] <= result.timings_ms["total"]
+
+
+def test_reset_forgets_tracks_and_the_speed_limit() -> None:
+    engine = Engine(ScriptedRecognizer([SIGN_50]))
+    for i in range(3):
+        engine.process(frame(i))
+    assert engine.road.speed_limit == 50
+    engine.reset()
+    assert engine.road.speed_limit is None
+    again = [engine.process(frame(i)) for i in range(3)]
+    assert [len(r.detections) for r in again] == [0, 0, 1]
+    assert again[2].detections[0].track_id == 1 and len(again[2].events) == 1
+
+
+def test_default_engine_uses_the_shipped_model() -> None:
+    engine = Engine(track=False)
+    engine.recognizer.conf = 0.9
+    result = engine.process(frame(0))
+    assert result.detections == [] and {"proposals", "classify", "total"} <= set(result.timings_ms)
