@@ -56,7 +56,9 @@ class Recognizer:
         class_ids = probs[:, :NOT_A_SIGN].argmax(1)
         scores = probs[np.arange(len(probs)), class_ids]
         accepted = (probs.argmax(1) != NOT_A_SIGN) & (scores >= self.conf)
+        h, w = image.shape[:2]
         int_boxes = np.round(boxes).astype(int)
+        np.clip(int_boxes, 0, [w - 1, h - 1, w - 1, h - 1], out=int_boxes)
         found = np.flatnonzero(accepted)
         keep = found[nms(boxes[found], scores[found], self.nms_iou)]
         detections = [Detection(tuple(int_boxes[i]), int(class_ids[i]), float(scores[i])) for i in keep]

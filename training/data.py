@@ -7,6 +7,7 @@ happens on batches (see :mod:`training.augment`).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from tqdm import tqdm
 
 from signcam.classes import NOT_A_SIGN
 from signcam.classifier import crop_patches
+from signcam.detection import iou_matrix
 from signcam.gtsdb import Scene
 
 __all__ = ["TensorSet", "load_gtsrb", "split_by_track", "cut_scene_crops", "tensor_digest", "GTSRB_LAYOUT"]
@@ -99,18 +101,6 @@ def split_by_track(data: TensorSet, every: int = 12, offset: int = 5) -> tuple[T
     return data.subset(np.flatnonzero(~val)), data.subset(np.flatnonzero(val))
 
 
-def _iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    if len(boxes) == 0:
-        return np.zeros(0)
-    x1 = np.maximum(box[0], boxes[:, 0])
-    y1 = np.maximum(box[1], boxes[:, 1])
-    x2 = np.minimum(box[2], boxes[:, 2])
-    y2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.clip(x2 - x1 + 1, 0, None) * np.clip(y2 - y1 + 1, 0, None)
-    area = lambda b: (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1)  # noqa: E731
-    return inter / (area(box) + area(boxes) - inter)
-
-
 def _colour_points(image: np.ndarray, rng: np.random.Generator, count: int) -> np.ndarray:
     """Pixels with strong red, blue or yellow: where the colour-based proposals look."""
     b, g, r = (image[..., i].astype(np.int16) for i in range(3))
@@ -123,13 +113,15 @@ def _colour_points(image: np.ndarray, rng: np.random.Generator, count: int) -> n
 
 
 def cut_scene_crops(scenes: list[Scene], seed: int, negatives_per_scene: int = 40,
-                    jitters_per_sign: int = 4, size: int = 32) -> tuple[TensorSet, TensorSet]:
+                    jitters_per_sign: int = 4, size: int = 32,
+                    proposer: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[TensorSet, TensorSet]:
     """Positives (jittered sign crops) and "not a sign" negatives cut from full road scenes.
 
     Negatives are random boxes, boxes around strongly coloured pixels, and badly framed
     boxes around real signs (shifted, far too large or too small), all with IoU < 0.3
     to every annotated sign, so that the classifier learns to reject what the proposal
-    stage will feed it.
+    stage will feed it. With a ``proposer``, its own boxes are added too: those off every
+    sign as negatives (hard negatives), those on a sign (IoU >= 0.6) as that sign.
 
     Returns:
         (positives, negatives) as TensorSets.
@@ -151,6 +143,12 @@ def cut_scene_crops(scenes: list[Scene], seed: int, negatives_per_scene: int = 4
                 cx, cy = (x1 + x2) / 2 + dx, (y1 + y2) / 2 + dy
                 boxes.append((cx - s * bw / 2, cy - s * bh / 2, cx + s * bw / 2, cy + s * bh / 2))
                 labels.append(cls)
+        proposed = proposer(image) if proposer is not None else np.zeros((0, 4))
+        overlap = iou_matrix(proposed, gt)
+        best = overlap.max(1) if len(gt) else np.zeros(len(proposed))
+        for box, row in zip(proposed[best >= 0.6], overlap[best >= 0.6], strict=True):
+            boxes.append(tuple(box))
+            labels.append(scene.boxes[int(row.argmax())][4])
         pos_patches.append(crop_patches(image, boxes, size))
         pos_labels += labels
 
@@ -171,7 +169,10 @@ def cut_scene_crops(scenes: list[Scene], seed: int, negatives_per_scene: int = 4
                 negatives.append((cx - s * bw / 2, cy - s * bh / 2, cx + s * bw / 2, cy + s * bh / 2))
                 shift = rng.choice([-1, 1], 2) * rng.uniform(0.6, 1.1, 2) * (bw, bh)
                 negatives.append((x1 + shift[0], y1 + shift[1], x2 + shift[0], y2 + shift[1]))
-        kept = [b for b in negatives if len(gt) == 0 or _iou(np.array(b), gt).max() < 0.3]
+        negatives = np.array(negatives, float).reshape(-1, 4)
+        if len(gt):
+            negatives = negatives[iou_matrix(negatives, gt).max(1) < 0.3]
+        kept = np.concatenate([negatives, proposed[best < 0.3]])
         neg_patches.append(crop_patches(image, kept, size))
 
     positives = np.concatenate(pos_patches) if pos_patches else np.zeros((0, size, size, 3), np.uint8)

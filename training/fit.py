@@ -33,7 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--download", action="store_true", help="download GTSRB into --data-dir first")
     parser.add_argument("--gtsdb-dir", type=Path, help="GTSDB scenes (gt.txt + images) for 'not a sign' crops")
     parser.add_argument("--output-dir", type=Path, default=Path("runs/signnet"), help="checkpoints and history")
-    parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--epochs", type=int, default=30, help="length of the learning-rate schedule")
+    parser.add_argument("--stop-after", type=int, default=0,
+                        help="end the run after this many epochs, the schedule still spanning --epochs (0: all)")
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--lr", type=float, default=4e-3, help="peak AdamW learning rate (one-cycle)")
     parser.add_argument("--weight-decay", type=float, default=0.05)
@@ -43,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--limit", type=int, default=0, help="use only N training images (smoke tests)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--detector", type=Path,
+                        help="SignDet ONNX: mine its proposals on the GTSDB scenes as hard negatives/positives")
+    parser.add_argument("--init", type=Path, help="start from this checkpoint's EMA weights (fine-tuning)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run (same recipe) from OUTPUT_DIR/checkpoint.pt")
 
@@ -82,7 +87,12 @@ def load_data(args: argparse.Namespace) -> tuple[TensorSet, TensorSet, dict]:
         tune, _holdout = split_scenes(load_scenes(args.gtsdb_dir))
         if args.limit:
             tune = tune[: max(args.limit // 50, 2)]
-        positives, negatives = cut_scene_crops(tune, seed=args.seed)
+        proposer = None
+        if args.detector:
+            from signcam.proposals import SignDetProposer
+
+            proposer = SignDetProposer(args.detector)
+        positives, negatives = cut_scene_crops(tune, seed=args.seed, proposer=proposer)
         order = np.random.default_rng(args.seed).permutation(len(negatives))
         cut = len(negatives) // 10
         parts += [positives, negatives.subset(order[cut:])]
@@ -163,6 +173,11 @@ def main(args: argparse.Namespace) -> int:
     print(f"training on {len(train_set)} crops ({summary}), validating on {len(val_set)}; device {device}")
 
     model = build_model(vars(args)).to(device)
+    if args.init:
+        state = torch.load(args.init, map_location=device, weights_only=True)["ema"]
+        # AveragedModel keeps the network under "module." plus its own step counter.
+        model.load_state_dict({k.removeprefix("module."): v for k, v in state.items() if k.startswith("module.")})
+        print(f"starting from the EMA weights of {args.init}")
     ema = torch.optim.swa_utils.AveragedModel(
         model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -190,7 +205,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"resumed from {checkpoint_path} after epoch {start_epoch}")
 
     recipe = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
-    for epoch in range(start_epoch, args.epochs):
+    for epoch in range(start_epoch, args.stop_after or args.epochs):
         started = time.time()
         stats = train_one_epoch(model, ema, train_set, augment, optimizer, scheduler, criterion,
                                 args.batch_size, device, epoch, args.epochs)
