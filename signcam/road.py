@@ -1,0 +1,101 @@
+"""What the road has told the driver so far: one event per sign passed, and the speed limit in force.
+
+Signs arrive as tracked detections; each track is reported once, when it is first confirmed.
+A speed-limit sign sets the limit; "end of all restrictions" (class 32) lifts any limit, while
+"end of speed limit 80" (class 6) lifts only a limit of 80 (a stale 80 sign must not erase a
+newer, different limit the car has seen since).
+
+Example:
+    >>> road = RoadState()
+    >>> events = road.update([Detection((5, 5, 40, 40), 2, 0.97, track_id=1)], frame_index=12, time_ms=480.0)
+    >>> events[0].label, road.speed_limit
+    ('Speed limit 50', 50)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from signcam.classes import CLASSES, label_of
+from signcam.detection import Detection
+
+__all__ = ["RoadState", "SignEvent"]
+
+#: The limit each end-of-limit sign lifts; ``None``: any limit.
+_LIFTS: dict[int, int | None] = {6: 80, 32: None}
+
+
+@dataclass(frozen=True)
+class SignEvent:
+    """A sign passed: the first frame its track was confirmed.
+
+    Args:
+        track_id: The tracker's id of the sign.
+        class_id: GTSRB class voted by the track at that moment.
+        label: Human name of the class.
+        score: The track's voted score.
+        frame_index: Index of the frame in its source.
+        time_ms: Time of that frame in its source.
+        box: ``(x1, y1, x2, y2)`` in that frame.
+    """
+
+    track_id: int
+    class_id: int
+    label: str
+    score: float
+    frame_index: int
+    time_ms: float
+    box: tuple[int, int, int, int]
+
+    def to_json(self) -> dict:
+        return {"track_id": self.track_id, "class_id": self.class_id, "label": self.label,
+                "score": round(float(self.score), 4), "frame_index": self.frame_index,
+                "time_ms": round(float(self.time_ms), 1), "box": [int(v) for v in self.box]}
+
+
+class RoadState:
+    """Turns tracked detections into sign events and the current speed limit.
+
+    Attributes:
+        speed_limit: km/h of the last speed-limit sign not lifted since, else ``None``.
+        limit_since_ms: Source time at which that limit was set, else ``None``.
+    """
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every sign and the limit (a new source, or a seek)."""
+        self._reported: set[int] = set()
+        self.speed_limit: int | None = None
+        self.limit_since_ms: float | None = None
+
+    def update(self, detections: Sequence[Detection], frame_index: int, time_ms: float) -> list[SignEvent]:
+        """Take one frame's tracked detections; returns the events of tracks new in this frame.
+
+        Detections without a ``track_id`` (stills, unconfirmed) are ignored.
+
+        Args:
+            detections: What :meth:`signcam.tracking.Tracker.update` returned for the frame.
+            frame_index: Index of the frame in its source.
+            time_ms: Time of the frame in its source.
+        """
+        events: list[SignEvent] = []
+        for d in detections:
+            if d.track_id is None or d.track_id in self._reported:
+                continue
+            self._reported.add(d.track_id)
+            events.append(SignEvent(d.track_id, d.class_id, label_of(d.class_id), float(d.score), frame_index,
+                                    float(time_ms), tuple(int(v) for v in d.box)))
+            self._apply(d.class_id, time_ms)
+        return events
+
+    def _apply(self, class_id: int, time_ms: float) -> None:
+        sign = CLASSES[class_id]
+        if sign.speed_limit is not None:
+            self.speed_limit, self.limit_since_ms = sign.speed_limit, float(time_ms)
+        elif sign.ends_limit:
+            lifted = _LIFTS.get(class_id)
+            if lifted is None or lifted == self.speed_limit:
+                self.speed_limit = self.limit_since_ms = None

@@ -1,0 +1,201 @@
+"""Follow signs from frame to frame: steady ids, a class voted over each track, no one-frame ghosts.
+
+A sign seen from a moving car drifts outwards and grows, so each track predicts its next box
+with a constant rate of growth, and a velocity of its centre that grows at that rate too (the
+sign's distance from the vanishing point is proportional to its size); detections are matched to
+those predictions by IoU (greedy, best pair first). A track is shown only once it has been
+matched ``min_hits`` times, and its class is the score-weighted vote of everything it was
+classified as, so a single misread frame neither adds a box nor flips a label.
+
+Example:
+    >>> tracker = Tracker(min_hits=2)
+    >>> tracker.update([Detection((100, 100, 120, 120), 2, 0.9)])
+    []
+    >>> [d.track_id for d in tracker.update([Detection((101, 100, 121, 120), 2, 0.8)])]
+    [1]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from signcam.detection import Detection, iou_matrix
+
+__all__ = ["ClassVote", "Tracker"]
+
+#: Least and most a sign's size changes from one frame to the next.
+_GROWTH_RANGE = (0.9, 1.2)
+#: Margin added around boxes before matching: a 10 px sign that jitters by 2 px would otherwise
+#: lose half its IoU with its own prediction.
+_MATCH_MARGIN_PX = 2.0
+
+
+class ClassVote:
+    """Score-weighted vote over the classes a track was given.
+
+    Example:
+        >>> vote = ClassVote()
+        >>> for class_id, score in [(1, 0.9), (5, 0.6), (1, 0.8)]:
+        ...     vote.add(class_id, score)
+        >>> class_id, score = vote.winner()
+        >>> class_id, round(score, 3)
+        (1, 0.567)
+    """
+
+    def __init__(self) -> None:
+        self._totals: dict[int, float] = {}
+        self._count = 0
+
+    def add(self, class_id: int, score: float) -> None:
+        self._totals[class_id] = self._totals.get(class_id, 0.0) + score
+        self._count += 1
+
+    def winner(self) -> tuple[int, float]:
+        """The class with the most score, and that score per vote (votes for other classes count 0)."""
+        class_id = max(self._totals, key=self._totals.__getitem__)
+        return class_id, self._totals[class_id] / self._count
+
+
+class _Track:
+    """One sign's state: its last box, motion per frame, hit/miss counts and class vote."""
+
+    def __init__(self, detection: Detection) -> None:
+        x1, y1, x2, y2 = detection.box
+        self.centre = np.array([(x1 + x2) / 2, (y1 + y2) / 2])
+        self.size = np.array([x2 - x1 + 1, y2 - y1 + 1], np.float64)
+        self.velocity = np.zeros(2)
+        self.growth = 1.0
+        self.hits = 1
+        self.missed = 0
+        self.track_id: int | None = None
+        self.vote = ClassVote()
+        self.vote.add(detection.class_id, detection.score)
+
+    def _drift(self, steps: int) -> float:
+        """How many times ``velocity`` the centre moves in ``steps`` frames, the speed growing with the size."""
+        return float((self.growth ** np.arange(1, steps + 1)).sum())
+
+    def predicted_box(self) -> np.ndarray:
+        """Where the sign should be now, ``missed + 1`` frames after it was last seen."""
+        steps = self.missed + 1
+        centre = self.centre + self.velocity * self._drift(steps)
+        half = self.size * self.growth**steps / 2
+        return np.concatenate([centre - half, centre + half - 1])
+
+    def update(self, detection: Detection) -> None:
+        x1, y1, x2, y2 = detection.box
+        centre = np.array([(x1 + x2) / 2, (y1 + y2) / 2])
+        size = np.array([x2 - x1 + 1, y2 - y1 + 1], np.float64)
+        steps = self.missed + 1
+        # Boxes of small signs jitter by a pixel or two, so each measurement only nudges the motion
+        # estimated so far (the first is all there is), and growth stays within what approaching
+        # at road speeds gives at 25 fps.
+        keep = 0.7 if self.hits > 1 else 0.0
+        self.velocity = keep * self.velocity + (1 - keep) * (centre - self.centre) / self._drift(steps)
+        growth = float(np.clip(np.sqrt(size.prod() / self.size.prod()) ** (1.0 / steps), *_GROWTH_RANGE))
+        self.growth = keep * self.growth + (1 - keep) * growth
+        self.centre, self.size = centre, size
+        self.hits += 1
+        self.missed = 0
+        self.vote.add(detection.class_id, detection.score)
+
+
+class Tracker:
+    """Associates per-frame detections into tracks of signs.
+
+    Args:
+        min_hits: Matches a track needs before it is shown (and gets its id).
+        max_missed: Frames a confirmed track survives unseen (the detector misses a frame now and
+            then); an unconfirmed one is dropped as soon as it misses two frames in a row.
+        iou_threshold: Least IoU between a track's predicted box and a detection to match them.
+
+    Example:
+        >>> tracker = Tracker()
+        >>> for frame_detections in [[Detection((10, 10, 30, 30), 14, 0.9)]] * 3:
+        ...     shown = tracker.update(frame_detections)
+        >>> shown[0].track_id, shown[0].label
+        (1, 'Stop')
+    """
+
+    def __init__(self, min_hits: int = 3, max_missed: int = 8, iou_threshold: float = 0.2) -> None:
+        self.min_hits = min_hits
+        self.max_missed = max_missed
+        self.iou_threshold = iou_threshold
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget all tracks (a new source, or a seek); ids start again at 1."""
+        self._tracks: list[_Track] = []
+        self._next_id = 1
+
+    def update(self, detections: Sequence[Detection]) -> list[Detection]:
+        """Add one frame's detections; returns the confirmed tracks seen in this frame.
+
+        Rejected candidates (``accepted=False``) are ignored. Tracks that were not matched in this
+        frame are not returned, so boxes never drift on where a sign was predicted to be.
+
+        Args:
+            detections: The frame's detections, in any order.
+
+        Returns:
+            One detection per confirmed, matched track: the measured box, ``track_id`` set, and
+            the class and score voted over the track.
+        """
+        detections = [d for d in detections if d.accepted]
+        matches = self._match(detections)
+        unmatched = set(range(len(detections))) - set(matches.values())
+        shown: list[Detection] = []
+        survivors: list[_Track] = []
+        for t, track in enumerate(self._tracks):
+            if t in matches:
+                track.update(detections[matches[t]])
+                self._report(track, detections[matches[t]], shown)
+            else:
+                track.missed += 1
+            if track.missed <= (self.max_missed if track.track_id is not None else 1):
+                survivors.append(track)
+        for i in sorted(unmatched):
+            track = _Track(detections[i])
+            self._report(track, detections[i], shown)
+            survivors.append(track)
+        self._tracks = survivors
+        return shown
+
+    def _report(self, track: _Track, detection: Detection, shown: list[Detection]) -> None:
+        """Confirm a track that has enough hits, and show it if confirmed."""
+        if track.track_id is None and track.hits >= self.min_hits:
+            track.track_id = self._next_id
+            self._next_id += 1
+        if track.track_id is not None:
+            class_id, score = track.vote.winner()
+            shown.append(detection.with_track(track.track_id, class_id, score))
+
+    def _match(self, detections: Sequence[Detection]) -> dict[int, int]:
+        """Greedy matching of tracks to detections, best pair first: {track index: detection index}.
+
+        Pairs are ranked by IoU, halved where the detection's class differs from the track's vote:
+        two small signs far ahead overlap, and their classes keep each on its own track.
+        """
+        if not self._tracks or not detections:
+            return {}
+        margin = np.array([-1, -1, 1, 1]) * _MATCH_MARGIN_PX
+        predicted = np.stack([t.predicted_box() for t in self._tracks]) + margin
+        overlaps = iou_matrix(predicted, np.array([d.box for d in detections], np.float64) + margin)
+        voted = np.array([t.vote.winner()[0] for t in self._tracks])
+        same_class = voted[:, None] == np.array([d.class_id for d in detections])[None, :]
+        # Confirmed tracks win ties against tentative ones, so a ghost cannot steal a real sign.
+        confirmed = np.array([t.track_id is not None for t in self._tracks])[:, None]
+        rank = overlaps * np.where(same_class, 1.0, 0.5) + 1e-6 * confirmed
+        matches: dict[int, int] = {}
+        used: set[int] = set()
+        for flat in np.argsort(-rank, axis=None, kind="stable"):
+            t, d = divmod(int(flat), len(detections))
+            if rank[t, d] < 0.5 * self.iou_threshold:
+                break
+            if t in matches or d in used or overlaps[t, d] < self.iou_threshold:
+                continue
+            matches[t] = d
+            used.add(d)
+        return matches

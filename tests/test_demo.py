@@ -1,0 +1,106 @@
+"""The generated demo clip: deterministic, ground truth where the signs are drawn, a readable video."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import cv2
+import numpy as np
+import pytest
+
+from signcam.classifier import DEFAULT_MODEL
+from signcam.demo import DEMO_SIGNS, DemoClip, write_demo_video
+from signcam.detection import iou
+
+
+@cache
+def _clip(size: tuple[int, int] = (640, 360), signs: tuple[int, ...] = DEMO_SIGNS) -> DemoClip:
+    return DemoClip(size=size, signs=signs)
+
+
+def test_length_size_and_determinism() -> None:
+    clip = _clip((1280, 720))
+    assert 20 <= clip.duration_s <= 30 and clip.fps == 25
+    assert clip.render(200).shape == (720, 1280, 3)
+    assert np.array_equal(DemoClip(size=(640, 360)).render(123), _clip().render(123))
+    assert not np.array_equal(DemoClip(size=(640, 360), seed=1).render(123), _clip().render(123))
+
+
+def test_every_sign_grows_from_small_to_large_then_leaves() -> None:
+    clip = _clip((1280, 720))
+    widths: dict[int, list[int]] = {}
+    for index in range(clip.frame_count):
+        for (x1, _, x2, _), class_id in clip.ground_truth(index):
+            widths.setdefault(class_id, []).append(x2 - x1 + 1)
+    assert set(widths) == set(DEMO_SIGNS)
+    for seen in widths.values():
+        assert min(seen) <= 16 and 110 <= max(seen) <= 140
+        assert all(b >= a - 1 for a, b in zip(seen, seen[1:], strict=False))   # boxes round to whole pixels
+    assert clip.ground_truth(clip.frame_count - 1) == []
+
+
+def _first_frame_wider_than(clip: DemoClip, width: int) -> tuple[int, tuple[int, int, int, int]]:
+    for index in range(clip.frame_count):
+        for box, _ in clip.ground_truth(index):
+            if box[2] - box[0] + 1 >= width:
+                return index, box
+    raise AssertionError(f"no sign is ever {width} px wide")
+
+
+@pytest.mark.parametrize("class_id", [2, 18, 12, 13, 38])
+def test_ground_truth_box_is_where_the_sign_is_drawn(class_id: int) -> None:
+    """Drawn with and without the sign, the frames differ exactly in the box (and on the pole below)."""
+    clip = _clip(signs=(class_id,))
+    index, (x1, y1, x2, y2) = _first_frame_wider_than(clip, 50)
+    difference = np.abs(clip.render(index).astype(int) - _clip(signs=()).render(index)).max(axis=2)
+    changed = difference > 40             # not the faint tails of the blur
+    changed[y2 + 1:] = False              # the poles differ only below the sign
+    ys, xs = np.nonzero(changed)
+    assert abs(xs.min() - x1) <= 2 and abs(xs.max() - x2) <= 2
+    assert abs(ys.min() - y1) <= 2
+    assert changed[y1:y2 + 1, x1:x2 + 1].mean() > 0.3         # a triangle covers half its box
+
+
+def _nearest(clip: DemoClip, index: int) -> tuple[tuple[int, int, int, int], int]:
+    return max(clip.ground_truth(index), key=lambda item: item[0][2] - item[0][0])
+
+
+def test_ground_truth_scales_with_the_frame() -> None:
+    small, large = _clip((640, 360)), _clip((1280, 720))
+    index = _first_frame_wider_than(large, 100)[0]
+    (box_small, c_small), (box_large, c_large) = _nearest(small, index), _nearest(large, index)
+    assert c_small == c_large
+    assert iou(np.array(box_small) * 2, box_large) > 0.85
+
+
+def test_write_demo_video(tmp_path) -> None:
+    clip = DemoClip(size=(320, 180), fps=5)
+    path = write_demo_video(tmp_path / "demo.mp4", clip)
+    capture = cv2.VideoCapture(str(path))
+    try:
+        assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == clip.frame_count
+        ok, frame = capture.read()
+        assert ok and frame.shape == (180, 320, 3)
+        assert np.abs(frame.astype(int) - clip.render(0)).mean() < 8
+    finally:
+        capture.release()
+
+
+def test_recognizer_finds_the_demo_signs() -> None:
+    """The engine recognises most demo signs once they are 30 px wide, in the video the app plays."""
+    recognizer_module = pytest.importorskip("signcam.recognizer")
+    if not DEFAULT_MODEL.is_file():
+        pytest.skip(f"no model at {DEFAULT_MODEL}")
+    recognizer = recognizer_module.Recognizer()
+    clip = _clip((1280, 720))
+    found = total = 0
+    for index in range(0, clip.frame_count, 10):
+        truth = [(box, c) for box, c in clip.ground_truth(index) if box[2] - box[0] + 1 >= 30]
+        if not truth:
+            continue
+        detections = recognizer(clip.render(index))
+        for box, class_id in truth:
+            total += 1
+            found += any(d.class_id == class_id and iou(d.box, box) > 0.5 for d in detections)
+    assert total > 35
+    assert found / total >= 0.75, f"{found}/{total} demo signs recognised"

@@ -1,0 +1,100 @@
+"""The drawn signs: all different, shaped and coloured like the real ones, cached and read-only."""
+
+from __future__ import annotations
+
+import itertools
+
+import cv2
+import numpy as np
+import pytest
+
+from signcam.classes import CLASSES, NUM_SIGN_CLASSES
+from signcam.pictograms import pictogram, sign_layers, speed_limit_sign
+
+
+def _dominant_colour(class_id: int) -> str:
+    """The most common paint (red, blue, yellow or white) on the sign's face, from hue and saturation."""
+    bgr, alpha = sign_layers(class_id, 64)
+    hsv = cv2.cvtColor(np.ascontiguousarray(bgr), cv2.COLOR_BGR2HSV)[alpha > 0.99].astype(int)
+    hue, sat, val = hsv[:, 0], hsv[:, 1], hsv[:, 2]
+    vivid = sat > 120
+    counts = {
+        "red": int(np.sum(vivid & ((hue < 8) | (hue > 170)))),
+        "yellow": int(np.sum(vivid & (hue > 15) & (hue < 35))),
+        "blue": int(np.sum(vivid & (hue > 95) & (hue < 130))),
+        "white": int(np.sum((sat < 40) & (val > 200))),
+    }
+    return max(counts, key=counts.get)
+
+
+# Prohibitory signs: a red ring around a larger white face; danger signs: a broad red rim around a
+# white face half covered by the black symbol; the priority road's white border outweighs its yellow.
+_EXPECTED = {c.id: {"prohibitory": "white", "danger": "red", "mandatory": "blue"}.get(c.category) for c in CLASSES}
+_EXPECTED.update({6: "white", 12: "white", 13: "red", 14: "red", 17: "red", 32: "white", 41: "white", 42: "white"})
+
+
+@pytest.mark.parametrize("class_id", range(NUM_SIGN_CLASSES))
+def test_dominant_colour(class_id: int) -> None:
+    assert _dominant_colour(class_id) == _EXPECTED[class_id]
+
+
+_PAINT = {
+    "red": lambda b, g, r: r > 150 and r > g + 80 and r > b + 80,
+    "blue": lambda b, g, r: b > 120 and b > r + 80,
+    "yellow": lambda b, g, r: r > 200 and g > 150 and b < 80,
+    "white": lambda b, g, r: min(b, g, r) > 200,
+}
+
+
+@pytest.mark.parametrize("class_id, pixel, colour", [
+    (0, (59, 32), "red"),       # the ring of a speed limit
+    (18, (56, 32), "red"),      # a danger triangle's rim, bottom edge
+    (13, (9, 32), "red"),       # give way: the top edge of the inverted triangle
+    (33, (6, 32), "blue"),
+    (12, (32, 32), "yellow"),
+    (14, (32, 5), "red"),
+    (17, (10, 32), "red"),
+    (17, (32, 32), "white"),    # no entry's bar
+])
+def test_paint_where_it_belongs(class_id: int, pixel: tuple[int, int], colour: str) -> None:
+    bgr, _ = sign_layers(class_id, 64)
+    assert _PAINT[colour](*(int(v) for v in bgr[pixel])), bgr[pixel]
+
+
+def test_all_signs_differ() -> None:
+    """Every pair differs clearly somewhere (the closest: a grey lorry or car behind the stripes)."""
+    images = [pictogram(c, 64).astype(np.int16) for c in range(NUM_SIGN_CLASSES)]
+    for a, b in itertools.combinations(range(NUM_SIGN_CLASSES), 2):
+        assert np.sum(np.abs(images[a] - images[b]).max(axis=2) > 50) >= 30, (a, b)
+
+
+@pytest.mark.parametrize("class_id, inside_fraction", [(14, 0.71), (17, 0.785), (18, 0.43), (13, 0.43), (12, 0.5)])
+def test_shape_area(class_id: int, inside_fraction: float) -> None:
+    """Octagon, disc, triangles and diamond cover the share of the square their shapes should."""
+    _, alpha = sign_layers(class_id, 128)
+    assert alpha.mean() == pytest.approx(inside_fraction, abs=0.04)
+    assert alpha[0, 0] == 0.0 and alpha[64, 64] == 1.0
+
+
+def test_layers_are_cached_read_only_and_sized() -> None:
+    bgr, alpha = sign_layers(2, 48)
+    assert (bgr.shape, bgr.dtype, alpha.shape, alpha.dtype) == ((48, 48, 3), np.uint8, (48, 48), np.float32)
+    assert sign_layers(2, 48)[0] is bgr
+    assert not bgr.flags.writeable and not pictogram(2, 48).flags.writeable
+    assert 0.0 <= alpha.min() and alpha.max() <= 1.0
+
+
+def test_background_shows_outside_the_sign() -> None:
+    assert tuple(pictogram(18, 40, (0, 255, 0))[0, 0]) == (0, 255, 0)
+
+
+def test_speed_limit_sign_draws_any_number() -> None:
+    forty = speed_limit_sign(40, 64)[0].astype(int)
+    assert np.abs(forty - speed_limit_sign(30, 64)[0]).mean() > 2
+    assert np.array_equal(speed_limit_sign(50, 64)[0], sign_layers(2, 64)[0])
+
+
+@pytest.mark.parametrize("class_id, size", [(-1, 32), (43, 32), (2, 2)])
+def test_invalid_arguments(class_id: int, size: int) -> None:
+    with pytest.raises(ValueError):
+        sign_layers(class_id, size)

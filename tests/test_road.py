@@ -1,0 +1,87 @@
+"""Road state: one event per sign passed, and the speed limit set, changed and lifted."""
+
+from __future__ import annotations
+
+import pytest
+
+from signcam.detection import Detection
+from signcam.road import RoadState, SignEvent
+
+
+def _sign(track_id: int | None, class_id: int, score: float = 0.9) -> Detection:
+    return Detection((100, 100, 140, 140), class_id, score, track_id=track_id)
+
+
+def _drive(road: RoadState, tracks: list[tuple[int, int]], frames_each: int = 4) -> list[SignEvent]:
+    """Pass (track_id, class_id) signs one after the other, each seen for a few frames."""
+    events: list[SignEvent] = []
+    frame = 0
+    for track_id, class_id in tracks:
+        for _ in range(frames_each):
+            events += road.update([_sign(track_id, class_id)], frame, frame * 40.0)
+            frame += 1
+    return events
+
+
+def test_one_event_per_track_when_first_seen() -> None:
+    road = RoadState()
+    events = _drive(road, [(1, 14), (2, 13)])
+    assert [(e.track_id, e.class_id, e.label, e.frame_index, e.time_ms) for e in events] == [
+        (1, 14, "Stop", 0, 0.0), (2, 13, "Give way", 4, 160.0)]
+    assert events[0].box == (100, 100, 140, 140) and events[0].score == pytest.approx(0.9)
+
+
+def test_several_new_tracks_in_one_frame() -> None:
+    road = RoadState()
+    events = road.update([_sign(1, 2), _sign(2, 38)], frame_index=7, time_ms=280.0)
+    assert [e.track_id for e in events] == [1, 2]
+
+
+def test_untracked_detections_are_ignored() -> None:
+    road = RoadState()
+    assert road.update([_sign(None, 2)], 0, 0.0) == [] and road.speed_limit is None
+
+
+@pytest.mark.parametrize("signs, limit", [
+    ([], None),
+    ([2], 50),
+    ([2, 1], 30),                  # a new limit replaces the old one
+    ([2, 14, 38], 50),             # other signs leave it alone
+    ([5, 6], None),                # end of 80 lifts an 80 limit ...
+    ([2, 6], 50),                  # ... but not another one
+    ([7, 32], None),               # end of all restrictions lifts any limit
+    ([8, 32, 3], 60),
+    ([32], None),
+])
+def test_speed_limit(signs: list[int], limit: int | None) -> None:
+    road = RoadState()
+    _drive(road, [(k + 1, c) for k, c in enumerate(signs)])
+    assert road.speed_limit == limit
+
+
+def test_limit_set_from_the_first_confirmed_frame() -> None:
+    road = RoadState()
+    _drive(road, [(1, 4), (2, 18)])
+    assert road.speed_limit == 70 and road.limit_since_ms == 0.0
+    _drive(road, [(3, 32)])
+    assert road.limit_since_ms is None
+
+
+def test_a_track_reported_once_even_if_its_vote_changes() -> None:
+    road = RoadState()
+    road.update([_sign(1, 1)], 0, 0.0)
+    assert road.update([_sign(1, 5)], 1, 40.0) == [] and road.speed_limit == 30
+
+
+def test_reset() -> None:
+    road = RoadState()
+    _drive(road, [(1, 2)])
+    road.reset()
+    assert road.speed_limit is None
+    assert len(road.update([_sign(1, 2)], 0, 0.0)) == 1
+
+
+def test_event_to_json() -> None:
+    (event,) = RoadState().update([_sign(3, 17, 0.87654)], 12, 480.0)
+    assert event.to_json() == {"track_id": 3, "class_id": 17, "label": "No entry", "score": 0.8765,
+                               "frame_index": 12, "time_ms": 480.0, "box": [100, 100, 140, 140]}
