@@ -14,7 +14,7 @@ import sys
 from signcam import __version__
 from signcam.errors import SignCamError
 
-__all__ = ["main", "get_args_parser"]
+__all__ = ["main", "get_args_parser", "HelpFormatter"]
 
 COMMANDS = {
     "app": "open the desktop app (the default)",
@@ -24,6 +24,15 @@ COMMANDS = {
 }
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except the empty ones ("default: None" tells a user nothing)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, False, argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="signcam", description="Real-time road-sign recognition.")
     parser.add_argument("--version", action="version", version=f"signcam {__version__}")
@@ -31,7 +40,7 @@ def get_args_parser() -> argparse.ArgumentParser:
     for name, help_text in COMMANDS.items():
         module = importlib.import_module(f"signcam.commands.{name}")
         command = sub.add_parser(name, help=help_text, description=module.__doc__,
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=HelpFormatter)
         module.add_arguments(command)
         command.set_defaults(func=module.main)
     return parser

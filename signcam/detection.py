@@ -15,7 +15,7 @@ import numpy as np
 
 from signcam.classes import category_of, label_of
 
-__all__ = ["Detection", "iou", "iou_matrix", "nms"]
+__all__ = ["Detection", "containment_matrix", "inner_boxes", "iou", "iou_matrix", "nms"]
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,34 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
 
 
+def inner_boxes(boxes: np.ndarray, inside: float = 0.8, area_ratio: float = 2.0) -> np.ndarray:
+    """Mask of boxes lying mostly (``inside``) within another box at least ``area_ratio`` times larger.
+
+    The white core of a triangle or the centre of a stop sign can look like a sign of its
+    own; the box around the whole sign is the right one.
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    area = (boxes[:, 2] - boxes[:, 0] + 1) * (boxes[:, 3] - boxes[:, 1] + 1)
+    larger = area[None, :] >= area_ratio * area[:, None]
+    return ((containment_matrix(boxes, boxes) >= inside) & larger).any(1)
+
+
 def iou(a: Sequence[float], b: Sequence[float]) -> float:
     """IoU of two boxes."""
     return float(iou_matrix(np.asarray(a)[None], np.asarray(b)[None])[0, 0])
+
+
+def containment_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Share of each box in ``a`` that lies inside each box in ``b`` (N x M)."""
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1 + 1, 0, None) * np.clip(y2 - y1 + 1, 0, None)
+    area_a = (a[:, 2] - a[:, 0] + 1) * (a[:, 3] - a[:, 1] + 1)
+    return inter / np.maximum(area_a[:, None], 1e-9)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float = 0.3) -> np.ndarray:

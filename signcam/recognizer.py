@@ -15,8 +15,8 @@ import numpy as np
 
 from signcam.classes import NOT_A_SIGN
 from signcam.classifier import Classifier
-from signcam.detection import Detection, nms
-from signcam.proposals import ColourProposer
+from signcam.detection import Detection, inner_boxes, nms
+from signcam.proposals import SignDetProposer
 
 __all__ = ["Recognizer"]
 
@@ -29,7 +29,8 @@ class Recognizer:
     Args:
         classifier: The sign classifier; default: the shipped model.
         conf: Minimum probability of the best sign class for a detection to count.
-        proposer: Callable ``image -> N x 4 boxes``; default: :class:`ColourProposer`.
+        proposer: Callable ``image -> N x 4 boxes``; default: :class:`SignDetProposer` with the
+            shipped detector.
         nms_iou: Overlap above which the weaker of two detections is dropped.
         max_rejected: How many rejected candidates to return for debugging.
     """
@@ -37,7 +38,7 @@ class Recognizer:
     def __init__(self, classifier: Classifier | None = None, conf: float = 0.5,
                  proposer: Proposer | None = None, nms_iou: float = 0.3, max_rejected: int = 30) -> None:
         self.classifier = classifier or Classifier()
-        self.proposer = proposer or ColourProposer()
+        self.proposer = proposer or SignDetProposer()
         self.conf = conf
         self.nms_iou = nms_iou
         self.max_rejected = max_rejected
@@ -60,12 +61,16 @@ class Recognizer:
         int_boxes = np.round(boxes).astype(int)
         np.clip(int_boxes, 0, [w - 1, h - 1, w - 1, h - 1], out=int_boxes)
         found = np.flatnonzero(accepted)
+        found = found[~inner_boxes(boxes[found])]
         keep = found[nms(boxes[found], scores[found], self.nms_iou)]
-        detections = [Detection(tuple(int_boxes[i]), int(class_ids[i]), float(scores[i])) for i in keep]
+        detections = [self._detection(int_boxes[i], class_ids[i], scores[i]) for i in keep]
         if keep_rejected:
             rejected = np.flatnonzero(~accepted)
             sign_prob = 1.0 - probs[rejected, NOT_A_SIGN]
             rejected = rejected[np.argsort(-sign_prob)[: self.max_rejected]]
-            detections += [Detection(tuple(int_boxes[i]), int(class_ids[i]), float(scores[i]), accepted=False)
-                           for i in rejected]
+            detections += [self._detection(int_boxes[i], class_ids[i], scores[i], accepted=False) for i in rejected]
         return detections
+
+    @staticmethod
+    def _detection(box: np.ndarray, class_id: np.integer, score: np.floating, accepted: bool = True) -> Detection:
+        return Detection(tuple(int(v) for v in box), int(class_id), float(score), accepted=accepted)

@@ -9,6 +9,7 @@ __all__ = ["get_args_parser", "main"]
 
 
 def get_args_parser() -> argparse.ArgumentParser:
+    from signcam.cli import HelpFormatter
     from training import detector, eval_detect, evaluate, export, fit
 
     parser = argparse.ArgumentParser(prog="signcam-train", description=__doc__)
@@ -21,7 +22,7 @@ def get_args_parser() -> argparse.ArgumentParser:
         ("eval-detect", eval_detect, "detection precision/recall/F1 on GTSDB-format scenes"),
     ):
         command = sub.add_parser(name, help=help_text, description=module.__doc__,
-                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                 formatter_class=HelpFormatter)
         module.add_arguments(command)
         command.set_defaults(func=module.main)
     return parser

@@ -1,0 +1,49 @@
+"""IoU, containment, NMS and the Detection record."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from signcam.detection import Detection, containment_matrix, inner_boxes, iou, iou_matrix, nms
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "expected"),
+    [
+        ((0, 0, 9, 9), (0, 0, 9, 9), 1.0),
+        ((0, 0, 9, 9), (10, 10, 19, 19), 0.0),
+        ((0, 0, 9, 9), (5, 0, 14, 9), 50 / 150),
+        ((0, 0, 9, 9), (0, 0, 4, 4), 25 / 100),
+    ],
+)
+def test_iou_of_inclusive_pixel_boxes(a, b, expected) -> None:
+    assert iou(a, b) == pytest.approx(expected)
+
+
+def test_iou_matrix_shape_and_empty_inputs() -> None:
+    assert iou_matrix(np.zeros((3, 4)), np.zeros((0, 4))).shape == (3, 0)
+    assert iou_matrix(np.array([[0, 0, 9, 9]]), np.array([[0, 0, 9, 9], [20, 20, 29, 29]])).tolist() == [[1.0, 0.0]]
+
+
+def test_nms_keeps_the_best_of_overlapping_boxes_and_distant_ones() -> None:
+    boxes = np.array([[0, 0, 9, 9], [1, 1, 10, 10], [50, 50, 59, 59], [0, 0, 9, 9]], float)
+    scores = np.array([0.6, 0.9, 0.5, 0.1])
+    assert nms(boxes, scores, 0.3).tolist() == [1, 2]
+    assert nms(np.zeros((0, 4)), np.zeros(0)).tolist() == []
+
+
+def test_containment_and_inner_boxes() -> None:
+    sign = [100, 100, 159, 159]
+    core = [115, 120, 144, 149]          # the white inside of a triangle
+    rescaled = [103, 103, 156, 156]      # the same sign, framed a little tighter
+    elsewhere = [300, 300, 329, 329]
+    boxes = np.array([sign, core, rescaled, elsewhere], float)
+    assert containment_matrix(boxes, boxes)[1, 0] == pytest.approx(1.0)
+    assert inner_boxes(boxes).tolist() == [False, True, False, False]
+
+
+def test_detection_json_uses_plain_types() -> None:
+    record = Detection((np.int64(1), 2, 3, 4), class_id=38, score=np.float32(0.5), track_id=7).to_json()
+    assert record == {"box": [1, 2, 3, 4], "class_id": 38, "label": "Keep right", "score": 0.5, "track_id": 7}
+    assert all(type(v) is int for v in record["box"])

@@ -1,0 +1,35 @@
+"""SignDet: heatmap targets, and a short training run that the runtime can load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from signcam.proposals import SignDetProposer
+from training.cli import main as train_main
+from training.detector import STRIDE, heatmap_targets
+
+
+def test_heatmap_target_peaks_at_the_centre_cell_with_the_size() -> None:
+    heat, reg, mask = heatmap_targets(np.array([[40, 20, 71, 51]], np.float32), (32, 32))
+    iy, ix = np.unravel_index(heat.argmax(), heat.shape)
+    assert (iy, ix) == (36 // STRIDE, 56 // STRIDE) and heat.max() == 1.0 and mask.sum() == 1
+    assert np.exp(reg[0, iy, ix]) * STRIDE == pytest.approx(32)
+    assert 0 <= reg[2, iy, ix] < 1 and heat.dtype == np.float32
+
+
+def test_boxes_outside_the_grid_are_ignored() -> None:
+    heat, _, mask = heatmap_targets(np.array([[500, 500, 520, 520]], np.float32), (16, 16))
+    assert heat.max() == 0 and mask.sum() == 0
+
+
+def test_fit_detector_smoke_run_writes_a_loadable_model(gtsdb_dir: Path, tmp_path: Path) -> None:
+    output = tmp_path / "signdet.onnx"
+    assert train_main(["fit-detector", "--gtsdb-dir", str(gtsdb_dir), "--limit", "4", "--steps", "20",
+                       "--batch-size", "4", "--output", str(output)]) == 0
+    proposer = SignDetProposer(output)
+    boxes = proposer(cv2.imread(str(gtsdb_dir / "00001.jpg")))
+    assert boxes.ndim == 2 and boxes.shape[1] == 4

@@ -1,0 +1,46 @@
+"""Scoring detections against GTSDB ground truth."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from signcam.detection import Detection
+from signcam.gtsdb import Scene
+from training.eval_detect import DetectionScore, match_scene
+
+
+def _scene(*boxes: tuple[int, int, int, int, int]) -> Scene:
+    return Scene(0, Path("x.jpg"), list(boxes))
+
+
+def test_right_place_and_class_is_a_hit_wrong_class_is_a_miss_and_a_false_alarm() -> None:
+    score = DetectionScore()
+    scene = _scene((100, 100, 139, 139, 14), (300, 100, 319, 119, 1))
+    correct = match_scene([Detection((101, 101, 140, 140), 14, 0.9),    # stop, right
+                           Detection((300, 100, 319, 119), 2, 0.8),      # 50 for a 30: wrong class
+                           Detection((600, 100, 639, 139), 38, 0.7)],    # nothing there
+                          scene, score)
+    assert correct == [True, False, False]
+    assert (score.tp, score.fp, score.fn, score.located) == (1, 2, 1, 2)
+    assert score.precision == pytest.approx(1 / 3) and score.recall == pytest.approx(1 / 2)
+    report = score.report()
+    assert report["recall_by_group"][">=32"] == (1.0, 1)
+    assert report["recall_by_group"]["<24"] == (0.0, 1)
+    assert report["recall_by_group"]["other"] == (1.0, 1)
+
+
+def test_one_sign_is_matched_once_and_signless_scenes_count_false_alarms() -> None:
+    score = DetectionScore()
+    twice = [Detection((100, 100, 139, 139), 14, 0.9), Detection((102, 100, 141, 139), 14, 0.8)]
+    assert match_scene(twice, _scene((100, 100, 139, 139, 14)), score) == [True, False]
+    match_scene([Detection((0, 0, 9, 9), 1, 0.6)], _scene(), score)
+    match_scene([], _scene(), score)
+    assert score.signless_scenes == 2 and score.report()["fp_per_signless_scene"] == 0.5
+    assert (score.tp, score.fp, score.fn) == (1, 2, 0)
+
+
+def test_low_overlap_is_not_a_hit() -> None:
+    score = DetectionScore()
+    assert match_scene([Detection((100, 100, 159, 159), 14, 0.9)], _scene((100, 100, 129, 129, 14)), score) == [False]

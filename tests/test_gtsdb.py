@@ -1,0 +1,47 @@
+"""Reading GTSDB-format folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from signcam.gtsdb import HOLDOUT_FROM, load_scenes, split_scenes
+
+
+def _folder(tmp_path: Path, lines: str, images: dict[str, str]) -> Path:
+    for stem, suffix in images.items():
+        cv2.imwrite(str(tmp_path / f"{stem}{suffix}"), np.zeros((8, 8, 3), np.uint8))
+    (tmp_path / "gt.txt").write_text(lines)
+    return tmp_path
+
+
+def test_ppm_names_find_jpg_files_and_signless_scenes_are_kept(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, "00001.ppm;1;2;3;4;40\n00001.ppm;5;6;7;8;14\n",
+                     {"00000": ".jpg", "00001": ".jpg", "00460": ".ppm"})
+    scenes = load_scenes(folder)
+    assert [s.number for s in scenes] == [0, 1, 460]
+    assert scenes[0].boxes == [] and scenes[1].boxes == [(1, 2, 3, 4, 40), (5, 6, 7, 8, 14)]
+    assert scenes[1].path.suffix == ".jpg"
+    tune, holdout = split_scenes(scenes)
+    assert [s.number for s in tune] == [0, 1] and [s.number for s in holdout] == [460]
+    assert HOLDOUT_FROM == 450
+
+
+@pytest.mark.parametrize(("lines", "message"), [("00001.ppm;1;2;3\n", "expected file;left"),
+                                                ("00009.ppm;1;2;3;4;5\n", "no image for 00009")])
+def test_bad_ground_truth_says_where(tmp_path: Path, lines: str, message: str) -> None:
+    with pytest.raises((ValueError, FileNotFoundError), match=message):
+        load_scenes(_folder(tmp_path, lines, {"00001": ".jpg"}))
+
+
+def test_missing_folder(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="gt.txt"):
+        load_scenes(tmp_path / "nope")
+
+
+def test_shared_data_has_the_documented_scenes(gtsdb_dir: Path) -> None:
+    scenes = load_scenes(gtsdb_dir)
+    assert len(scenes) == 600 and sum(len(s.boxes) for s in scenes) == 852

@@ -1,0 +1,62 @@
+"""Candidate boxes: colour regions and the learned detector's peaks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from signcam.detection import iou_matrix
+from signcam.errors import ModelError
+from signcam.gtsdb import load_scenes, split_scenes
+from signcam.proposals import DEFAULT_DETECTOR, ColourProposer, SignDetProposer
+
+
+def _best_iou(boxes: np.ndarray, box: tuple[int, int, int, int]) -> float:
+    return float(iou_matrix(boxes, np.array([box])).max()) if len(boxes) else 0.0
+
+
+@pytest.mark.parametrize(("colour", "thickness"), [((30, 30, 200), 5), ((200, 80, 20), -1)])
+def test_colour_proposer_boxes_a_red_ring_and_a_blue_disc(colour, thickness) -> None:
+    frame = np.full((480, 640, 3), (90, 110, 100), np.uint8)
+    cv2.circle(frame, (400, 200), 30, colour, thickness)
+    assert _best_iou(ColourProposer()(frame), (370, 170, 430, 230)) >= 0.7
+
+
+def test_colour_proposer_finds_a_ring_merged_with_a_red_wall_by_its_hole() -> None:
+    frame = np.full((480, 640, 3), (90, 110, 100), np.uint8)
+    frame[150:250, 420:640] = (30, 30, 190)          # a red wall touching the sign
+    cv2.circle(frame, (400, 200), 30, (30, 30, 200), 6)
+    cv2.circle(frame, (400, 200), 26, (235, 235, 235), -1)
+    assert _best_iou(ColourProposer()(frame), (370, 170, 430, 230)) >= 0.5
+
+
+def test_colour_proposer_on_a_plain_frame_proposes_nothing() -> None:
+    assert len(ColourProposer()(np.full((240, 320, 3), 128, np.uint8))) == 0
+
+
+@pytest.mark.parametrize("content", [None, b"not an onnx file"])
+def test_detector_file_errors_are_clear(tmp_path: Path, content: bytes | None) -> None:
+    path = tmp_path / "signdet.onnx"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ModelError, match="detector"):
+        SignDetProposer(path)
+
+
+@pytest.mark.skipif(not DEFAULT_DETECTOR.is_file(), reason="assets/signdet.onnx not built")
+def test_detector_finds_most_held_out_signs(gtsdb_dir: Path) -> None:
+    """Held-out scenes (never trained on): most signs at least 32 px wide get a box with IoU >= 0.5."""
+    _, holdout = split_scenes(load_scenes(gtsdb_dir))
+    proposer = SignDetProposer()
+    found = total = 0
+    for scene in holdout[:60]:
+        boxes = proposer(cv2.imread(str(scene.path)))
+        assert boxes.shape[1] == 4 and len(boxes) <= proposer.max_peaks * len(proposer.box_scales)
+        for x1, y1, x2, y2, _ in scene.boxes:
+            if x2 - x1 + 1 >= 32:
+                total += 1
+                found += _best_iou(boxes, (x1, y1, x2, y2)) >= 0.5
+    assert total >= 30 and found / total >= 0.85
