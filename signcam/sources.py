@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import re
 import threading
@@ -377,7 +378,11 @@ def _open_stream(url: str) -> LiveSource:
 def demo_video_path() -> Path:
     """The generated demo clip, written on first use into the user's cache folder."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "signcam"
-    path = cache / "demo.mp4"
+    # Named after the code that draws it, so a changed demo is drawn again, not read stale.
+    digest = hashlib.sha256()
+    for module in ("demo.py", "pictograms.py"):
+        digest.update((Path(__file__).parent / module).read_bytes())
+    path = cache / f"demo-{digest.hexdigest()[:12]}.mp4"
     if not path.is_file():
         from signcam.demo import write_demo_video  # draws the clip: only needed the first time
 
