@@ -1,0 +1,145 @@
+"""Start the desktop app: load the engine, open the window, report unexpected errors, measure fps.
+
+Example:
+    >>> run_app(source="demo")                          # returns when the window closes
+    >>> run_app(source="drive.mp4", measure_fps=10)     # prints the displayed frame rate, then quits
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import tempfile
+import threading
+import time
+import traceback
+from pathlib import Path
+from types import TracebackType
+
+from PyQt6.QtCore import QObject, QSettings, Qt, QTimer, pyqtSignal
+from PyQt6.QtWidgets import QApplication
+
+from signcam.errors import SignCamError
+from signcam.pipeline import Engine
+
+from .qt_main_window import QtMainWindow
+from .qt_settings import QtAppSettings
+
+__all__ = ["run_app", "load_engine", "QtErrorReporter", "QtFpsMeter"]
+
+log = logging.getLogger("signcam")
+
+
+def load_engine(model: str | None = None) -> tuple[Engine | None, str | None]:
+    """The engine with ``model`` (default: the shipped one), or ``None`` and why it could not load."""
+    from signcam.classifier import Classifier
+    from signcam.recognizer import Recognizer
+
+    try:
+        return Engine(Recognizer(Classifier(model))), None
+    except SignCamError as exc:
+        return None, str(exc)
+
+
+class QtErrorReporter(QObject):
+    """Routes uncaught exceptions (GUI or any thread) to the log and a message, instead of aborting.
+
+    Signals:
+        reported(str): One line about the error, delivered on the GUI thread.
+    """
+
+    reported = pyqtSignal(str)
+
+    def install(self) -> None:
+        self._previous = (sys.excepthook, threading.excepthook)
+        sys.excepthook = self._hook
+        threading.excepthook = lambda args: self._hook(args.exc_type, args.exc_value, args.exc_traceback)
+
+    def uninstall(self) -> None:
+        sys.excepthook, threading.excepthook = self._previous
+
+    def _hook(self, kind: type[BaseException], exc: BaseException | None, tb: TracebackType | None) -> None:
+        log.error("unexpected error:\n%s", "".join(traceback.format_exception(kind, exc, tb)).rstrip())
+        message = str(exc) if isinstance(exc, SignCamError) else f"unexpected error ({kind.__name__}: {exc})"
+        self.reported.emit(message)
+
+
+class QtFpsMeter(QObject):
+    """Counts the frames the window displays for ``seconds`` after the first one, prints the rate and quits.
+
+    Args:
+        window: The window playing the source.
+        seconds: How long to measure.
+    """
+
+    def __init__(self, window: QtMainWindow, seconds: float) -> None:
+        super().__init__(window)
+        self.window = window
+        self.seconds = seconds
+        self._start: tuple[float, int, int, int] | None = None
+        window.player.frameReady.connect(self._on_frame)
+        window.player.failed.connect(self._on_failed)
+
+    def _on_frame(self) -> None:
+        if self._start is None:
+            self._start = (time.monotonic(), self.window.view.frames_shown, self.window.recognition.processed,
+                           self.window.player.frames_skipped)
+            QTimer.singleShot(round(self.seconds * 1000), Qt.TimerType.PreciseTimer, self._finish)
+
+    def _finish(self) -> None:
+        assert self._start is not None
+        start, shown, processed, skipped = self._start
+        seconds = time.monotonic() - start
+        recognition, player = self.window.recognition, self.window.player
+        print(f"displayed {(self.window.view.frames_shown - shown) / seconds:.1f} frames/s "
+              f"({player.frames_skipped - skipped} skipped to keep real time), "
+              f"recognised {(recognition.processed - processed) / seconds:.1f} frames/s "
+              f"({recognition.latency_ms:.0f} ms per frame) over {seconds:.1f} s"
+              + (f": {player.info.description}" if player.info else ""))
+        self.window.close()
+        QApplication.exit(0)
+
+    def _on_failed(self, message: str) -> None:
+        if self._start is None:  # never got going: nothing to measure
+            print(f"signcam: error: {message}", file=sys.stderr)
+            self.window.close()
+            QApplication.exit(2)
+
+
+def run_app(source: str | None = None, model: str | None = None, measure_fps: float | None = None,
+            settings: QtAppSettings | None = None) -> int:
+    """Open the window (on ``source``, else the last source, else the first camera) and run until it closes.
+
+    Args:
+        source: What to open (see :func:`signcam.sources.open_source`).
+        model: ONNX model file; default ``assets/signnet.onnx``. If it cannot be loaded the app
+            still plays video and says why recognition is off.
+        measure_fps: Play ``source`` in a loop, print the displayed frame rate after this many
+            seconds and quit (settings are left untouched).
+        settings: Where settings live; default: the user's.
+
+    Returns:
+        The exit status.
+    """
+    logging.basicConfig(level=logging.WARNING, format="signcam: %(message)s")
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    app.setApplicationName("signcam")
+    app.setOrganizationName("signcam")
+    engine, model_error = load_engine(model)
+    with tempfile.TemporaryDirectory(prefix="signcam-") as scratch:
+        if measure_fps:
+            settings = QtAppSettings(QSettings(str(Path(scratch) / "measure.ini"), QSettings.Format.IniFormat))
+            settings.set_flag("loop", True)
+        window = QtMainWindow(engine, settings, model_error)
+        reporter = QtErrorReporter(window)
+        reporter.reported.connect(lambda message: window.show_error(message, dialog=True))
+        reporter.install()
+        if measure_fps:
+            QtFpsMeter(window, measure_fps)
+        try:
+            window.show()
+            window.start(source)
+            return app.exec()
+        finally:
+            reporter.uninstall()
+            window.player.shutdown()

@@ -1,0 +1,584 @@
+"""Playback and recognition threads: a source is read, recognised, annotated and handed to the view.
+
+Two threads keep the window responsive. The playback thread reads the source at its own pace
+(paused, stepped, seeked, sped up), draws the newest recognition result on every frame and
+publishes it; the recognition thread runs the engine on the newest frame it was given and
+skips the ones that arrived while it was busy. So when recognition is slower than the video,
+the video stays smooth and recognition drops frames instead of lagging behind; in "every
+frame" mode the playback thread waits for each frame's result instead.
+
+Example:
+    >>> player = QtPlayer(QtRecognition(Engine()))
+    >>> player.frameReady.connect(lambda: view.set_image(player.take_frame().image))
+    >>> player.open("drive.mp4")                  # plays; pause(), step(), seek(), set_speed() ...
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PyQt6.QtCore import QObject, pyqtSignal
+from PyQt6.QtGui import QImage
+
+from signcam.errors import SignCamError
+from signcam.overlay import draw_overlay
+from signcam.pipeline import Engine, FrameResult
+from signcam.sinks import VideoSink
+from signcam.sources import Frame, FrameSource, open_source
+
+__all__ = ["QtPlayer", "QtRecognition", "ShownFrame", "SourceInfo", "OverlayOptions"]
+
+log = logging.getLogger(__name__)
+
+#: Frames the playback thread may skip in a row to catch up; then it shows one anyway, so a
+#: machine too slow to even decode in real time still shows a moving picture.
+MAX_SKIPPED = 4
+
+
+def _message(exc: BaseException) -> str:
+    """One line for the user: signcam's own errors as they are, anything else with its type."""
+    return str(exc) if isinstance(exc, SignCamError) else f"{type(exc).__name__}: {exc}"
+
+
+class QtRecognition(QObject):
+    """Runs ``engine.process`` on its own thread, always on the newest frame submitted.
+
+    Args:
+        engine: The engine; ``None`` plays video without recognition (e.g. the model is missing).
+
+    Signals:
+        eventsFound(list, int): New :class:`~signcam.road.SignEvent` s and the epoch (it grows
+            at every :meth:`reset`, so a sign found again after a seek can be told apart).
+        speedLimitChanged(object): The speed limit in force, km/h or ``None``.
+        failed(str): The engine raised; recognition goes on with the next frame.
+    """
+
+    eventsFound = pyqtSignal(list, int)
+    speedLimitChanged = pyqtSignal(object)
+    failed = pyqtSignal(str)
+
+    def __init__(self, engine: Engine | None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine
+        #: Milliseconds the last frame took, and frames processed so far (for the status bar).
+        self.latency_ms = 0.0
+        self.processed = 0
+        self._cond = threading.Condition()
+        self._pending: tuple[Frame, int] | None = None
+        self._current: Frame | None = None
+        self._done: Frame | None = None
+        self._latest: FrameResult | None = None
+        self._epoch = 0
+        self._reset_due = False
+        self._speed_limit: int | None = None
+        self._error: str | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="signcam-recognition", daemon=True)
+        self._thread.start()
+
+    @property
+    def epoch(self) -> int:
+        return self._epoch
+
+    def submit(self, frame: Frame) -> None:
+        """Recognise ``frame`` when the thread is free; a frame still waiting is dropped."""
+        if self.engine is None:
+            return
+        with self._cond:
+            self._pending = (frame, self._epoch)
+            self._cond.notify_all()
+
+    def process(self, frame: Frame) -> FrameResult | None:
+        """Recognise ``frame`` and wait for its result (``None`` if it failed or a reset came first)."""
+        if self.engine is None:
+            return None
+        with self._cond:
+            epoch = self._epoch
+            self._pending = (frame, epoch)
+            self._cond.notify_all()
+            self._cond.wait_for(lambda: self._closed or self._epoch != epoch or self._done is frame
+                                or (self._current is not frame and self._pending is not None
+                                    and self._pending[0] is not frame))
+            latest = self._latest
+        return latest if latest is not None and latest.frame is frame else None
+
+    def latest(self) -> FrameResult | None:
+        """The newest result since the last reset."""
+        return self._latest
+
+    def reset(self) -> None:
+        """Forget tracks, road state and results (seek, new source); frames in flight are discarded."""
+        with self._cond:
+            self._epoch += 1
+            self._pending = None
+            self._latest = None
+            self._reset_due = True
+            self._error = None
+            self._cond.notify_all()
+        self._set_speed_limit(None)
+
+    def close(self, timeout: float = 5.0) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout)
+
+    def _set_speed_limit(self, limit: int | None) -> None:
+        if limit != self._speed_limit:
+            self._speed_limit = limit
+            self.speedLimitChanged.emit(limit)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._closed or self._pending is not None)
+                if self._closed:
+                    return
+                assert self._pending is not None
+                (frame, epoch), self._pending = self._pending, None
+                reset, self._reset_due = self._reset_due, False
+                self._current = frame
+            result, error = None, None
+            start = time.perf_counter()
+            try:
+                if reset:
+                    self.engine.reset()
+                result = self.engine.process(frame)
+            except Exception as exc:  # a broken model or a bug must not stop the video
+                error = _message(exc)
+                if error != self._error:  # the same failure on every frame is told once
+                    log.exception("recognition failed on frame %s", frame.index)
+            with self._cond:
+                self._current, self._done = None, frame
+                current = epoch == self._epoch
+                if current and result is not None:
+                    self._latest = result
+                    self.latency_ms = (time.perf_counter() - start) * 1000.0
+                    self.processed += 1
+                self._cond.notify_all()
+            if error is not None and error != self._error:
+                self._error = error
+                self.failed.emit(f"recognition failed: {error}")
+            elif current and result is not None:
+                if result.events:
+                    self.eventsFound.emit(list(result.events), epoch)
+                self._set_speed_limit(result.speed_limit)
+
+
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the window needs to know about the open source."""
+
+    spec: str
+    description: str
+    is_live: bool
+    is_stills: bool
+    fps: float
+    frame_count: int | None
+
+
+@dataclass(frozen=True)
+class ShownFrame:
+    """A frame published for the view.
+
+    Args:
+        image: RGB32 QImage over ``buffer``, what the view paints.
+        annotated: The BGR frame with the overlay (what snapshots save).
+        index: The frame's index in its source.
+        time_ms: The frame's time in its source.
+        buffer: The player's buffer ``image`` points into; reused once another frame is shown.
+    """
+
+    image: QImage
+    annotated: np.ndarray
+    index: int
+    time_ms: float
+    buffer: np.ndarray
+
+
+@dataclass(frozen=True)
+class OverlayOptions:
+    """What :func:`~signcam.overlay.draw_overlay` shows."""
+
+    show_boxes: bool = True
+    show_labels: bool = True
+    show_rejected: bool = False
+
+
+class _Session:
+    """One opened source with its thread; the player starts a new one for every source."""
+
+    def __init__(self, spec: str) -> None:
+        self.spec = spec
+        self.alive = True
+        self.thread: threading.Thread | None = None
+
+
+class QtPlayer(QObject):
+    """Plays a source: open, play/pause, step, seek, speed, loop, record, snapshot.
+
+    All methods are called from the GUI thread and return at once; opening and reading happen
+    on the playback thread, and problems come back as the ``failed`` signal.
+
+    Args:
+        recognition: The recognition thread the frames go to.
+
+    Signals:
+        opened(object): A :class:`SourceInfo` once the source opened.
+        frameReady(): A new frame waits in :meth:`take_frame` (sent once until it is taken).
+        playingChanged(bool): Playback started or paused (also at the end of a file).
+        failed(str): Opening or reading failed, or recording could not go on.
+        recordingChanged(object): The file being recorded, or ``None`` when recording stopped.
+    """
+
+    opened = pyqtSignal(object)
+    frameReady = pyqtSignal()
+    playingChanged = pyqtSignal(bool)
+    failed = pyqtSignal(str)
+    recordingChanged = pyqtSignal(object)
+
+    def __init__(self, recognition: QtRecognition, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.recognition = recognition
+        self.overlay = OverlayOptions()
+        self.speed = 1.0
+        self.loop = False
+        self.every_frame = False
+        self.info: SourceInfo | None = None
+        #: Frames read but not shown, to keep real time (for the fps measurement).
+        self.frames_skipped = 0
+        self._cond = threading.Condition()
+        self._session: _Session | None = None
+        self._playing = False
+        self._steps = 0
+        self._seek_to: int | None = None
+        self._at_end = False
+        self._redraw = False
+        self._idle = False
+        self._version = 0
+        self._position = -1
+        self._frames_lock = threading.Lock()
+        self._buffers: list[np.ndarray] = []
+        self._writing: list[int] = []
+        self._pending: ShownFrame | None = None
+        self._held: ShownFrame | None = None
+        self._record_lock = threading.Lock()
+        self._recorder: VideoSink | None = None
+        self._record_path: Path | None = None
+
+    # -- commands (GUI thread) ------------------------------------------------------------
+
+    @property
+    def playing(self) -> bool:
+        return self._playing
+
+    @property
+    def idle(self) -> bool:
+        """The playback thread waits for play, a step or a seek (paused, or at the end)."""
+        return self._idle
+
+    @property
+    def position(self) -> int:
+        """Index of the frame shown last (-1 before the first)."""
+        return self._position
+
+    def open(self, spec: str) -> None:
+        """Close the current source, open ``spec`` (see :func:`~signcam.sources.open_source`) and play it."""
+        self.close()
+        session = _Session(str(spec))
+        with self._cond:
+            self._session = session
+            self._playing, self._steps, self._seek_to, self._position = True, 0, None, -1
+            self._at_end = self._redraw = False
+            self._version += 1
+        session.thread = threading.Thread(target=self._run, args=(session,), name="signcam-playback", daemon=True)
+        session.thread.start()
+        self.playingChanged.emit(True)
+
+    def close(self, timeout: float = 0.0) -> None:
+        """Stop the current source (its thread ends on its own; ``timeout`` > 0 waits for it)."""
+        self.stop_recording()
+        with self._cond:
+            session, self._session = self._session, None
+            if session is not None:
+                session.alive = False
+            was_playing, self._playing = self._playing, False
+            self._cond.notify_all()
+        self.info = None
+        self.recognition.reset()
+        if was_playing:
+            self.playingChanged.emit(False)
+        if session is not None and session.thread is not None and timeout > 0:
+            session.thread.join(timeout)
+
+    def _command(self, **changes: object) -> None:
+        with self._cond:
+            for name, value in changes.items():
+                setattr(self, name, value)
+            self._version += 1
+            self._cond.notify_all()
+
+    def play(self) -> None:
+        if self.info is not None and not self._playing:
+            # At the end of a file, play starts it over.
+            self._command(_playing=True, _at_end=False, _seek_to=0 if self._at_end else self._seek_to)
+            self.playingChanged.emit(True)
+
+    def pause(self) -> None:
+        if self._playing:
+            self._command(_playing=False)
+            self.playingChanged.emit(False)
+
+    def toggle_play(self) -> None:
+        self.pause() if self._playing else self.play()
+
+    def step(self, delta: int = 1) -> None:
+        """Pause and show the next (``delta`` > 0) or an earlier frame."""
+        self.pause()
+        if delta > 0:
+            self._command(_steps=self._steps + delta)
+        elif self.info is not None and not self.info.is_live:
+            self.seek(self._position + delta)
+
+    def seek(self, index: int) -> None:
+        """Go to frame ``index`` (files and image folders); when paused, show it."""
+        if self.info is None or self.info.is_live:
+            return
+        last = (self.info.frame_count or index + 1) - 1
+        self._command(_seek_to=min(max(int(index), 0), last), _at_end=False)
+
+    def set_speed(self, speed: float) -> None:
+        self._command(speed=float(speed))
+
+    def set_overlay(self, **options: bool) -> None:
+        """Change what is drawn (``show_boxes``, ``show_labels``, ``show_rejected``); a paused frame is redrawn."""
+        self._command(overlay=OverlayOptions(**{**self.overlay.__dict__, **options}), _redraw=not self._playing)
+
+    def take_frame(self) -> ShownFrame | None:
+        """The newest published frame, if one came since the last call; it stays valid until the next."""
+        with self._frames_lock:
+            shown, self._pending = self._pending, None
+            if shown is not None:
+                self._held = shown
+        return shown
+
+    # -- recording and snapshots ----------------------------------------------------------
+
+    @property
+    def recording(self) -> Path | None:
+        return self._record_path
+
+    def start_recording(self, path: str | Path) -> None:
+        """Record the annotated frames to ``path`` from the next frame on (until :meth:`stop_recording`).
+
+        Raises:
+            SignCamError: nothing is open, or the file type cannot be written.
+        """
+        if self.info is None:
+            raise SignCamError("open a video or camera before recording")
+        sink = VideoSink(path, fps=self.info.fps)
+        with self._record_lock:
+            self._close_recorder()
+            self._recorder, self._record_path = sink, Path(path)
+        self.recordingChanged.emit(self._record_path)
+
+    def stop_recording(self) -> Path | None:
+        """Finish the recording (the file is complete afterwards); returns its path, if one was recording."""
+        with self._record_lock:
+            path = self._record_path
+            self._close_recorder()
+        if path is not None:
+            self.recordingChanged.emit(None)
+        return path
+
+    def _close_recorder(self) -> None:
+        if self._recorder is not None:
+            self._recorder.close()
+        self._recorder, self._record_path = None, None
+
+    def _record(self, image: np.ndarray) -> None:
+        with self._record_lock:
+            if self._recorder is None:
+                return
+            try:
+                self._recorder.write(image)
+                return
+            except Exception as exc:  # disk full, writer died: keep what was written
+                log.exception("recording failed")
+                error = f"recording stopped: {_message(exc)}"
+                self._close_recorder()
+        self.recordingChanged.emit(None)
+        self.failed.emit(error)
+
+    def snapshot(self, path: str | Path) -> Path:
+        """Save the annotated frame on screen as an image file.
+
+        Raises:
+            SignCamError: nothing shown yet, or the file cannot be written.
+        """
+        shown = self._held
+        if shown is None:
+            raise SignCamError("no frame to save yet")
+        if not cv2.imwrite(str(path), shown.annotated):
+            raise SignCamError(f"cannot write image {path}")
+        return Path(path)
+
+    def shutdown(self, timeout: float = 5.0) -> None:
+        """Stop playback, finish any recording and end both threads (on quit)."""
+        self.close(timeout)
+        self.recognition.close(timeout)
+
+    # -- playback thread ------------------------------------------------------------------
+
+    def _run(self, session: _Session) -> None:
+        try:
+            source = open_source(session.spec, realtime=False)
+        except Exception as exc:  # SourceError, or OpenCV failing in its own way
+            self._fail(session, _message(exc))
+            return
+        if self.recognition.engine is not None:
+            # Unrelated stills have nothing to track across; their signs are reported one by one.
+            self.recognition.engine.track = not source.is_stills
+        try:
+            info = SourceInfo(session.spec, source.description, source.is_live, source.is_stills,
+                              source.fps, source.frame_count)
+            with self._cond:
+                if not session.alive:
+                    return
+                self.info = info
+            self.opened.emit(info)
+            self._play(session, source)
+        except Exception as exc:
+            log.debug("playback of %s stopped", session.spec, exc_info=True)
+            self._fail(session, _message(exc))
+        finally:
+            source.close()
+
+    def _fail(self, session: _Session, message: str) -> None:
+        with self._cond:
+            current = session is self._session and session.alive
+            if current:
+                session.alive = False
+                self._playing = False
+                self.info = None
+        if current:
+            saved = self.stop_recording()
+            self.playingChanged.emit(False)
+            self.failed.emit(f"{message} (the recording so far is in {saved})" if saved else message)
+
+    def _play(self, session: _Session, source: FrameSource) -> None:
+        """Read, pace, recognise, annotate and publish frames until the session ends."""
+        version = -1
+        clock: tuple[float, float] | None = None  # (wall time, video time in ms) playback is aligned to
+        skipped = 0
+        frame: Frame | None = None  # read but not shown: kept when paused while waiting for its time
+        shown: tuple[Frame, FrameResult | None] | None = None  # redrawn when the overlay options change
+        while True:
+            with self._cond:
+                self._idle = True
+                self._cond.wait_for(lambda: not session.alive or self._playing or self._steps
+                                    or self._seek_to is not None or self._redraw)
+                self._idle = False
+                if not session.alive:
+                    return
+                redraw_only = self._redraw and not (self._playing or self._steps or self._seek_to is not None)
+                self._redraw = False
+                seek_to, self._seek_to = self._seek_to, None
+                stepping = not self._playing
+                if stepping and seek_to is None and not redraw_only:
+                    self._steps -= 1
+                if version != self._version:
+                    version, clock = self._version, None
+            if redraw_only:
+                if shown is not None:
+                    self._show(*shown, record=False)
+                continue
+            if seek_to is not None:
+                source.seek(seek_to)
+                self.recognition.reset()
+                frame = None
+            if frame is None:
+                frame = source.read()
+            if frame is None:
+                if self.loop and not stepping and not source.is_live:
+                    source.seek(0)
+                    self.recognition.reset()
+                    clock = None
+                    continue
+                with self._cond:
+                    ended, self._playing, self._steps, self._at_end = self._playing, False, 0, True
+                if source.is_live:  # a stream that ends (cameras that stop raise SourceError instead)
+                    self._fail(session, f"{source.description} ended")
+                    return
+                if ended:
+                    self.playingChanged.emit(False)
+                continue
+            if not stepping and not source.is_live:
+                if clock is None:
+                    clock = (time.monotonic(), frame.time_ms)
+                late = time.monotonic() - clock[0] - (frame.time_ms - clock[1]) / 1000.0 / self.speed
+                # Two frame intervals of slack: a late frame is still shown after a short stall
+                # (the next ones are due at once, so it catches up); only a real backlog is skipped.
+                slack = 2.0 / (source.fps * self.speed)
+                if late < 0:
+                    with self._cond:
+                        self._cond.wait_for(lambda v=version: self._version != v or not session.alive, -late)
+                        if not self._playing or self._seek_to is not None:
+                            continue
+                elif late > slack and not self.every_frame and skipped < MAX_SKIPPED:
+                    skipped, frame = skipped + 1, None
+                    self.frames_skipped += 1
+                    continue
+                elif late > slack and self.every_frame:
+                    # Analysing every frame: fall behind the clock, never hurry to catch up.
+                    clock = (time.monotonic(), frame.time_ms)
+            skipped = 0
+            # Stills and single steps need their own frame's result; playing video uses the newest.
+            if stepping or self.every_frame or source.is_stills:
+                result = self.recognition.process(frame)
+            else:
+                self.recognition.submit(frame)
+                result = self.recognition.latest()
+            if session.alive:
+                self._show(frame, result)
+            shown, frame = (frame, result), None
+
+    def _show(self, frame: Frame, result: FrameResult | None, record: bool = True) -> None:
+        options = self.overlay
+        if result is None:
+            annotated = frame.image
+        else:
+            annotated = draw_overlay(frame.image, [*result.detections, *result.rejected], result.speed_limit,
+                                     show_boxes=options.show_boxes, show_labels=options.show_labels,
+                                     show_rejected=options.show_rejected)
+        if record:
+            self._record(annotated)
+        self._position = frame.index
+        self._publish(annotated, frame)
+
+    def _publish(self, annotated: np.ndarray, frame: Frame) -> None:
+        """Convert to RGB32 into a free buffer (one is shown, one waits, one is being written)."""
+        height, width = annotated.shape[:2]
+        with self._frames_lock:
+            if not self._buffers or self._buffers[0].shape[:2] != (height, width):
+                self._buffers = []
+            busy = {id(shown.buffer) for shown in (self._held, self._pending) if shown is not None}
+            buffer = next((b for b in self._buffers if id(b) not in busy and id(b) not in self._writing), None)
+            if buffer is None:  # three once playing; a fourth only while an old session winds down
+                buffer = np.empty((height, width, 4), np.uint8)
+                self._buffers.append(buffer)
+            self._writing.append(id(buffer))
+        cv2.cvtColor(annotated, cv2.COLOR_BGR2BGRA, dst=buffer)
+        image = QImage(buffer.data, width, height, width * 4, QImage.Format.Format_RGB32)
+        shown = ShownFrame(image, annotated, frame.index, frame.time_ms, buffer)
+        with self._frames_lock:
+            self._writing.remove(id(buffer))
+            notify, self._pending = self._pending is None, shown
+        if notify:
+            self.frameReady.emit()

@@ -1,0 +1,37 @@
+"""Open the desktop app: live video with recognised signs, a list of the signs passed and the speed limit.
+
+Without ``--source`` it opens the last source used, else the first camera, else a start
+screen to open a video, a camera, a stream, an image folder or the demo.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from signcam.errors import SignCamError
+
+__all__ = ["add_arguments", "main"]
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--source", metavar="SRC", help="camera index (0) or /dev/videoN, rtsp/http URL, video file, "
+                                                        "image, folder of images, or 'demo' for the built-in clip")
+    parser.add_argument("--model", metavar="PATH", help="ONNX classifier (default: assets/signnet.onnx)")
+    parser.add_argument("--measure-fps", type=_seconds, metavar="SECONDS",
+                        help="play --source in a loop with recognition on, print the frames displayed per second "
+                             "after SECONDS and quit (works offscreen: QT_QPA_PLATFORM=offscreen)")
+
+
+def main(args: argparse.Namespace) -> int:
+    if args.measure_fps and not args.source:
+        raise SignCamError("--measure-fps needs --source")
+    from signcam._qt.qt_app import run_app  # Qt loads only for the app
+
+    return run_app(source=args.source, model=args.model, measure_fps=args.measure_fps)

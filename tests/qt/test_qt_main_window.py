@@ -1,0 +1,323 @@
+"""The window end to end with a fake recogniser: play, events, seek, record, switch, errors, settings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PyQt6.QtGui import QDropEvent
+from qt_testing import CLIP_FRAMES, SIGN_CLASS, SIGN_FROM, FakeCapture
+
+from signcam._qt import qt_main_window, qt_player
+from signcam._qt.qt_main_window import NO_CAMERA, QtMainWindow
+from signcam.sources import LiveSource
+
+TIMEOUT_MS = 10_000
+
+
+def open_and_play(qtbot, window: QtMainWindow, spec: str | Path, speed: float = 4.0) -> None:
+    """Open ``spec`` (played ``speed`` times faster, to keep tests short) and wait for frames on screen."""
+    window.player.set_speed(speed)
+    shown = window.view.frames_shown
+    window.open_source(str(spec))
+    qtbot.waitUntil(lambda: window.player.info is not None and window.view.frames_shown > shown + 2, timeout=TIMEOUT_MS)
+
+
+def wait_for_events(qtbot, window: QtMainWindow) -> None:
+    qtbot.waitUntil(lambda: bool(window.panel.events), timeout=TIMEOUT_MS)
+
+
+def read_video(path: Path) -> int:
+    capture = cv2.VideoCapture(str(path))
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    capture.release()
+    return frames
+
+
+def test_start_screen_when_no_camera(window, monkeypatch):
+    monkeypatch.setattr(qt_main_window, "list_cameras", lambda: [])
+    window.start()
+    assert window.stack.currentWidget() is window.start_screen
+    assert window.start_screen.message.text() == NO_CAMERA
+    labels = [button.text() for button in window.start_screen.buttons]
+    assert {"Open Video", "Open Camera", "Play the Demo"} <= set(labels)
+
+
+def test_start_opens_first_camera(window, monkeypatch):
+    monkeypatch.setattr(qt_main_window, "list_cameras", lambda: [(99, "Gone Camera")])
+    window.start()
+    # Camera 99 does not exist: the attempt fails and the start screen says so.
+    assert window.player.info is None
+    assert window._shown_this_source is False
+
+
+def test_play_lists_events_and_speed_limit(qtbot, window, clip):
+    open_and_play(qtbot, window, clip)
+    assert window.stack.currentWidget() is window.video_page
+    wait_for_events(qtbot, window)
+    event = window.panel.events[0]
+    assert event.class_id == SIGN_CLASS
+    assert event.frame_index >= SIGN_FROM
+    qtbot.waitUntil(lambda: window.panel.speed_limit.limit == 50, timeout=TIMEOUT_MS)
+    assert window.panel.list.count() == 1
+    assert "Speed limit 50" in window.panel.list.item(0).text()
+
+
+def test_clicking_an_event_seeks_there(qtbot, window, clip):
+    open_and_play(qtbot, window, clip)
+    wait_for_events(qtbot, window)
+    qtbot.waitUntil(lambda: not window.player.playing, timeout=TIMEOUT_MS)  # the clip ends
+    item = window.panel.list.item(0)
+    rect = window.panel.list.visualItemRect(item)
+    qtbot.mouseClick(window.panel.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    target = window.panel.events[0].frame_index
+    qtbot.waitUntil(lambda: window.player.position == target, timeout=TIMEOUT_MS)
+    assert window.bar.slider.value() == target
+    # Finding the same sign again after the seek does not list it twice.
+    window.player.play()
+    qtbot.waitUntil(lambda: not window.player.playing, timeout=TIMEOUT_MS)
+    assert len(window.panel.events) == 1
+
+
+def test_keys_play_pause_step_and_seek(qtbot, window, clip):
+    open_and_play(qtbot, window, clip, speed=1.0)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert not window.player.playing
+    qtbot.waitUntil(lambda: window.player.idle, timeout=TIMEOUT_MS)
+    position = window.player.position
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: window.player.position == position + 1, timeout=TIMEOUT_MS)
+    qtbot.keyClick(window, Qt.Key.Key_Left)
+    qtbot.waitUntil(lambda: window.player.position == position, timeout=TIMEOUT_MS)
+    qtbot.keyClick(window, Qt.Key.Key_Right, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: window.player.position == CLIP_FRAMES - 1, timeout=TIMEOUT_MS)  # 5 s is past the end
+    qtbot.keyClick(window, Qt.Key.Key_Left, Qt.KeyboardModifier.ShiftModifier)
+    qtbot.waitUntil(lambda: window.player.position == 0, timeout=TIMEOUT_MS)
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    assert window.player.playing
+
+
+def test_every_frame_mode_analyses_every_frame(qtbot, window, clip):
+    window.commands["every_frame"].setChecked(True)
+    open_and_play(qtbot, window, clip, speed=4.0)
+    qtbot.waitUntil(lambda: not window.player.playing, timeout=TIMEOUT_MS)
+    assert window.recognition.processed >= CLIP_FRAMES
+    assert window.player.position == CLIP_FRAMES - 1
+
+
+def test_loop_plays_again(qtbot, window, clip):
+    window.commands["loop"].setChecked(True)
+    open_and_play(qtbot, window, clip, speed=4.0)
+    qtbot.waitUntil(lambda: window.player.position > CLIP_FRAMES - 10, timeout=TIMEOUT_MS)
+    qtbot.waitUntil(lambda: window.player.position < 10, timeout=TIMEOUT_MS)
+    assert window.player.playing
+
+
+def test_record_writes_a_playable_video(qtbot, window, clip, settings):
+    open_and_play(qtbot, window, clip, speed=1.0)
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    path = window.player.recording
+    assert path is not None and window.commands["record"].isChecked()
+    start = window.view.frames_shown
+    qtbot.waitUntil(lambda: window.view.frames_shown > start + 10, timeout=TIMEOUT_MS)
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    assert window.player.recording is None and not window.commands["record"].isChecked()
+    assert path.parent == Path(settings.output_dir)
+    assert read_video(path) >= 10
+
+
+def test_quit_while_recording_finalises_the_file(qtbot, window, clip):
+    window.commands["loop"].setChecked(True)
+    open_and_play(qtbot, window, clip, speed=1.0)
+    window.toggle_recording()
+    path = window.player.recording
+    start = window.view.frames_shown
+    qtbot.waitUntil(lambda: window.view.frames_shown > start + 5, timeout=TIMEOUT_MS)
+    qtbot.keyClick(window, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)
+    assert not window.isVisible()
+    assert read_video(path) >= 5
+
+
+def test_snapshot_saves_the_annotated_frame(qtbot, window, clip, settings):
+    open_and_play(qtbot, window, clip)
+    qtbot.keyClick(window, Qt.Key.Key_S)
+    shots = list(Path(settings.output_dir).glob("*.png"))
+    assert len(shots) == 1
+    assert cv2.imread(str(shots[0])).shape == (240, 320, 3)
+
+
+def test_switch_sources_while_playing(qtbot, window, clip, other_clip):
+    open_and_play(qtbot, window, clip)
+    window.toggle_recording()
+    open_and_play(qtbot, window, other_clip)
+    assert window.player.info.spec == str(other_clip)
+    assert window.player.info.frame_count == 40
+    assert window.player.recording is None  # a new source ends the recording of the old one
+    assert window.source_label.text().startswith(str(other_clip))
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("missing.mp4", "no such file"),
+    ("corrupt.mp4", "cannot read"),
+    ("99", "no camera"),
+])
+def test_bad_sources_show_an_error_and_keep_the_app_usable(qtbot, window, clip, tmp_path, spec, message):
+    (tmp_path / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 20)
+    window.open_source(str(tmp_path / spec) if spec.endswith(".mp4") else spec)
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=TIMEOUT_MS)
+    assert message in window.last_error
+    assert window.stack.currentWidget() is window.start_screen
+    assert message in window.start_screen.message.text()
+    assert message in window.statusBar().currentMessage()
+    open_and_play(qtbot, window, clip)
+    assert window.stack.currentWidget() is window.video_page
+
+
+def test_truncated_video_reports_where_it_stopped(qtbot, window, clip, tmp_path):
+    truncated = tmp_path / "truncated.mp4"
+    truncated.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    window.player.set_speed(4.0)
+    window.open_source(str(truncated))
+    qtbot.waitUntil(lambda: window.last_error is not None or (window.player.info and not window.player.playing),
+                    timeout=TIMEOUT_MS)
+    # Whether FFmpeg refuses the file or stops half-way, the app stays on its feet.
+    open_and_play(qtbot, window, clip)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_export_events(qtbot, window, clip, tmp_path, suffix):
+    open_and_play(qtbot, window, clip)
+    wait_for_events(qtbot, window)
+    path = tmp_path / f"signs{suffix}"
+    window.export_events(path)
+    text = path.read_text()
+    if suffix == ".json":
+        assert json.loads(text)[0]["class_id"] == SIGN_CLASS
+    else:
+        assert text.splitlines()[0].startswith("track_id,class_id,label")
+        assert len(text.splitlines()) == 2
+
+
+def test_export_rejects_other_suffixes(window, tmp_path):
+    window.export_events(tmp_path / "signs.txt")
+    assert "use a .csv or .json file" in window.last_error
+
+
+def test_without_a_model_the_video_still_plays(qtbot, make_window, clip):
+    window = make_window(engine=None, model_error="model file not found: nowhere.onnx")
+    assert "model file not found" in window.statusBar().currentMessage()
+    assert not window.controls.isEnabled()
+    open_and_play(qtbot, window, clip)
+    assert window.panel.events == []
+
+
+def test_recognition_errors_are_reported_and_playback_goes_on(qtbot, make_window, clip):
+    def broken(image, keep_rejected=False):
+        raise RuntimeError("model exploded")
+
+    from signcam.pipeline import Engine
+
+    window = make_window(engine=Engine(broken))
+    open_and_play(qtbot, window, clip)
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=TIMEOUT_MS)
+    assert "model exploded" in window.last_error
+    start = window.view.frames_shown
+    qtbot.waitUntil(lambda: window.view.frames_shown > start + 2, timeout=TIMEOUT_MS)
+
+
+def test_settings_persist(qtbot, make_window, settings, clip):
+    window = make_window()
+    window.controls.slider.setValue(73)
+    assert window.engine.recognizer.conf == pytest.approx(0.73)
+    qtbot.keyClick(window, Qt.Key.Key_B)  # hide boxes
+    window.commands["show_rejected"].setChecked(True)
+    window.commands["loop"].setChecked(True)
+    open_and_play(qtbot, window, clip)
+    window.resize(780, 520)
+    size = window.size()  # what fits: the window has a minimum size, the offscreen screen is 800x600
+    window.close()
+
+    again = make_window()
+    assert again.controls.conf == pytest.approx(0.73)
+    assert again.engine.recognizer.conf == pytest.approx(0.73)
+    assert not again.commands["show_boxes"].isChecked()
+    assert again.commands["show_rejected"].isChecked() and again.commands["loop"].isChecked()
+    assert again.player.overlay.show_rejected and not again.player.overlay.show_boxes
+    assert settings.last_source == str(clip)
+    assert settings.recent_files == [str(clip.resolve())]
+    assert again.size() == size
+    again.start()  # opens the last source
+    qtbot.waitUntil(lambda: again.player.info is not None, timeout=TIMEOUT_MS)
+    assert again.player.info.spec == str(clip)
+
+
+@pytest.mark.parametrize("is_camera, message", [(True, "stopped delivering frames"), (False, "ended")])
+def test_a_live_source_that_stops_is_reported_and_its_recording_kept(qtbot, window, monkeypatch, is_camera, message):
+    capture = FakeCapture()
+    monkeypatch.setattr(qt_player, "open_source", lambda spec, realtime: LiveSource(capture, spec, is_camera))
+    open_and_play(qtbot, window, "rtsp://camera.local/live")
+    window.toggle_recording()
+    path, start = window.player.recording, window.view.frames_shown
+    qtbot.waitUntil(lambda: window.view.frames_shown > start + 5, timeout=TIMEOUT_MS)
+    capture.stop()
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=TIMEOUT_MS)
+    assert message in window.last_error and f"the recording so far is in {path}" in window.last_error
+    assert window.stack.currentWidget() is window.video_page  # the last frame stays on screen
+    assert not window.player.playing and not window.commands["record"].isChecked()
+    assert read_video(path) >= 5
+
+
+def test_drop_a_file_to_open_it(qtbot, window, clip):
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(clip))])
+    window.dropEvent(QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                                Qt.KeyboardModifier.NoModifier))
+    qtbot.waitUntil(lambda: window.player.info is not None, timeout=TIMEOUT_MS)
+    assert window.player.info.spec == str(clip)
+
+
+def test_recent_files_menu(qtbot, window, clip, other_clip):
+    open_and_play(qtbot, window, clip)
+    open_and_play(qtbot, window, other_clip)
+    window._fill_recent_menu()
+    assert [a.text() for a in window.recent_menu.actions()] == [str(other_clip.resolve()), str(clip.resolve())]
+    window.recent_menu.actions()[1].trigger()
+    qtbot.waitUntil(lambda: window.player.info is not None and window.player.info.spec == str(clip.resolve()),
+                    timeout=TIMEOUT_MS)
+
+
+def test_overlay_toggles_redraw_a_paused_frame(qtbot, window, clip):
+    open_and_play(qtbot, window, clip)
+    qtbot.waitUntil(lambda: window.player.idle and not window.player.playing, timeout=TIMEOUT_MS)  # at the end
+    position, epoch = window.player.position, window.recognition.epoch
+    qtbot.waitUntil(lambda: window.view.grab().toImage() == window.view.grab().toImage())  # the last frame is up
+    before = window.view.grab().toImage()
+    window.commands["show_boxes"].setChecked(False)
+    qtbot.waitUntil(lambda: window.view.grab().toImage() != before, timeout=TIMEOUT_MS)  # the box is gone
+    assert window.player.position == position and window.recognition.epoch == epoch  # same frame, tracks kept
+
+
+def test_image_folder_steps_through_images(qtbot, window, tmp_path):
+    for index in range(3):
+        cv2.imwrite(str(tmp_path / f"{index:05d}.png"), np.full((240, 320, 3), 40 * index, np.uint8))
+    open_and_play(qtbot, window, tmp_path, speed=1.0)  # one image a second
+    window.player.pause()
+    qtbot.waitUntil(lambda: window.player.idle, timeout=TIMEOUT_MS)
+    window.player.seek(0)
+    qtbot.waitUntil(lambda: window.bar.time_label.text() == "image 1 / 3", timeout=TIMEOUT_MS)
+    qtbot.keyClick(window, Qt.Key.Key_Right)
+    qtbot.waitUntil(lambda: window.bar.time_label.text() == "image 2 / 3", timeout=TIMEOUT_MS)
+    assert window.windowTitle() == f"{tmp_path.name} – signcam"
+
+
+def test_fullscreen_toggles(qtbot, window):
+    qtbot.keyClick(window, Qt.Key.Key_F)
+    assert window.commands["fullscreen"].isChecked() and not window.dock.isVisible()
+    qtbot.keyClick(window, Qt.Key.Key_Escape)
+    assert not window.commands["fullscreen"].isChecked() and window.dock.isVisible()
