@@ -49,9 +49,10 @@ def get_args_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = get_args_parser()
-    args = parser.parse_args(argv or ["app"])
-    if args.command is None:
-        args = parser.parse_args(["app", *argv])
+    # `signcam` alone, or with only the app's options (`signcam --source x`), opens the app.
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        argv = ["app", *argv]
+    args = parser.parse_args(argv)
     try:
         return args.func(args)
     except SignCamError as exc:

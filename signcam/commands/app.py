@@ -7,10 +7,19 @@ screen to open a video, a camera, a stream, an image folder or the demo.
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
 from signcam.errors import SignCamError
 
 __all__ = ["add_arguments", "main"]
+
+
+def _no_display() -> bool:
+    """True on Linux/BSD with no X or Wayland display, where Qt would abort the process."""
+    if not sys.platform.startswith(("linux", "freebsd")) or os.environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def _seconds(text: str) -> float:
@@ -32,6 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     if args.measure_fps and not args.source:
         raise SignCamError("--measure-fps needs --source")
+    if _no_display():
+        raise SignCamError("no display to open a window on (DISPLAY and WAYLAND_DISPLAY are unset); "
+                           "run it in a desktop session, or try `signcam detect demo` without a window")
     from signcam._qt.qt_app import run_app  # Qt loads only for the app
 
     return run_app(source=args.source, model=args.model, measure_fps=args.measure_fps)
