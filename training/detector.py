@@ -147,17 +147,20 @@ class SceneCrops:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gtsdb-dir", type=Path, required=True, help="GTSDB scenes (gt.txt + images)")
     parser.add_argument("--output", type=Path, default=Path("assets/signdet.onnx"))
-    parser.add_argument("--steps", type=int, default=1500)
+    parser.add_argument("--steps", type=int, default=4000)
     parser.add_argument("--batch-size", type=int, default=12)
     parser.add_argument("--crop", type=int, default=192, help="training crop side, network input pixels")
     parser.add_argument("--scale", type=float, default=0.5, help="frame scale the network sees")
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=0, help="use only N scenes (smoke tests)")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
 
 
 def main(args: argparse.Namespace) -> int:
     torch.manual_seed(args.seed)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     tune, _holdout = split_scenes(load_scenes(args.gtsdb_dir))
     if args.limit:
         tune = tune[: args.limit]

@@ -27,6 +27,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from signcam.recognizer import DEFAULT_CONF
+
 from .qt_event_panel import format_time
 from .qt_player import SourceInfo
 
@@ -138,7 +140,8 @@ class QtRecognitionControls(QWidget):
 
     confChanged = pyqtSignal(float)
 
-    def __init__(self, actions: Mapping[str, QAction], conf: float = 0.5, parent: QWidget | None = None) -> None:
+    def __init__(self, actions: Mapping[str, QAction], conf: float = DEFAULT_CONF,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(0, 100)

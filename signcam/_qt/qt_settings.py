@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from PyQt6.QtCore import QByteArray, QSettings
 
+from signcam.recognizer import DEFAULT_CONF
+
 __all__ = ["QtAppSettings", "MAX_RECENT"]
 
 MAX_RECENT = 10
@@ -50,7 +52,7 @@ class QtAppSettings:
 
     @property
     def conf(self) -> float:
-        return self._get("recognition/conf", 0.5, float)
+        return self._get("recognition/conf", DEFAULT_CONF, float)
 
     @conf.setter
     def conf(self, value: float) -> None:

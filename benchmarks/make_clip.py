@@ -1,0 +1,54 @@
+"""Turn still road scenes into a video clip for benchmarks and for trying the app.
+
+Each image is held for ``--hold`` frames with a slow zoom towards its centre, so the
+tracker sees signs that grow as if the car were driving. Images are never copied into
+the repository: write the clip somewhere outside it.
+
+Example:
+    python benchmarks/make_clip.py ../shared/data/gtsdb-train /tmp/gtsdb-1360x800.mp4 --first 450 --count 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from signcam.sinks import VideoSink
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path, help="folder of images (e.g. a GTSDB folder)")
+    parser.add_argument("output", type=Path, help="video to write (.mp4 or .avi)")
+    parser.add_argument("--first", type=int, default=0, help="index of the first image, in name order")
+    parser.add_argument("--count", type=int, default=40, help="how many images")
+    parser.add_argument("--hold", type=int, default=25, help="frames per image")
+    parser.add_argument("--zoom", type=float, default=1.15, help="zoom reached at the end of each image")
+    parser.add_argument("--fps", type=float, default=25.0)
+    args = parser.parse_args(argv)
+
+    images = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in (".jpg", ".png", ".ppm"))
+    images = images[args.first:args.first + args.count]
+    if not images:
+        print(f"no images in {args.folder} from index {args.first}", file=sys.stderr)
+        return 2
+    with VideoSink(args.output, args.fps) as sink:
+        for path in images:
+            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+            if image is None:
+                print(f"skipping unreadable {path}", file=sys.stderr)
+                continue
+            h, w = image.shape[:2]
+            for zoom in np.linspace(1.0, args.zoom, args.hold):
+                matrix = cv2.getRotationMatrix2D((w / 2, h / 2), 0.0, zoom)
+                sink.write(cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR))
+    print(f"wrote {args.output}: {len(images)} images x {args.hold} frames, {w}x{h}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
