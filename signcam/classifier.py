@@ -83,12 +83,14 @@ class Classifier:
     Args:
         path: ONNX file written by ``signcam-train export``.
         threads: Intra-op threads; default: all cores, at most 4.
+        spin: Let idle threads spin for the next batch: fastest for back-to-back batches, but
+            in a pipeline where another model runs in between they would steal its cores.
 
     Raises:
         ModelError: the file is missing, corrupt, or carries no signcam metadata.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None, spin: bool = True) -> None:
         import onnxruntime as ort
 
         self.path = Path(path) if path is not None else DEFAULT_MODEL
@@ -98,6 +100,7 @@ class Classifier:
         options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         try:
             self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own types for bad files

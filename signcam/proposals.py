@@ -112,7 +112,8 @@ class SignDetProposer:
 
     Args:
         path: ONNX file written by ``signcam-train fit-detector``.
-        threshold: Heatmap level a peak needs; low, since the classifier rejects the rest.
+        threshold: Heatmap level a peak needs. Low, since the classifier rejects the rest; 0.15
+            keeps 97 % of the tune scenes' signs with 20 peaks a frame (0.1: 98 % with 44).
         max_peaks: Most peaks taken per frame (highest first).
         box_scales: Sizes tried around each predicted box, for the classifier to pick from.
         threads: Intra-op threads for ONNX Runtime.
@@ -121,7 +122,7 @@ class SignDetProposer:
         ModelError: the file is missing, corrupt or not a signcam detector.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, threshold: float = 0.08, max_peaks: int = 40,
+    def __init__(self, path: str | os.PathLike | None = None, threshold: float = 0.15, max_peaks: int = 40,
                  box_scales: tuple[float, ...] = (0.9, 1.05), threads: int | None = None) -> None:
         import onnxruntime as ort
 
@@ -131,6 +132,9 @@ class SignDetProposer:
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
         options.log_severity_level = 3
+        # The classifier runs right after the detector on every frame: threads left spinning
+        # here would steal the cores it needs.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own types for bad files

@@ -30,7 +30,8 @@ class Recognizer:
     """Signs in a frame, each classified, rejected non-signs removed, duplicates suppressed.
 
     Args:
-        classifier: The sign classifier; default: the shipped model.
+        classifier: The sign classifier; default: the shipped model, its threads not spinning
+            between frames (the detector needs the cores in between).
         conf: Minimum probability of the best sign class for a detection to count.
         proposer: Callable ``image -> N x 4 boxes``; default: :class:`SignDetProposer` with the
             shipped detector.
@@ -40,7 +41,7 @@ class Recognizer:
 
     def __init__(self, classifier: Classifier | None = None, conf: float = DEFAULT_CONF,
                  proposer: Proposer | None = None, nms_iou: float = 0.3, max_rejected: int = 30) -> None:
-        self.classifier = classifier or Classifier()
+        self.classifier = classifier or Classifier(spin=False)
         self.proposer = proposer or SignDetProposer()
         self.conf = conf
         self.nms_iou = nms_iou

@@ -121,7 +121,7 @@ def main(args: argparse.Namespace) -> int:
     scenes = load_scenes(args.folder)
     tune, holdout = split_scenes(scenes)
     scenes = {"tune": tune, "holdout": holdout, "all": scenes}[args.split]
-    recognizer = Recognizer(Classifier(args.model))
+    recognizer = Recognizer(Classifier(args.model, spin=False))
     if args.conf is not None:
         recognizer.conf = args.conf
     score = DetectionScore()

@@ -36,7 +36,7 @@ def load_engine(model: str | None = None) -> tuple[Engine | None, str | None]:
     from signcam.recognizer import Recognizer
 
     try:
-        return Engine(Recognizer(Classifier(model))), None
+        return Engine(Recognizer(Classifier(model, spin=False))), None
     except SignCamError as exc:
         return None, str(exc)
 

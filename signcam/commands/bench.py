@@ -135,7 +135,7 @@ def main(args: argparse.Namespace) -> int:
         from signcam.pipeline import Engine
         from signcam.recognizer import Recognizer
 
-        engine = Engine(Recognizer(classifier))
+        engine = Engine(Recognizer(Classifier(args.model, threads=args.threads, spin=False)))
         p = report["pipeline"] = bench_pipeline(args.source, engine, args.frames, args.loop)
         print(f"pipeline on {p['source']} ({p['frame_size'][0]}x{p['frame_size'][1]}, {p['frames']} frames): "
               f"{p['pipeline_fps']:.1f} fps end to end, decode alone {p['decode_only_fps']:.1f} fps "

@@ -66,7 +66,7 @@ def _engine(args: argparse.Namespace, track: bool) -> Engine:
     from signcam.classifier import Classifier  # the model loads only when the command runs
     from signcam.recognizer import Recognizer
 
-    recognizer = Recognizer(Classifier(args.model)) if args.model else Recognizer()
+    recognizer = Recognizer(Classifier(args.model, spin=False))
     if args.conf is not None:
         recognizer.conf = args.conf
     return Engine(recognizer, track=track)
