@@ -83,7 +83,7 @@ def bench_pipeline(spec: str, engine, frames: int, loop: bool) -> dict:
         decode_fps = count / max(time.perf_counter() - started, 1e-9)
 
     stages: dict[str, list[float]] = {k: [] for k in ("decode", "proposals", "classify", "track", "overlay")}
-    latency, rss = [], [_rss_mb()]
+    latency, rss = [], [(0, _rss_mb())]
     size = None
     with open_source(spec) as source:
         frames_iter = _frames(source, frames, loop)
@@ -105,12 +105,13 @@ def bench_pipeline(spec: str, engine, frames: int, loop: bool) -> dict:
                 stages[key].append(result.timings_ms.get(key, 0.0))
             stages["overlay"].append((t3 - t2) * 1e3)
             latency.append((t3 - t0) * 1e3)
-            if len(latency) % 500 == 0:
-                rss.append(_rss_mb())
+            if len(latency) % 1000 == 0:
+                rss.append((len(latency), _rss_mb()))
             bar.update()
         wall = time.perf_counter() - started
         bar.close()
-    rss.append(_rss_mb())
+    if rss[-1][0] != len(latency):
+        rss.append((len(latency), _rss_mb()))
     fps = len(latency) / max(wall, 1e-9)
     return {
         "source": spec, "frame_size": list(size) if size else None, "frames": len(latency),
@@ -119,7 +120,8 @@ def bench_pipeline(spec: str, engine, frames: int, loop: bool) -> dict:
         "latency_ms_median": round(float(np.median(latency)), 2) if latency else None,
         "latency_ms_p95": round(float(np.percentile(latency, 95)), 2) if latency else None,
         "stage_ms_median": {k: round(float(np.median(v)), 2) for k, v in stages.items() if v},
-        "rss_mb": {"start": round(rss[0], 1), "max": round(max(rss), 1), "end": round(rss[-1], 1)},
+        # (frames processed, MB): flat after the first thousand frames means no leak.
+        "rss_mb": [(frames, round(mb, 1)) for frames, mb in rss],
     }
 
 
@@ -142,8 +144,9 @@ def main(args: argparse.Namespace) -> int:
               f"(ratio {p['ratio_to_decode']:.2f})")
         print(f"  frame latency {p['latency_ms_median']:.1f} ms median, {p['latency_ms_p95']:.1f} ms p95")
         print("  stage medians (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in p["stage_ms_median"].items()))
-        r = p["rss_mb"]
-        print(f"  memory (RSS): start {r['start']:.0f} MB, max {r['max']:.0f} MB, end {r['end']:.0f} MB")
+        step = max(len(p["rss_mb"]) // 10, 1)
+        shown = p["rss_mb"][::step] + ([p["rss_mb"][-1]] if (len(p["rss_mb"]) - 1) % step else [])
+        print("  memory (RSS, MB) after N frames: " + ", ".join(f"{n}: {mb:.0f}" for n, mb in shown))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     return 0
