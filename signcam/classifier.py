@@ -9,7 +9,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import numpy as np
 
 from signcam.classes import NOT_A_SIGN, NUM_SIGN_CLASSES
 from signcam.errors import ModelError
+from signcam.onnx_session import open_onnx
 
 __all__ = ["Classifier", "ModelInfo", "DEFAULT_MODEL", "CROP_MARGIN", "crop_patches", "METADATA_KEY"]
 
@@ -83,32 +83,15 @@ class Classifier:
     Args:
         path: ONNX file written by ``signcam-train export``.
         threads: Intra-op threads; default: all cores, at most 4.
-        spin: Let idle threads spin for the next batch: fastest for back-to-back batches, but
-            in a pipeline where another model runs in between they would steal its cores.
+        spin: Let idle threads spin between batches (see :func:`signcam.onnx_session.open_onnx`).
 
     Raises:
         ModelError: the file is missing, corrupt, or carries no signcam metadata.
     """
 
     def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None, spin: bool = True) -> None:
-        import onnxruntime as ort
-
         self.path = Path(path) if path is not None else DEFAULT_MODEL
-        if not self.path.is_file():
-            raise ModelError(f"model file not found: {self.path}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
-        try:
-            self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own types for bad files
-            raise ModelError(f"cannot load model {self.path}: {str(exc).splitlines()[0]}") from None
-        meta = self._session.get_modelmeta().custom_metadata_map
-        if METADATA_KEY not in meta:
-            raise ModelError(f"{self.path} is an ONNX file but not a signcam model (no '{METADATA_KEY}' metadata)")
-        raw = json.loads(meta[METADATA_KEY])
+        self._session, raw = open_onnx(self.path, "model", METADATA_KEY, threads, spin)
         self.info = ModelInfo(class_names=raw["class_names"], input_size=raw["input_size"],
                               channel_order=raw.get("channel_order", "BGR"),
                               crop_margin=raw.get("crop_margin", CROP_MARGIN), extra=raw)

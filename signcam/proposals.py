@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from signcam.errors import ModelError
+from signcam.onnx_session import open_onnx
 
 __all__ = ["ColourProposer", "SignDetProposer", "DEFAULT_DETECTOR", "DETECTOR_METADATA_KEY"]
 
@@ -124,25 +123,10 @@ class SignDetProposer:
 
     def __init__(self, path: str | os.PathLike | None = None, threshold: float = 0.15, max_peaks: int = 40,
                  box_scales: tuple[float, ...] = (0.9, 1.05), threads: int | None = None) -> None:
-        import onnxruntime as ort
-
         self.path = Path(path) if path is not None else DEFAULT_DETECTOR
-        if not self.path.is_file():
-            raise ModelError(f"detector model not found: {self.path}")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
-        options.log_severity_level = 3
         # The classifier runs right after the detector on every frame: threads left spinning
         # here would steal the cores it needs.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self._session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # onnxruntime raises its own types for bad files
-            raise ModelError(f"cannot load detector {self.path}: {str(exc).splitlines()[0]}") from None
-        meta = self._session.get_modelmeta().custom_metadata_map
-        if DETECTOR_METADATA_KEY not in meta:
-            raise ModelError(f"{self.path} is not a signcam detector (no '{DETECTOR_METADATA_KEY}' metadata)")
-        info = json.loads(meta[DETECTOR_METADATA_KEY])
+        self._session, info = open_onnx(self.path, "detector", DETECTOR_METADATA_KEY, threads, spin=False)
         self.scale, self.stride = float(info["scale"]), int(info["stride"])
         self.threshold, self.max_peaks, self.box_scales = threshold, max_peaks, box_scales
         self._input = self._session.get_inputs()[0].name

@@ -1,0 +1,52 @@
+"""Open a signcam ONNX file on the CPU and read the metadata it carries about itself.
+
+Example:
+    >>> session, meta = open_onnx(Path("assets/signnet.onnx"), "model", "signcam")
+    >>> meta["input_size"]
+    32
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from signcam.errors import ModelError
+
+__all__ = ["open_onnx"]
+
+
+def open_onnx(path: Path, kind: str, metadata_key: str, threads: int | None = None,
+              spin: bool = True) -> tuple[Any, dict[str, Any]]:
+    """An ONNX Runtime session and the JSON stored under ``metadata_key`` in the file.
+
+    Args:
+        path: The ONNX file.
+        kind: What it should be ("model", "detector"), for the error messages.
+        metadata_key: Metadata entry a signcam file of this kind carries.
+        threads: Intra-op threads; default: all cores, at most 4.
+        spin: Let idle threads spin for the next run: fastest for back-to-back runs, but in
+            a pipeline where another model runs in between they would steal its cores.
+
+    Raises:
+        ModelError: the file is missing, not ONNX, or not a signcam file of this kind.
+    """
+    import onnxruntime as ort  # loaded only when a model is
+
+    if not path.is_file():
+        raise ModelError(f"{kind} file not found: {path}")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own types for bad files
+        raise ModelError(f"cannot load {kind} {path}: {str(exc).splitlines()[0]}") from None
+    meta = session.get_modelmeta().custom_metadata_map
+    if metadata_key not in meta:
+        raise ModelError(f"{path} is an ONNX file but not a signcam {kind} (no '{metadata_key}' metadata)")
+    return session, json.loads(meta[metadata_key])
