@@ -25,7 +25,7 @@ from training.augment import Augment
 from training.data import TensorSet, cut_scene_crops, load_gtsrb, split_by_track, tensor_digest
 from training.model import SignNet
 
-__all__ = ["add_arguments", "main", "load_data", "train_one_epoch", "evaluate", "build_model"]
+__all__ = ["add_arguments", "main", "load_data", "train_one_epoch", "evaluate"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -56,10 +56,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def build_model(args: dict) -> SignNet:
-    return SignNet(num_classes=NOT_A_SIGN + 1)
 
 
 def synthetic_clutter(count: int, seed: int, size: int = 32) -> TensorSet:
@@ -172,12 +168,13 @@ def main(args: argparse.Namespace) -> int:
     train_set, val_set, summary = load_data(args)
     print(f"training on {len(train_set)} crops ({summary}), validating on {len(val_set)}; device {device}")
 
-    model = build_model(vars(args)).to(device)
     if args.init:
-        state = torch.load(args.init, map_location=device, weights_only=True)["ema"]
-        # AveragedModel keeps the network under "module." plus its own step counter.
-        model.load_state_dict({k.removeprefix("module."): v for k, v in state.items() if k.startswith("module.")})
+        from training.export import load_checkpoint
+
+        model, _ = load_checkpoint(args.init, device=device)
         print(f"starting from the EMA weights of {args.init}")
+    else:
+        model = SignNet(num_classes=NOT_A_SIGN + 1).to(device)
     ema = torch.optim.swa_utils.AveragedModel(
         model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
