@@ -17,6 +17,7 @@ import torch
 from signcam import cli as signcam_cli
 from signcam.classes import CLASSES, NOT_A_SIGN
 from signcam.classifier import CROP_MARGIN, Classifier
+from signcam.proposals import DEFAULT_DETECTOR
 from training import cli, export
 from training import fit as fit_module
 from training.data import GTSRB_LAYOUT
@@ -175,3 +176,15 @@ def test_bad_checkpoint_is_one_clear_error(command: str, content: bytes | None, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(checkpoint) in err
     assert ("no checkpoint at" if content is None else "not a signcam-train checkpoint") in err
+
+
+@pytest.mark.skipif(not DEFAULT_DETECTOR.is_file(), reason="assets/signdet.onnx not built")
+def test_fine_tuning_adds_the_detectors_proposals_as_examples(run_dir: Path, gtsrb_root: Path, gtsdb_dir: Path,
+                                                               tmp_path: Path) -> None:
+    assert fit("--data-dir", str(gtsrb_root), "--gtsdb-dir", str(gtsdb_dir), "--output-dir", str(tmp_path),
+               "--epochs", "1", "--init", str(run_dir / "checkpoint.pt"), "--detector", str(DEFAULT_DETECTOR)) == 0
+    before = json.loads(torch.load(run_dir / "checkpoint.pt", weights_only=True)["data"])
+    after = json.loads(torch.load(tmp_path / "checkpoint.pt", weights_only=True)["data"])
+    assert after["gtsdb_scenes"] == before["gtsdb_scenes"]
+    assert after["gtsdb_negatives"] > before["gtsdb_negatives"]
+    assert after["gtsdb_positives"] > before["gtsdb_positives"]
