@@ -114,7 +114,8 @@ class SignDetProposer:
         threshold: Heatmap level a peak needs. Low, since the classifier rejects the rest; 0.15
             keeps 97 % of the tune scenes' signs with 20 peaks a frame (0.1: 98 % with 44).
         max_peaks: Most peaks taken per frame (highest first).
-        box_scales: Sizes tried around each predicted box, for the classifier to pick from.
+        box_scales: Sizes tried around each predicted box, for the classifier to pick from
+            ((0.95, 1.1) beat (0.9, 1.05) and (1.0,) on the tune scenes: F1 0.971, 0.966, 0.961).
         threads: Intra-op threads for ONNX Runtime.
 
     Raises:
@@ -122,7 +123,7 @@ class SignDetProposer:
     """
 
     def __init__(self, path: str | os.PathLike | None = None, threshold: float = 0.15, max_peaks: int = 40,
-                 box_scales: tuple[float, ...] = (0.9, 1.05), threads: int | None = None) -> None:
+                 box_scales: tuple[float, ...] = (0.95, 1.1), threads: int | None = None) -> None:
         self.path = Path(path) if path is not None else DEFAULT_DETECTOR
         # The classifier runs right after the detector on every frame: threads left spinning
         # here would steal the cores it needs.

@@ -248,7 +248,7 @@ def test_real_model_on_gtsdb_scenes_as_stills_and_as_a_clip(tmp_path: Path, capf
         for name in shown:
             for _ in range(4):
                 video.write(cv2.imread(str(folder / name)))
-    code, _, err = detect(capfd, tmp_path / "drive.avi", "--json", tmp_path / "clip.jsonl")
+    code, _, err = detect(capfd, tmp_path / "drive.avi", "--json", tmp_path / "clip.jsonl", "--conf", "0.5")
     assert code == 0, err
     clip = read_jsonl(tmp_path / "clip.jsonl")
     assert len(clip) == 4 * len(shown)

@@ -11,6 +11,9 @@ import pytest
 from signcam.classifier import DEFAULT_MODEL
 from signcam.demo import DEMO_SIGNS, DemoClip, write_demo_video
 from signcam.detection import iou
+from signcam.pipeline import Engine
+from signcam.proposals import DEFAULT_DETECTOR
+from signcam.sources import Frame
 
 
 @cache
@@ -86,21 +89,23 @@ def test_write_demo_video(tmp_path) -> None:
         capture.release()
 
 
-def test_recognizer_finds_the_demo_signs() -> None:
-    """The engine recognises most demo signs once they are 30 px wide, in the video the app plays."""
-    recognizer_module = pytest.importorskip("signcam.recognizer")
-    if not DEFAULT_MODEL.is_file():
-        pytest.skip(f"no model at {DEFAULT_MODEL}")
-    recognizer = recognizer_module.Recognizer()
+def test_engine_confirms_the_demo_signs_by_name() -> None:
+    """Played through the engine, most demo signs become a sign event with the right name.
+
+    This is what a user of the demo sees: the list of signs passed. Per frame, the finder
+    picks the small drawn signs up later than photographed ones, so the track is what counts.
+    """
+    if not (DEFAULT_MODEL.is_file() and DEFAULT_DETECTOR.is_file()):
+        pytest.skip("shipped models not built")
     clip = _clip((1280, 720))
-    found = total = 0
-    for index in range(0, clip.frame_count, 10):
-        truth = [(box, c) for box, c in clip.ground_truth(index) if box[2] - box[0] + 1 >= 30]
-        if not truth:
-            continue
-        detections = recognizer(clip.render(index))
-        for box, class_id in truth:
-            total += 1
-            found += any(d.class_id == class_id and iou(d.box, box) > 0.5 for d in detections)
-    assert total > 35
-    assert found / total >= 0.75, f"{found}/{total} demo signs recognised"
+    engine = Engine()
+    named, stray = set(), 0
+    for index, image in enumerate(clip.frames()):
+        for event in engine.process(Frame(image, index, index * 1000 / clip.fps, "demo")).events:
+            here = [class_id for box, class_id in clip.ground_truth(index) if iou(box, event.box) > 0.3]
+            if event.class_id in here:
+                named.add(event.class_id)
+            else:
+                stray += 1
+    assert len(named) >= len(set(DEMO_SIGNS)) - 2, sorted(set(DEMO_SIGNS) - named)
+    assert stray <= 3
