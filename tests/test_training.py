@@ -163,6 +163,22 @@ def test_fit_without_data_explains_the_layout(tmp_path: Path, capsys: pytest.Cap
     assert err.startswith("signcam-train: error:") and GTSRB_LAYOUT in err and "Traceback" not in err
 
 
+def test_download_offline_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    import urllib.error
+
+    import torchvision.datasets.gtsrb
+
+    def offline(*args, **kwargs) -> None:
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(torchvision.datasets.gtsrb, "download_and_extract_archive", offline)
+    assert cli.main(["fit", "--data-dir", str(tmp_path / "nothing"), "--download",
+                     "--output-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "downloading GTSRB failed" in err and "extract a copy" in err and "Traceback" not in err
+
+
 @pytest.mark.parametrize("content", [None, b"not a zip file"], ids=["missing", "garbage"])
 @pytest.mark.parametrize("command", ["evaluate", "export"])
 def test_bad_checkpoint_is_one_clear_error(command: str, content: bytes | None, tmp_path: Path,

@@ -65,7 +65,7 @@ def load_gtsrb(root: str | Path, split: str, size: int = 32, download: bool = Fa
 
     try:
         dataset = GTSRB(str(root), split=split, download=download)
-    except RuntimeError as exc:
+    except (RuntimeError, OSError) as exc:  # OSError: urllib's errors when offline
         if download:
             raise RuntimeError(f"downloading GTSRB failed ({exc}); without internet, "
                                f"extract a copy instead.\n{GTSRB_LAYOUT}") from None
