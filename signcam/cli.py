@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+from collections.abc import Iterable
+from types import ModuleType
 
 from signcam import __version__
 from signcam.errors import SignCamError
 
-__all__ = ["main", "get_args_parser", "HelpFormatter"]
+__all__ = ["main", "get_args_parser", "HelpFormatter", "add_commands", "run_command"]
 
 COMMANDS = {
     "app": "open the desktop app (the default)",
@@ -33,16 +35,31 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def add_commands(sub: argparse._SubParsersAction, commands: Iterable[tuple[str, ModuleType, str]]) -> None:
+    """One subcommand per ``(name, module, help)``; the module gives ``add_arguments`` and ``main``."""
+    for name, module, help_text in commands:
+        command = sub.add_parser(name, help=help_text, description=module.__doc__, formatter_class=HelpFormatter)
+        module.add_arguments(command)
+        command.set_defaults(func=module.main)
+
+
+def run_command(prog: str, args: argparse.Namespace, errors: tuple[type[BaseException], ...]) -> int:
+    """Run the chosen command; the expected ``errors`` become one line on stderr (exit 2)."""
+    try:
+        return args.func(args)
+    except errors as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+
+
 def get_args_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="signcam", description="Real-time road-sign recognition.")
     parser.add_argument("--version", action="version", version=f"signcam {__version__}")
-    sub = parser.add_subparsers(dest="command")
-    for name, help_text in COMMANDS.items():
-        module = importlib.import_module(f"signcam.commands.{name}")
-        command = sub.add_parser(name, help=help_text, description=module.__doc__,
-                                 formatter_class=HelpFormatter)
-        module.add_arguments(command)
-        command.set_defaults(func=module.main)
+    add_commands(parser.add_subparsers(dest="command"),
+                 [(name, importlib.import_module(f"signcam.commands.{name}"), text) for name, text in COMMANDS.items()])
     return parser
 
 
@@ -52,15 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     # `signcam` alone, or with only the app's options (`signcam --source x`), opens the app.
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["app", *argv]
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except SignCamError as exc:
-        print(f"signcam: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("signcam: interrupted", file=sys.stderr)
-        return 130
+    return run_command("signcam", parser.parse_args(argv), (SignCamError,))
 
 
 if __name__ == "__main__":
