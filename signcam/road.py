@@ -28,10 +28,10 @@ _LIFTS: dict[int, int | None] = {6: 80, 32: None}
 
 @dataclass(frozen=True)
 class SignEvent:
-    """A sign passed: the first frame its track was confirmed.
+    """A sign passed: the first frame its track was confirmed, or a sign found in a still.
 
     Args:
-        track_id: The tracker's id of the sign.
+        track_id: The tracker's id of the sign; ``None`` for a still image.
         class_id: GTSRB class voted by the track at that moment.
         label: Human name of the class.
         score: The track's voted score.
@@ -40,7 +40,7 @@ class SignEvent:
         box: ``(x1, y1, x2, y2)`` in that frame.
     """
 
-    track_id: int
+    track_id: int | None
     class_id: int
     label: str
     score: float
@@ -72,9 +72,11 @@ class RoadState:
         self.limit_since_ms: float | None = None
 
     def update(self, detections: Sequence[Detection], frame_index: int, time_ms: float) -> list[SignEvent]:
-        """Take one frame's tracked detections; returns the events of tracks new in this frame.
+        """Take one frame's detections; returns the events of tracks new in this frame.
 
-        Detections without a ``track_id`` (stills, unconfirmed) are ignored.
+        Detections without a ``track_id`` come from stills (the engine tracks nothing in
+        unrelated images): each is an event of its own, and none sets the speed limit, since
+        a folder of stills is no road.
 
         Args:
             detections: What :meth:`signcam.tracking.Tracker.update` returned for the frame.
@@ -83,12 +85,13 @@ class RoadState:
         """
         events: list[SignEvent] = []
         for d in detections:
-            if d.track_id is None or d.track_id in self._reported:
+            if d.track_id in self._reported:
                 continue
-            self._reported.add(d.track_id)
             events.append(SignEvent(d.track_id, d.class_id, label_of(d.class_id), float(d.score), frame_index,
                                     float(time_ms), tuple(int(v) for v in d.box)))
-            self._apply(d.class_id, time_ms)
+            if d.track_id is not None:
+                self._reported.add(d.track_id)
+                self._apply(d.class_id, time_ms)
         return events
 
     def _apply(self, class_id: int, time_ms: float) -> None:

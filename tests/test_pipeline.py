@@ -49,7 +49,9 @@ def test_without_tracking_every_accepted_detection_is_reported_as_it_is() -> Non
     result = engine.process(frame(0))
     assert result.detections == [SIGN_50] and result.rejected == [GHOST]
     assert result.detections[0].track_id is None
-    assert result.events == [] and result.speed_limit is None
+    # A still's signs are listed (one event each) but set no speed limit: stills are no road.
+    assert [(e.track_id, e.class_id) for e in result.events] == [(None, SIGN_50.class_id)]
+    assert result.speed_limit is None
 
 
 def test_timings_cover_every_stage() -> None:

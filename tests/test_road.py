@@ -37,9 +37,12 @@ def test_several_new_tracks_in_one_frame() -> None:
     assert [e.track_id for e in events] == [1, 2]
 
 
-def test_untracked_detections_are_ignored() -> None:
+def test_stills_give_an_event_per_sign_and_set_no_limit() -> None:
     road = RoadState()
-    assert road.update([_sign(None, 2)], 0, 0.0) == [] and road.speed_limit is None
+    for frame in range(2):   # the same sign in two stills: two events
+        (event,) = road.update([_sign(None, 2)], frame, frame * 1000.0)
+        assert (event.track_id, event.class_id, event.frame_index) == (None, 2, frame)
+    assert road.speed_limit is None
 
 
 @pytest.mark.parametrize("signs, limit", [
