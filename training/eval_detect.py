@@ -109,6 +109,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which scenes to score; tune parameters on 'tune' only")
     parser.add_argument("--model", type=Path, help="ONNX model (default: the shipped one)")
     parser.add_argument("--conf", type=float, default=None, help="classifier confidence threshold")
+    parser.add_argument("--proposer", choices=("signdet", "colour"), default="signdet",
+                        help="where candidates come from: the learned detector, or colour regions (no model)")
     parser.add_argument("--json", type=Path, help="write the report as JSON")
     parser.add_argument("--save-dir", type=Path, help="write annotated scenes with errors here")
 
@@ -116,12 +118,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from signcam.classifier import Classifier
     from signcam.overlay import draw_overlay
+    from signcam.proposals import ColourProposer
     from signcam.recognizer import Recognizer
 
     scenes = load_scenes(args.folder)
     tune, holdout = split_scenes(scenes)
     scenes = {"tune": tune, "holdout": holdout, "all": scenes}[args.split]
-    recognizer = Recognizer(Classifier(args.model, spin=False))
+    proposer = ColourProposer() if args.proposer == "colour" else None
+    recognizer = Recognizer(Classifier(args.model, spin=False), proposer=proposer)
     if args.conf is not None:
         recognizer.conf = args.conf
     score = DetectionScore()
