@@ -1,0 +1,50 @@
+"""`signcam bench`: the figures it reports are there and consistent (no timing is asserted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from signcam.classifier import DEFAULT_MODEL, Classifier
+from signcam.commands.bench import bench_classifier, bench_pipeline
+from signcam.detection import Detection
+from signcam.pipeline import Engine
+from signcam.sinks import VideoSink
+
+
+class StillSign:
+    """A recognizer that sees one sign in every frame."""
+
+    conf = 0.5
+    timings_ms = {"proposals": 1.0, "classify": 1.0}
+
+    def __call__(self, image: np.ndarray, keep_rejected: bool = False) -> list[Detection]:
+        return [Detection((10, 10, 40, 40), 14, 0.9)]
+
+
+def _clip(path: Path, frames: int) -> Path:
+    with VideoSink(path, 25.0) as sink:
+        for i in range(frames):
+            sink.write(np.full((120, 160, 3), i * 10 % 255, np.uint8))
+    return path
+
+
+@pytest.mark.parametrize("loop", [False, True])
+def test_pipeline_figures_cover_every_stage_and_loop_reaches_the_frame_count(tmp_path: Path, loop: bool) -> None:
+    clip = _clip(tmp_path / "clip.avi", 12)
+    report = bench_pipeline(str(clip), Engine(StillSign()), frames=30, loop=loop)
+    assert report["frames"] == (30 if loop else 12) and report["frame_size"] == [160, 120]
+    assert set(report["stage_ms_median"]) == {"decode", "proposals", "classify", "track", "overlay"}
+    assert report["latency_ms_median"] <= report["latency_ms_p95"]
+    assert report["ratio_to_decode"] == pytest.approx(report["pipeline_fps"] / report["decode_only_fps"], rel=0.01)
+    frames_seen = [n for n, _ in report["rss_mb"]]
+    assert frames_seen[0] == 0 and frames_seen[-1] == report["frames"] and frames_seen == sorted(set(frames_seen))
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="shipped model not built")
+def test_classifier_figures() -> None:
+    report = bench_classifier(Classifier(), batch=32, repeats=3, singles=5)
+    assert report["batch"] == 32 and report["crops_per_s_median"] > 0
+    assert 0 < report["single_crop_ms_median"] <= report["single_crop_ms_p95"]
