@@ -9,9 +9,11 @@ trains it on GTSDB-format scenes (the tune part only) and writes ``assets/signde
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import time
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -191,18 +193,20 @@ def export(model: SignDet, args: argparse.Namespace, summary: dict) -> None:
     """Write the detector as ONNX with the metadata the runtime reads."""
     import onnx
 
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = args.output.with_suffix(".tmp.onnx")
-    dummy = torch.zeros(1, 3, 400, 680)
-    torch.onnx.export(model, dummy, str(tmp), dynamo=False, opset_version=17, input_names=["image"],
-                      output_names=["maps"], dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}})
-    proto = onnx.load(str(tmp))
+    from training.export import OPSET, write_onnx
+
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # The TorchScript exporter is chosen on purpose, as for SignNet: a plain opset-17 graph.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(model, torch.zeros(1, 3, 400, 688), buffer, dynamo=False, opset_version=OPSET,
+                          input_names=["image"], output_names=["maps"],
+                          dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}})
+    proto = onnx.load_from_string(buffer.getvalue())
     meta = {"scale": args.scale, "stride": STRIDE, "input": "BGR 0..255, N x 3 x H x W",
             "outputs": "heatmap logit, log w, log h (cells), dx, dy", "recipe": {
                 k: str(v) for k, v in vars(args).items() if k != "func"}, "training": summary,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = DETECTOR_METADATA_KEY, json.dumps(meta)
-    onnx.save(proto, str(tmp))
-    tmp.replace(args.output)
+    onnx.helper.set_model_props(proto, {DETECTOR_METADATA_KEY: json.dumps(meta)})
+    write_onnx(proto, args.output)
     print(f"wrote {args.output}")

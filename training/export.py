@@ -35,7 +35,7 @@ from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY
 from training.data import load_gtsrb
 from training.model import INPUT_SIZE, SignNet, count_macs
 
-__all__ = ["add_arguments", "main", "load_checkpoint", "to_onnx", "max_prob_difference", "Probabilities",
+__all__ = ["add_arguments", "main", "load_checkpoint", "to_onnx", "write_onnx", "max_prob_difference", "Probabilities",
            "OPSET", "TOLERANCE"]
 
 OPSET = 17
@@ -121,6 +121,14 @@ def to_onnx(model: nn.Module, metadata: dict[str, Any]) -> onnx.ModelProto:
     return proto
 
 
+def write_onnx(proto: onnx.ModelProto, path: Path) -> None:
+    """Save ``proto`` to ``path`` in one step: readers never see a half-written model."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    onnx.save(proto, partial)
+    os.replace(partial, path)
+
+
 @torch.no_grad()
 def max_prob_difference(model: nn.Module, proto: onnx.ModelProto, images: torch.Tensor,
                         batch_size: int = 1024, desc: str = "torch vs ONNX") -> tuple[float, np.ndarray]:
@@ -201,10 +209,7 @@ def main(args: argparse.Namespace) -> int:
         metadata["test_rejected"] = float((probs.argmax(1) == NOT_A_SIGN).mean())
         onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(metadata)})
 
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    partial = args.output.with_name(args.output.name + ".partial")
-    onnx.save(proto, partial)
-    os.replace(partial, args.output)  # readers never see a half-written model
+    write_onnx(proto, args.output)
     accuracy = metadata["test_accuracy"]
     print(f"wrote {args.output} ({args.output.stat().st_size / 1024:.0f} KiB, epoch {info['epoch']} {args.weights} "
           f"weights, {metadata['params']} params, {metadata['macs'] / 1e6:.1f} M MACs, test accuracy "
