@@ -25,6 +25,7 @@ def test_output_is_float_in_range_with_the_input_shape(images: torch.Tensor) -> 
     assert out.shape == images.shape
     assert torch.isfinite(out).all()
     assert out.min() >= 0 and out.max() <= 255
+    assert torch.equal(out, out.round()), "a camera gives whole levels; so must the augmented batch"
     assert torch.equal(images, before), "the input batch must not be modified"
 
 
@@ -51,3 +52,10 @@ def test_never_flips(axis: int) -> None:
     second = out.narrow(axis, 16, 16).mean(dim=(1, 2, 3))
     assert (first > second).all(), f"{int((first <= second).sum())} of 128 images had their halves swapped"
     assert (first - second).mean() > 50
+
+
+def test_darkening_reaches_night_time_levels() -> None:
+    """Some images come out much darker than the input: GTSRB's test set has signs at dusk."""
+    out = Augment(seed=0)(torch.full((256, 3, 32, 32), 128, dtype=torch.uint8))
+    means = out.mean(dim=(1, 2, 3))
+    assert means.min() < 50 and means.max() > 160

@@ -1,8 +1,10 @@
 """Batch augmentation on uint8 BGR tensors, done in torch so it costs little per epoch.
 
 Geometric: rotation, scale, shear, translation and a mild perspective in one warp.
-Photometric: brightness, contrast, saturation, colour cast, gamma, blur, noise, low resolution
-and small occlusions. Never flips: a mirrored "keep left" is "keep right".
+Photometric: brightness (down to night-time darkness), contrast, saturation, colour cast,
+gamma, uneven light (shadow, backlight), blur, noise, low resolution and small occlusions,
+then rounding to whole levels as a camera's 8 bits do. Never flips: a mirrored "keep left"
+is "keep right". Runs on the device the generator lives on (the GPU when training there).
 
 Example:
     >>> aug = Augment(seed=0)
@@ -24,7 +26,7 @@ __all__ = ["Augment"]
 
 @dataclass
 class Augment:
-    """Random augmentation of a batch; returns float32 in 0..255.
+    """Random augmentation of a batch; returns float32 in 0..255 (whole numbers).
 
     Args:
         rotate: Max rotation in degrees.
@@ -33,6 +35,7 @@ class Augment:
         translate: Max shift as a fraction of the image side.
         perspective: Max perspective coefficient.
         seed: Seed of the generator, for reproducible runs.
+        device: Where the random numbers and the work live ("cpu" or "cuda").
     """
 
     rotate: float = 12.0
@@ -41,15 +44,20 @@ class Augment:
     translate: float = 0.08
     perspective: float = 0.08
     seed: int = 0
+    device: str | torch.device = "cpu"
 
     def __post_init__(self) -> None:
-        self.gen = torch.Generator().manual_seed(self.seed)
+        self.device = torch.device(self.device)
+        self.gen = torch.Generator(device=self.device).manual_seed(self.seed)
+
+    def _rand(self, *shape: int) -> torch.Tensor:
+        return torch.rand(shape, generator=self.gen, device=self.device)
 
     def _u(self, n: int, low: float, high: float) -> torch.Tensor:
-        return torch.rand(n, generator=self.gen) * (high - low) + low
+        return self._rand(n) * (high - low) + low
 
     def _chance(self, n: int, p: float) -> torch.Tensor:
-        return torch.rand(n, generator=self.gen) < p
+        return self._rand(n) < p
 
     def geometric(self, x: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
@@ -57,7 +65,7 @@ class Augment:
         zoom = torch.exp(self._u(n, -self.scale, self.scale))
         shear = self._u(n, -self.shear, self.shear)
         cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
-        m = torch.zeros(n, 3, 3)
+        m = torch.zeros(n, 3, 3, device=self.device)
         m[:, 0, 0], m[:, 0, 1] = cos, -sin + shear
         m[:, 1, 0], m[:, 1, 1] = sin, cos
         m[:, 0, 2] = self._u(n, -2 * self.translate, 2 * self.translate)
@@ -65,29 +73,33 @@ class Augment:
         m[:, 2, 0] = self._u(n, -self.perspective, self.perspective)
         m[:, 2, 1] = self._u(n, -self.perspective, self.perspective)
         m[:, 2, 2] = 1
-        ys, xs = torch.meshgrid(torch.linspace(-1, 1, h), torch.linspace(-1, 1, w), indexing="ij")
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, h, device=self.device),
+                                torch.linspace(-1, 1, w, device=self.device), indexing="ij")
         base = torch.stack([xs, ys, torch.ones_like(xs)], -1).reshape(1, -1, 3)
         warped = base @ m.transpose(1, 2)
         grid = (warped[..., :2] / warped[..., 2:]).reshape(n, h, w, 2)
         return F.grid_sample(x, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
 
     def photometric(self, x: torch.Tensor) -> torch.Tensor:
-        n = x.shape[0]
-        gray = torch.tensor([0.114, 0.587, 0.299]).view(1, 3, 1, 1)  # BGR luma weights
+        n, _, h, w = x.shape
+        gray = torch.tensor([0.114, 0.587, 0.299], device=self.device).view(1, 3, 1, 1)  # BGR luma weights
         lum = (x * gray).sum(1, keepdim=True)
         sat = self._u(n, 0.5, 1.5).view(n, 1, 1, 1)
         x = lum + sat * (x - lum)
         # A colour cast (white balance, tinted light): a random mix near the identity.
-        cast = torch.eye(3) + self._u(n * 9, -0.08, 0.08).view(n, 3, 3)
+        cast = torch.eye(3, device=self.device) + self._u(n * 9, -0.08, 0.08).view(n, 3, 3)
         x = torch.einsum("nij,njhw->nihw", cast, x)
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
         contrast = torch.exp(self._u(n, -0.5, 0.4)).view(n, 1, 1, 1)
-        brightness = torch.exp(self._u(n, -0.7, 0.5)).view(n, 1, 1, 1)
+        brightness = torch.exp(self._u(n, -1.2, 0.5)).view(n, 1, 1, 1)
         x = ((x - mean) * contrast + mean) * brightness
-        x = x.clamp(0, 255)
+        # Uneven light: a smooth gain field (a shadow across the sign, a bright sky behind it).
+        uneven = self._chance(n, 0.3).view(n, 1, 1, 1)
+        field = torch.exp(self._u(n * 9, -0.6, 0.6).view(n, 1, 3, 3))
+        field = F.interpolate(field, size=(h, w), mode="bilinear", align_corners=True)
+        x = torch.where(uneven, x * field, x).clamp(0, 255)
         gamma = torch.exp(self._u(n, -0.4, 0.4)).view(n, 1, 1, 1)
-        x = 255 * (x / 255) ** gamma
-        return x
+        return 255 * (x / 255) ** gamma
 
     def degrade(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape
@@ -99,7 +111,7 @@ class Augment:
         blur = self._chance(n, 0.25)
         if blur.any():
             sigma = self._u(int(blur.sum()), 0.4, 1.3).view(-1, 1)
-            taps = torch.arange(-2, 3, dtype=torch.float32).view(1, -1)
+            taps = torch.arange(-2, 3, dtype=torch.float32, device=self.device).view(1, -1)
             k1 = torch.exp(-(taps ** 2) / (2 * sigma ** 2))
             k1 = k1 / k1.sum(1, keepdim=True)
             kernel = (k1[:, :, None] * k1[:, None, :]).repeat_interleave(c, 0).unsqueeze(1)
@@ -107,16 +119,18 @@ class Augment:
             blurred = F.conv2d(F.pad(sub, (2, 2, 2, 2), mode="reflect"), kernel, groups=kernel.shape[0])
             x[blur] = blurred.reshape(-1, c, h, w)
         noise = self._u(n, 0, 10).view(n, 1, 1, 1) * self._chance(n, 0.5).view(n, 1, 1, 1)
-        x = x + noise * torch.randn(x.shape, generator=self.gen)
-        occlude = torch.nonzero(self._chance(n, 0.2)).flatten().tolist()
-        for i in occlude:
-            ow, oh = (int(v) for v in self._u(2, 3, 10))
-            ox, oy = (int(v) for v in self._u(2, 0, w - 3))
-            x[i, :, oy:oy + oh, ox:ox + ow] = self._u(3, 0, 255).view(3, 1, 1)
-        return x.clamp(0, 255)
+        x = x + noise * torch.randn(x.shape, generator=self.gen, device=self.device)
+        # Occlusion: a small rectangle of one colour (a twig, a sticker) on a fifth of the images.
+        ys = torch.arange(h, device=self.device).view(1, h, 1)
+        xs = torch.arange(w, device=self.device).view(1, 1, w)
+        ow, oh = (self._u(n, 3, 10).floor().view(n, 1, 1) for _ in range(2))
+        ox, oy = (self._u(n, 0, w - 3).floor().view(n, 1, 1) for _ in range(2))
+        inside = (xs >= ox) & (xs < ox + ow) & (ys >= oy) & (ys < oy + oh) & self._chance(n, 0.2).view(n, 1, 1)
+        x = torch.where(inside.unsqueeze(1), self._u(n * 3, 0, 255).view(n, 3, 1, 1), x)
+        return x.clamp(0, 255).round()
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        x = images.float()
+        x = images.to(self.device).float()
         x = self.geometric(x)
         x = self.photometric(x)
         return self.degrade(x)
