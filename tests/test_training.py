@@ -204,3 +204,35 @@ def test_fine_tuning_adds_the_detectors_proposals_as_examples(run_dir: Path, gts
     assert after["gtsdb_scenes"] == before["gtsdb_scenes"]
     assert after["gtsdb_negatives"] > before["gtsdb_negatives"]
     assert after["gtsdb_positives"] > before["gtsdb_positives"]
+
+
+@pytest.mark.parametrize("contrast", ["global", "local"])
+def test_signnet_shapes_and_size_limits(contrast: str) -> None:
+    from training.model import SignNet, count_macs
+
+    model = SignNet(contrast=contrast).eval()
+    assert model(torch.zeros(3, 3, 32, 32)).shape == (3, NOT_A_SIGN + 1)
+    assert sum(p.numel() for p in model.parameters()) <= 500_000 and count_macs(model) <= 25_000_000
+
+
+def test_signnet_rejects_a_wrong_shape_description() -> None:
+    from training.model import SignNet
+
+    with pytest.raises(ValueError, match="contrast"):
+        SignNet(contrast="histogram")
+    with pytest.raises(ValueError, match="depth"):
+        SignNet(widths=(16, 32), depths=(1, 1, 1))
+
+
+def test_checkpoint_rebuilds_the_network_shape_it_was_trained_with(tmp_path: Path) -> None:
+    """A checkpoint records its shape; load_checkpoint builds that network, not the default one."""
+    from training.model import SignNet
+
+    model = SignNet(widths=(8, 16, 24, 32), depths=(1, 1, 1, 1), contrast="local")
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"model": model.state_dict(), "epoch": 0, "args": "{}", "history": "[]",
+                "arch": json.dumps(model.arch)}, path)
+    loaded, _ = export.load_checkpoint(path, weights="model")
+    assert loaded.arch == model.arch
+    x = torch.rand(2, 3, 32, 32) * 255
+    assert torch.allclose(loaded(x), model.eval()(x))

@@ -82,7 +82,9 @@ def load_checkpoint(path: str | Path, weights: str = "ema", device: str | torch.
     if weights == "ema":
         # AveragedModel keeps the network under "module." and counts its updates in n_averaged.
         weights_state = {k.removeprefix("module."): v for k, v in weights_state.items() if k != "n_averaged"}
-    model = SignNet(num_classes=NOT_A_SIGN + 1)
+    arch = json.loads(state.get("arch", "{}"))  # absent: the first networks, all of one shape
+    model = SignNet(num_classes=NOT_A_SIGN + 1, widths=tuple(arch.get("widths", (16, 32, 64, 128))),
+                    depths=tuple(arch.get("depths", (1, 2, 2, 1))), contrast=arch.get("contrast", "global"))
     model.load_state_dict(weights_state)
     info = {"epoch": state["epoch"] + 1, "args": json.loads(state["args"]), "history": json.loads(state["history"]),
             "data": json.loads(state.get("data", "{}")), "weights": weights,

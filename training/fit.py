@@ -23,7 +23,7 @@ from signcam.classes import NOT_A_SIGN
 from signcam.gtsdb import load_scenes, split_scenes
 from training.augment import Augment
 from training.data import TensorSet, cut_scene_crops, load_gtsrb, split_by_track, tensor_digest
-from training.model import SignNet
+from training.model import CONTRAST_MODES, SignNet
 
 __all__ = ["add_arguments", "main", "load_data", "train_one_epoch", "evaluate"]
 
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--download", action="store_true", help="download GTSRB into --data-dir first")
     parser.add_argument("--gtsdb-dir", type=Path, help="GTSDB scenes (gt.txt + images) for 'not a sign' crops")
     parser.add_argument("--output-dir", type=Path, default=Path("runs/signnet"), help="checkpoints and history")
-    parser.add_argument("--epochs", type=int, default=30, help="length of the learning-rate schedule")
+    parser.add_argument("--epochs", type=int, default=40, help="length of the learning-rate schedule")
     parser.add_argument("--stop-after", type=int, default=0,
                         help="end the run after this many epochs, the schedule still spanning --epochs (0: all)")
     parser.add_argument("--batch-size", type=int, default=256)
@@ -41,6 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-decay", type=float, default=0.05)
     parser.add_argument("--label-smoothing", type=float, default=0.1)
     parser.add_argument("--ema-decay", type=float, default=0.998, help="weight EMA; the EMA model is exported")
+    parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64, 128], help="channels per stage")
+    parser.add_argument("--depths", type=int, nargs="+", default=[1, 1, 2, 2], help="3x3 convolutions per stage")
+    parser.add_argument("--contrast", choices=CONTRAST_MODES, default="global",
+                        help="input normalisation: per image, or per image plus local contrast")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=0, help="use only N training images (smoke tests)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
@@ -106,14 +110,14 @@ def train_one_epoch(model: nn.Module, ema: torch.optim.swa_utils.AveragedModel, 
                     augment: Augment, optimizer: torch.optim.Optimizer, scheduler, criterion: nn.Module,
                     batch_size: int, device: torch.device, epoch: int, epochs: int) -> dict:
     model.train()
-    order = torch.randperm(len(data), generator=augment.gen)
+    order = torch.randperm(len(data), generator=augment.gen, device=augment.device).to(data.labels.device)
     steps = len(data) // batch_size
     total_loss = correct = seen = 0
     bar = tqdm(range(steps), desc=f"epoch {epoch + 1}/{epochs}", unit="batch", dynamic_ncols=True)
     for step in bar:
         idx = order[step * batch_size:(step + 1) * batch_size]
-        images = augment(data.images[idx]).to(device, non_blocking=True)
-        labels = data.labels[idx].to(device, non_blocking=True)
+        images = augment(data.images[idx])
+        labels = data.labels[idx].to(device)
         logits = model(images)
         loss = criterion(logits, labels)
         optimizer.zero_grad(set_to_none=True)
@@ -174,7 +178,8 @@ def main(args: argparse.Namespace) -> int:
         model, _ = load_checkpoint(args.init, device=device)
         print(f"starting from the EMA weights of {args.init}")
     else:
-        model = SignNet(num_classes=NOT_A_SIGN + 1).to(device)
+        model = SignNet(num_classes=NOT_A_SIGN + 1, widths=tuple(args.widths), depths=tuple(args.depths),
+                        contrast=args.contrast).to(device)
     ema = torch.optim.swa_utils.AveragedModel(
         model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
@@ -182,7 +187,9 @@ def main(args: argparse.Namespace) -> int:
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
                                                     steps_per_epoch=max(steps_per_epoch, 1), pct_start=0.15)
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
-    augment = Augment(seed=args.seed)
+    augment = Augment(seed=args.seed, device=device)
+    if device.type != "cpu":  # the whole set fits on the GPU: no copies per batch
+        train_set = TensorSet(train_set.images.to(device), train_set.labels.to(device))
     start_epoch, history = 0, []
 
     if args.resume:
@@ -197,7 +204,7 @@ def main(args: argparse.Namespace) -> int:
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["lr_scheduler"])
-        augment.gen.set_state(state["augment_rng"])
+        augment.gen.set_state(state["augment_rng"].cpu())
         start_epoch, history = state["epoch"] + 1, json.loads(state["history"])
         print(f"resumed from {checkpoint_path} after epoch {start_epoch}")
 
@@ -213,7 +220,7 @@ def main(args: argparse.Namespace) -> int:
         torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
                     "lr_scheduler": scheduler.state_dict(), "augment_rng": augment.gen.get_state(),
                     "epoch": epoch, "args": json.dumps(recipe), "history": json.dumps(history),
-                    "data": json.dumps(summary)}, checkpoint_path)
+                    "data": json.dumps(summary), "arch": json.dumps(model.arch)}, checkpoint_path)
     (args.output_dir / "history.json").write_text(json.dumps(history, indent=1))
     print(f"checkpoint: {checkpoint_path}")
     return 0
