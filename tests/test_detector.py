@@ -7,10 +7,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 
+from signcam.gtsdb import load_scenes, split_scenes
 from signcam.proposals import SignDetProposer
 from training.cli import main as train_main
-from training.detector import STRIDE, heatmap_targets
+from training.detector import STRIDE, SceneCrops, heatmap_targets
 
 
 def test_heatmap_target_peaks_at_the_centre_cell_with_the_size() -> None:
@@ -29,7 +31,15 @@ def test_boxes_outside_the_grid_are_ignored() -> None:
 def test_fit_detector_smoke_run_writes_a_loadable_model(gtsdb_dir: Path, tmp_path: Path) -> None:
     output = tmp_path / "signdet.onnx"
     assert train_main(["fit-detector", "--gtsdb-dir", str(gtsdb_dir), "--limit", "4", "--steps", "20",
-                       "--batch-size", "4", "--output", str(output)]) == 0
+                       "--batch-size", "4", "--workers", "1", "--output", str(output)]) == 0
     proposer = SignDetProposer(output)
     boxes = proposer(cv2.imread(str(gtsdb_dir / "00001.jpg")))
     assert boxes.ndim == 2 and boxes.shape[1] == 4
+
+
+def test_scene_crops_stream_batches_of_the_asked_size(gtsdb_dir: Path) -> None:
+    tune, _ = split_scenes(load_scenes(gtsdb_dir))
+    crops = SceneCrops(tune[:3], scale=0.5, crop=96, seed=0, batch_size=5)
+    images, heat, reg, mask = next(iter(crops))
+    assert images.shape == (5, 3, 96, 96) and heat.shape == mask.shape == (5, 24, 24) and reg.shape == (5, 4, 24, 24)
+    assert images.min() >= 0 and images.max() <= 255 and torch.equal(images, images.round())

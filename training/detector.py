@@ -96,10 +96,15 @@ def _focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pos_loss.sum() + neg_loss.sum()) / pos.sum().clamp_min(1)
 
 
-class SceneCrops:
-    """Random training crops of half-resolution scenes, with scale and colour jitter."""
+class SceneCrops(torch.utils.data.IterableDataset):
+    """Random training crops of half-resolution scenes, with scale and colour jitter.
 
-    def __init__(self, scenes: list[Scene], scale: float, crop: int, seed: int) -> None:
+    Iterating yields endless batches; in a DataLoader each worker draws from its own seed.
+    """
+
+    def __init__(self, scenes: list[Scene], scale: float, crop: int, seed: int, batch_size: int = 12) -> None:
+        super().__init__()
+        self.seed, self.batch_size = seed, batch_size
         self.rng = np.random.default_rng(seed)
         self.crop, self.scale = crop, scale
         self.images, self.boxes = [], []
@@ -130,8 +135,10 @@ class SceneCrops:
         if self.rng.random() < 0.5:  # a mirrored sign is still a sign
             patch = patch[:, ::-1]
             b = np.stack([self.crop - 1 - b[:, 2], b[:, 1], self.crop - 1 - b[:, 0], b[:, 3]], 1)
-        patch = patch.astype(np.float32) * self.rng.uniform(0.6, 1.4) + self.rng.uniform(-25, 25, 3)
-        return np.clip(patch, 0, 255).astype(np.float32), b.reshape(-1, 4)
+        # Light: from dusk and backlit shade to glare, with a tint and a gamma.
+        patch = patch.astype(np.float32) * np.exp(self.rng.uniform(-1.0, 0.35)) + self.rng.uniform(-25, 25, 3)
+        patch = 255 * (np.clip(patch, 0, 255) / 255) ** np.exp(self.rng.uniform(-0.3, 0.3))
+        return np.round(patch).astype(np.float32), b.reshape(-1, 4)
 
     def batch(self, size: int) -> tuple[torch.Tensor, ...]:
         images, heats, regs, masks = [], [], [], []
@@ -145,18 +152,27 @@ class SceneCrops:
             masks.append(mask)
         return tuple(torch.from_numpy(np.ascontiguousarray(np.stack(a))) for a in (images, heats, regs, masks))
 
+    def __iter__(self):
+        worker = torch.utils.data.get_worker_info()
+        if worker is not None:
+            self.rng = np.random.default_rng([self.seed, worker.id])
+        while True:
+            yield self.batch(self.batch_size)
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gtsdb-dir", type=Path, required=True, help="GTSDB scenes (gt.txt + images)")
     parser.add_argument("--output", type=Path, default=Path("assets/signdet.onnx"))
-    parser.add_argument("--steps", type=int, default=4000)
-    parser.add_argument("--batch-size", type=int, default=12)
+    parser.add_argument("--steps", type=int, default=10000)
+    parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--crop", type=int, default=192, help="training crop side, network input pixels")
     parser.add_argument("--scale", type=float, default=0.5, help="frame scale the network sees")
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=0, help="use only N scenes (smoke tests)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    parser.add_argument("--workers", type=int, default=0, help="processes cutting training crops (0: in the loop)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -166,14 +182,17 @@ def main(args: argparse.Namespace) -> int:
     tune, _holdout = split_scenes(load_scenes(args.gtsdb_dir))
     if args.limit:
         tune = tune[: args.limit]
-    data = SceneCrops(tune, args.scale, args.crop, args.seed)
-    model = SignDet()
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    data = SceneCrops(tune, args.scale, args.crop, args.seed, args.batch_size)
+    batches = iter(torch.utils.data.DataLoader(data, batch_size=None, num_workers=args.workers,
+                                               persistent_workers=args.workers > 0))
+    model = SignDet().to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
     bar = tqdm(range(args.steps), desc="fit-detector", unit="step", dynamic_ncols=True)
     started, running = time.time(), None
     for _ in bar:
-        images, heat, reg, mask = data.batch(args.batch_size)
+        images, heat, reg, mask = (t.to(device, non_blocking=True) for t in next(batches))
         out = model(images)
         loss_heat = _focal_loss(out[:, 0], heat)
         m = mask.unsqueeze(1)
@@ -185,7 +204,8 @@ def main(args: argparse.Namespace) -> int:
         scheduler.step()
         running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
         bar.set_postfix(loss=f"{running:.3f}", heat=f"{loss_heat.item():.3f}", reg=f"{loss_reg.item():.3f}")
-    export(model.eval(), args, {"scenes": len(tune), "steps": args.steps, "seconds": round(time.time() - started)})
+    summary = {"scenes": len(tune), "steps": args.steps, "seconds": round(time.time() - started)}
+    export(model.cpu().eval(), args, summary)
     return 0
 
 
