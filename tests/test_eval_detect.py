@@ -44,3 +44,23 @@ def test_one_sign_is_matched_once_and_signless_scenes_count_false_alarms() -> No
 def test_low_overlap_is_not_a_hit() -> None:
     score = DetectionScore()
     assert match_scene([Detection((100, 100, 159, 159), 14, 0.9)], _scene((100, 100, 129, 129, 14)), score) == [False]
+
+
+def test_eval_detect_command_scores_real_scenes(gtsdb_dir: Path, tmp_path: Path) -> None:
+    """The command end to end on six held-out scenes, with the detector and its threshold given."""
+    import json
+
+    from signcam.proposals import DEFAULT_DETECTOR
+    from training.cli import main as train_main
+
+    numbers = [f"{n:05d}" for n in range(450, 456)]
+    lines = [line for line in (gtsdb_dir / "gt.txt").read_text().splitlines() if line[:5] in numbers]
+    (tmp_path / "gt.txt").write_text("\n".join(lines) + "\n")
+    for stem in numbers:
+        (tmp_path / f"{stem}.jpg").write_bytes((gtsdb_dir / f"{stem}.jpg").read_bytes())
+    report_file = tmp_path / "report.json"
+    assert train_main(["eval-detect", str(tmp_path), "--split", "all", "--detector", str(DEFAULT_DETECTOR),
+                       "--peak-threshold", "0.2", "--json", str(report_file)]) == 0
+    report = json.loads(report_file.read_text())
+    assert report["scenes"] == 6 and report["signs"] == len(lines)
+    assert report["recall"] >= 0.5 and report["precision"] >= 0.5

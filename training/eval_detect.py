@@ -111,6 +111,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conf", type=float, default=None, help="classifier confidence threshold")
     parser.add_argument("--proposer", choices=("signdet", "colour"), default="signdet",
                         help="where candidates come from: the learned detector, or colour regions (no model)")
+    parser.add_argument("--detector", type=Path, help="SignDet ONNX (default: the shipped one)")
+    parser.add_argument("--peak-threshold", type=float, help="SignDet heatmap peak threshold (default: the runtime's)")
     parser.add_argument("--json", type=Path, help="write the report as JSON")
     parser.add_argument("--save-dir", type=Path, help="write annotated scenes with errors here")
 
@@ -118,13 +120,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> int:
     from signcam.classifier import Classifier
     from signcam.overlay import draw_overlay
-    from signcam.proposals import ColourProposer
+    from signcam.proposals import ColourProposer, SignDetProposer
     from signcam.recognizer import Recognizer
 
     scenes = load_scenes(args.folder)
     tune, holdout = split_scenes(scenes)
     scenes = {"tune": tune, "holdout": holdout, "all": scenes}[args.split]
-    proposer = ColourProposer() if args.proposer == "colour" else None
+    if args.proposer == "colour":
+        proposer = ColourProposer()
+    else:
+        options = {} if args.peak_threshold is None else {"threshold": args.peak_threshold}
+        proposer = SignDetProposer(args.detector, **options)
     recognizer = Recognizer(Classifier(args.model, spin=False), proposer=proposer)
     if args.conf is not None:
         recognizer.conf = args.conf
