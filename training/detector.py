@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from signcam.gtsdb import Scene, load_scenes, split_scenes
 from signcam.proposals import DETECTOR_METADATA_KEY
+from training.fit import pick_device
 
 __all__ = ["SignDet", "add_arguments", "main", "heatmap_targets", "STRIDE"]
 
@@ -182,7 +183,7 @@ def main(args: argparse.Namespace) -> int:
     tune, _holdout = split_scenes(load_scenes(args.gtsdb_dir))
     if args.limit:
         tune = tune[: args.limit]
-    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device)
+    device = pick_device(args.device)
     data = SceneCrops(tune, args.scale, args.crop, args.seed, args.batch_size)
     batches = iter(torch.utils.data.DataLoader(data, batch_size=None, num_workers=args.workers,
                                                persistent_workers=args.workers > 0))
