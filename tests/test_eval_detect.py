@@ -64,3 +64,13 @@ def test_eval_detect_command_scores_real_scenes(gtsdb_dir: Path, tmp_path: Path)
     report = json.loads(report_file.read_text())
     assert report["scenes"] == 6 and report["signs"] == len(lines)
     assert report["recall"] >= 0.5 and report["precision"] >= 0.5
+
+
+def test_eval_detect_with_a_missing_detector_file_says_so_in_one_line(
+        gtsdb_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from training.cli import main as train_main
+
+    missing = tmp_path / "nope.onnx"
+    assert train_main(["eval-detect", str(gtsdb_dir), "--detector", str(missing)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("signcam-train: error:") and str(missing) in err and "\n" not in err

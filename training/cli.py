@@ -25,9 +25,11 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from signcam.cli import run_command
+    from signcam.errors import SignCamError
 
     args = get_args_parser().parse_args(argv)
-    return run_command("signcam-train", args, (FileNotFoundError, RuntimeError, ValueError))
+    # SignCamError: a --model or --detector ONNX file that is missing or not a signcam model.
+    return run_command("signcam-train", args, (FileNotFoundError, RuntimeError, ValueError, SignCamError))
 
 
 if __name__ == "__main__":

@@ -51,7 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--detector", type=Path,
                         help="SignDet ONNX: mine its proposals on the GTSDB scenes as hard negatives/positives")
-    parser.add_argument("--init", type=Path, help="start from this checkpoint's EMA weights (fine-tuning)")
+    parser.add_argument("--init", type=Path,
+                        help="start from this checkpoint's EMA weights and network shape (fine-tuning; "
+                             "--widths, --depths and --contrast are then ignored)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run (same recipe) from OUTPUT_DIR/checkpoint.pt")
 
