@@ -14,12 +14,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Scene", "load_scenes", "split_scenes", "HOLDOUT_FROM"]
+__all__ = ["Scene", "load_scenes", "split_scenes", "split_validation", "HOLDOUT_FROM", "VALIDATION_FROM"]
 
 _IMAGE_SUFFIXES = (".ppm", ".jpg", ".jpeg", ".png")
 
 #: Scenes numbered from here on are never tuned on: they measure detection quality.
 HOLDOUT_FROM = 450
+#: The tune scenes from here to HOLDOUT_FROM can be kept out of a model's training to
+#: compare training recipes on them (``fit-detector --validation``, ``eval-detect --split val``).
+VALIDATION_FROM = 375
 
 
 @dataclass
@@ -85,3 +88,8 @@ def split_scenes(scenes: list[Scene], holdout_from: int = HOLDOUT_FROM) -> tuple
     tune = [s for s in scenes if s.number < holdout_from]
     holdout = [s for s in scenes if s.number >= holdout_from]
     return tune, holdout
+
+
+def split_validation(tune: list[Scene], validation_from: int = VALIDATION_FROM) -> tuple[list[Scene], list[Scene]]:
+    """Split the tune scenes into (train, validation) by scene number, to compare recipes on the latter."""
+    return split_scenes(tune, validation_from)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from signcam.gtsdb import load_scenes, split_scenes
+from signcam.gtsdb import Scene, load_scenes, split_scenes
 from signcam.proposals import SignDetProposer
 from training.cli import main as train_main
 from training.detector import STRIDE, SceneCrops, heatmap_targets
@@ -43,3 +43,15 @@ def test_scene_crops_stream_batches_of_the_asked_size(gtsdb_dir: Path) -> None:
     images, heat, reg, mask = next(iter(crops))
     assert images.shape == (5, 3, 96, 96) and heat.shape == mask.shape == (5, 24, 24) and reg.shape == (5, 4, 24, 24)
     assert images.min() >= 0 and images.max() <= 255 and torch.equal(images, images.round())
+
+
+@pytest.mark.parametrize(("balanced", "share"), [(False, 0.1), (True, 0.25)])
+def test_balanced_crops_centre_on_rare_classes_more_often(tmp_path: Path, balanced: bool, share: float) -> None:
+    """Nine signs of class 1 and one of class 2: drawn by 1/sqrt(count), class 2 gets 1 / (1 + 9/3) of the crops."""
+    cv2.imwrite(str(tmp_path / "scene.png"), np.zeros((64, 64, 3), np.uint8))
+    scenes = [Scene(n, tmp_path / "scene.png", [(10, 10, 30, 30, 2 if n == 9 else 1)]) for n in range(10)]
+    crops = SceneCrops(scenes, scale=0.5, crop=32, seed=0, balanced=balanced)
+    centred = [crops._centre_sign(int(crops.rng.integers(10))) for _ in range(4000)]
+    scenes_centred = [i for i, box in centred if box is not None]
+    assert len(scenes_centred) == pytest.approx(0.7 * 4000, rel=0.05)
+    assert scenes_centred.count(9) / len(scenes_centred) == pytest.approx(share, abs=0.03)

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from signcam.gtsdb import HOLDOUT_FROM, load_scenes, split_scenes
+from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, split_scenes, split_validation
 
 
 def _folder(tmp_path: Path, lines: str, images: dict[str, str]) -> Path:
@@ -28,6 +28,13 @@ def test_ppm_names_find_jpg_files_and_signless_scenes_are_kept(tmp_path: Path) -
     tune, holdout = split_scenes(scenes)
     assert [s.number for s in tune] == [0, 1] and [s.number for s in holdout] == [460]
     assert HOLDOUT_FROM == 450
+
+
+def test_validation_scenes_are_the_last_tune_scenes() -> None:
+    tune = [Scene(n, Path(f"{n:05d}.jpg")) for n in (0, 374, 375, 449)]
+    train, validation = split_validation(tune)
+    assert [s.number for s in train] == [0, 374] and [s.number for s in validation] == [375, 449]
+    assert VALIDATION_FROM < HOLDOUT_FROM
 
 
 @pytest.mark.parametrize(("lines", "message"), [("00001.ppm;1;2;3\n", "expected file;left"),

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from signcam.gtsdb import Scene, load_scenes, split_scenes
+from signcam.gtsdb import VALIDATION_FROM, Scene, load_scenes, split_scenes, split_validation
 from signcam.proposals import DETECTOR_METADATA_KEY
 from training.fit import pick_device
 
@@ -101,13 +101,25 @@ class SceneCrops(torch.utils.data.IterableDataset):
     """Random training crops of half-resolution scenes, with scale and colour jitter.
 
     Iterating yields endless batches; in a DataLoader each worker draws from its own seed.
+
+    Args:
+        scenes: The annotated scenes to cut crops from.
+        scale: Frame scale the network sees (0.5: half resolution).
+        crop: Side of the square crops, network input pixels.
+        seed: Seed of the crop sampler.
+        batch_size: Crops per batch.
+        zoom: Range of the natural log of the extra scale factor drawn per crop.
+        balanced: Centre crops on signs drawn with a weight per class of 1 / sqrt(its count),
+            so rarer classes are seen more often without repeating a lone sign endlessly;
+            otherwise on a random sign of a random scene.
     """
 
-    def __init__(self, scenes: list[Scene], scale: float, crop: int, seed: int, batch_size: int = 12) -> None:
+    def __init__(self, scenes: list[Scene], scale: float, crop: int, seed: int, batch_size: int = 12,
+                 zoom: tuple[float, float] = (-0.35, 0.35), balanced: bool = False) -> None:
         super().__init__()
         self.seed, self.batch_size = seed, batch_size
         self.rng = np.random.default_rng(seed)
-        self.crop, self.scale = crop, scale
+        self.crop, self.scale, self.zoom = crop, scale, zoom
         self.images, self.boxes = [], []
         for scene in tqdm(scenes, desc="loading scenes", unit="scene", leave=False):
             image = cv2.imread(str(scene.path), cv2.IMREAD_COLOR)
@@ -115,15 +127,34 @@ class SceneCrops(torch.utils.data.IterableDataset):
                 raise FileNotFoundError(f"cannot read {scene.path}")
             self.images.append(image)
             self.boxes.append(np.array([b[:4] for b in scene.boxes], np.float32).reshape(-1, 4))
+        # Every sign as (scene, box), with its weight when drawing the sign a crop is centred on.
+        self.signs = [(i, j) for i, scene in enumerate(scenes) for j in range(len(scene.boxes))]
+        classes = [scenes[i].boxes[j][4] for i, j in self.signs]
+        counts = np.bincount(classes) if classes else np.zeros(0)
+        weights = np.array([counts[c] ** -0.5 for c in classes])
+        self.sign_weights = weights / weights.sum() if balanced and len(weights) else None
+
+    def _centre_sign(self, i: int) -> tuple[int, np.ndarray | None]:
+        """The scene to cut from and the box to centre on (``None``: anywhere), 70 % of crops around a sign."""
+        if self.sign_weights is not None:
+            if self.rng.random() < 0.7:
+                i, j = self.signs[self.rng.choice(len(self.signs), p=self.sign_weights)]
+                return i, self.boxes[i][j]
+            return i, None
+        boxes = self.boxes[i]
+        if len(boxes) and self.rng.random() < 0.7:  # mostly crops around a sign
+            return i, boxes[self.rng.integers(len(boxes))]
+        return i, None
 
     def sample(self) -> tuple[np.ndarray, np.ndarray]:
         i = int(self.rng.integers(len(self.images)))
+        s = self.scale * float(np.exp(self.rng.uniform(*self.zoom)))
+        i, centre = self._centre_sign(i)
         image, boxes = self.images[i], self.boxes[i]
-        s = self.scale * float(np.exp(self.rng.uniform(-0.35, 0.35)))
         side = int(self.crop / s)
         h, w = image.shape[:2]
-        if len(boxes) and self.rng.random() < 0.7:  # mostly crops around a sign
-            x1, y1, x2, y2 = boxes[self.rng.integers(len(boxes))]
+        if centre is not None:
+            x1, y1, x2, y2 = centre
             cx = self.rng.uniform(x2 - side + 8, x1 - 8) if side > x2 - x1 + 16 else x1
             cy = self.rng.uniform(y2 - side + 8, y1 - 8) if side > y2 - y1 + 16 else y1
             left, top = int(np.clip(cx, 0, max(w - side, 0))), int(np.clip(cy, 0, max(h - side, 0)))
@@ -174,6 +205,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     parser.add_argument("--workers", type=int, default=0, help="processes cutting training crops (0: in the loop)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--zoom", type=float, nargs=2, default=(-0.35, 0.35), metavar=("LO", "HI"),
+                        help="range of the log of the random extra scale per crop")
+    parser.add_argument("--balanced", action="store_true",
+                        help="centre crops on rarer sign classes more often (weight 1/sqrt(count))")
+    parser.add_argument("--validation", action="store_true",
+                        help=f"keep tune scenes {VALIDATION_FROM}+ out of training, to compare recipes on them "
+                             "with `eval-detect --split val`")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -181,10 +219,12 @@ def main(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     tune, _holdout = split_scenes(load_scenes(args.gtsdb_dir))
+    if args.validation:
+        tune, _validation = split_validation(tune)
     if args.limit:
         tune = tune[: args.limit]
     device = pick_device(args.device)
-    data = SceneCrops(tune, args.scale, args.crop, args.seed, args.batch_size)
+    data = SceneCrops(tune, args.scale, args.crop, args.seed, args.batch_size, tuple(args.zoom), args.balanced)
     batches = iter(torch.utils.data.DataLoader(data, batch_size=None, num_workers=args.workers,
                                                persistent_workers=args.workers > 0))
     model = SignDet().to(device)

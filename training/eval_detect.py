@@ -3,7 +3,8 @@
 A detection is right when it overlaps an annotated sign with IoU >= 0.5 *and* names its
 class. Reports precision, recall and F1, recall by sign width and by category, and false
 positives per sign-free scene. By default only the held-out scenes (numbers >= 450) are
-scored: tune on ``--split tune``, report on ``--split holdout``.
+scored: tune on ``--split tune``, report on ``--split holdout``. ``--split val`` scores the
+last 75 tune scenes, for comparing models trained without them (``fit-detector --validation``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tqdm import tqdm
 
 from signcam.classes import CATEGORIES, category_of
 from signcam.detection import Detection, iou_matrix
-from signcam.gtsdb import Scene, load_scenes, split_scenes
+from signcam.gtsdb import Scene, load_scenes, split_scenes, split_validation
 
 __all__ = ["add_arguments", "main", "DetectionScore", "match_scene", "WIDTH_BINS"]
 
@@ -105,8 +106,9 @@ def match_scene(detections: list[Detection], scene: Scene, score: DetectionScore
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", type=Path, help="GTSDB-format folder (gt.txt + 00000.ppm/.jpg ...)")
-    parser.add_argument("--split", choices=("holdout", "tune", "all"), default="holdout",
-                        help="which scenes to score; tune parameters on 'tune' only")
+    parser.add_argument("--split", choices=("holdout", "tune", "val", "all"), default="holdout",
+                        help="which scenes to score; tune parameters on 'tune' only; 'val': the tune scenes "
+                             "that fit-detector --validation keeps out of training")
     parser.add_argument("--model", type=Path, help="ONNX model (default: the shipped one)")
     parser.add_argument("--conf", type=float, default=None, help="classifier confidence threshold")
     parser.add_argument("--proposer", choices=("signdet", "colour"), default="signdet",
@@ -125,7 +127,8 @@ def main(args: argparse.Namespace) -> int:
 
     scenes = load_scenes(args.folder)
     tune, holdout = split_scenes(scenes)
-    scenes = {"tune": tune, "holdout": holdout, "all": scenes}[args.split]
+    _train, val = split_validation(tune)
+    scenes = {"tune": tune, "holdout": holdout, "val": val, "all": scenes}[args.split]
     if args.proposer == "colour":
         proposer = ColourProposer()
     else:
