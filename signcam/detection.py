@@ -15,7 +15,30 @@ import numpy as np
 
 from signcam.classes import category_of, label_of
 
-__all__ = ["Detection", "containment_matrix", "inner_boxes", "iou", "iou_matrix", "nms"]
+__all__ = ["Detection", "Motion", "containment_matrix", "inner_boxes", "iou", "iou_matrix", "nms"]
+
+
+@dataclass(frozen=True)
+class Motion:
+    """How a tracked sign moves per frame: its centre's velocity (px) and its size's growth factor.
+
+    A sign seen from a moving car drifts outwards and grows; its speed grows with its size, so
+    each frame's step is the previous one times ``growth``.
+    """
+
+    vx: float
+    vy: float
+    growth: float = 1.0
+
+    def drift(self, steps: int) -> float:
+        """How many times the velocity the centre moves in ``steps`` frames."""
+        return float((self.growth ** np.arange(1, steps + 1)).sum())
+
+    def box_after(self, centre: np.ndarray, size: np.ndarray, steps: int) -> np.ndarray:
+        """Where a box of ``centre`` and ``size`` (width, height) is ``steps`` frames later, as x1, y1, x2, y2."""
+        centre = np.asarray(centre, np.float64) + np.array([self.vx, self.vy]) * self.drift(steps)
+        half = (np.asarray(size, np.float64) * self.growth**steps - 1) / 2  # inclusive pixel coordinates
+        return np.concatenate([centre - half, centre + half])
 
 
 @dataclass(frozen=True)
@@ -28,6 +51,8 @@ class Detection:
         score: Probability of ``class_id``.
         track_id: Id of the track it belongs to, ``None`` for stills or unconfirmed.
         accepted: False for a candidate the classifier rejected (shown only when debugging).
+        motion: The track's motion per frame, for drawing the box on a later frame; ``None``
+            when not tracked.
     """
 
     box: tuple[int, int, int, int]
@@ -35,6 +60,7 @@ class Detection:
     score: float
     track_id: int | None = None
     accepted: bool = True
+    motion: Motion | None = None
 
     @property
     def label(self) -> str:
@@ -52,11 +78,24 @@ class Detection:
     def height(self) -> int:
         return self.box[3] - self.box[1] + 1
 
-    def with_track(self, track_id: int | None, class_id: int | None = None, score: float | None = None) -> Detection:
+    def with_track(self, track_id: int | None, class_id: int | None = None, score: float | None = None,
+                   motion: Motion | None = None) -> Detection:
         """A copy assigned to a track (and, after voting, maybe another class and score)."""
         return replace(self, track_id=track_id,
                        class_id=self.class_id if class_id is None else class_id,
-                       score=self.score if score is None else score)
+                       score=self.score if score is None else score, motion=motion)
+
+    def ahead(self, steps: int) -> Detection:
+        """This detection moved ``steps`` frames on along its track's motion (itself if untracked).
+
+        Recognition takes time: when a frame's result is drawn on a later frame, the boxes
+        would trail behind moving signs.
+        """
+        if self.motion is None or steps <= 0:
+            return self
+        x1, y1, x2, y2 = self.box
+        moved = self.motion.box_after(((x1 + x2) / 2, (y1 + y2) / 2), (x2 - x1 + 1, y2 - y1 + 1), steps)
+        return replace(self, box=tuple(int(v) for v in np.floor(moved + 0.5)))
 
     def to_json(self) -> dict:
         return {"box": [int(v) for v in self.box], "class_id": int(self.class_id), "label": self.label,

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from signcam.detection import Detection, iou_matrix
+from signcam.detection import Detection, Motion, iou_matrix
 
 __all__ = ["ClassVote", "Tracker"]
 
@@ -73,16 +73,13 @@ class _Track:
         self.vote = ClassVote()
         self.vote.add(detection.class_id, detection.score)
 
-    def _drift(self, steps: int) -> float:
-        """How many times ``velocity`` the centre moves in ``steps`` frames, the speed growing with the size."""
-        return float((self.growth ** np.arange(1, steps + 1)).sum())
+    @property
+    def motion(self) -> Motion:
+        return Motion(float(self.velocity[0]), float(self.velocity[1]), self.growth)
 
     def predicted_box(self) -> np.ndarray:
         """Where the sign should be now, ``missed + 1`` frames after it was last seen."""
-        steps = self.missed + 1
-        centre = self.centre + self.velocity * self._drift(steps)
-        half = self.size * self.growth**steps / 2
-        return np.concatenate([centre - half, centre + half - 1])
+        return self.motion.box_after(self.centre, self.size, self.missed + 1)
 
     def update(self, detection: Detection) -> None:
         x1, y1, x2, y2 = detection.box
@@ -93,7 +90,7 @@ class _Track:
         # estimated so far (the first is all there is), and growth stays within what approaching
         # at road speeds gives at 25 fps.
         keep = 0.7 if self.hits > 1 else 0.0
-        self.velocity = keep * self.velocity + (1 - keep) * (centre - self.centre) / self._drift(steps)
+        self.velocity = keep * self.velocity + (1 - keep) * (centre - self.centre) / self.motion.drift(steps)
         growth = float(np.clip(np.sqrt(size.prod() / self.size.prod()) ** (1.0 / steps), *_GROWTH_RANGE))
         self.growth = keep * self.growth + (1 - keep) * growth
         self.centre, self.size = centre, size
@@ -170,7 +167,7 @@ class Tracker:
             self._next_id += 1
         if track.track_id is not None:
             class_id, score = track.vote.winner()
-            shown.append(detection.with_track(track.track_id, class_id, score))
+            shown.append(detection.with_track(track.track_id, class_id, score, track.motion))
 
     def _match(self, detections: Sequence[Detection]) -> dict[int, int]:
         """Greedy matching of tracks to detections, best pair first: {track index: detection index}.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from signcam.detection import Detection, containment_matrix, inner_boxes, iou, iou_matrix, nms
+from signcam.detection import Detection, Motion, containment_matrix, inner_boxes, iou, iou_matrix, nms
 
 
 @pytest.mark.parametrize(
@@ -47,3 +47,16 @@ def test_detection_json_uses_plain_types() -> None:
     record = Detection((np.int64(1), 2, 3, 4), class_id=38, score=np.float32(0.5), track_id=7).to_json()
     assert record == {"box": [1, 2, 3, 4], "class_id": 38, "label": "Keep right", "score": 0.5, "track_id": 7}
     assert all(type(v) is int for v in record["box"])
+
+
+def test_untracked_detections_stay_where_they_were_seen() -> None:
+    detection = Detection((10, 10, 40, 40), 14, 0.97)
+    assert detection.ahead(5) is detection
+    assert detection.with_track(3).ahead(5).box == detection.box
+
+
+def test_motion_moves_and_grows_a_box() -> None:
+    moving = Detection((10, 20, 29, 39), 14, 0.97, track_id=1, motion=Motion(vx=4.0, vy=-2.0))
+    assert moving.ahead(0) is moving and moving.ahead(3).box == (22, 14, 41, 33)
+    growing = Detection((0, 0, 19, 19), 14, 0.97, track_id=1, motion=Motion(0.0, 0.0, growth=1.1))
+    assert growing.ahead(2).width == pytest.approx(20 * 1.1**2, abs=1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from signcam.detection import Detection
+from signcam.detection import Detection, iou
 from signcam.tracking import ClassVote, Tracker
 
 
@@ -39,6 +39,17 @@ def test_shows_measured_box_with_track() -> None:
     tracker.update([_approaching(0)])
     (shown,) = tracker.update([_approaching(1)])
     assert shown.box == _approaching(1).box and shown.track_id == 1
+
+
+def test_a_shown_box_moved_ahead_lands_where_the_sign_will_be() -> None:
+    """Drawn on a later frame (recognition lagging), a track's box follows the sign's motion."""
+    tracker = Tracker()
+    for f in range(10):
+        (shown,) = tracker.update([_approaching(f)]) or [None]
+    for steps in (1, 3, 6):
+        future = _approaching(9 + steps)
+        assert iou(shown.ahead(steps).box, future.box) > 0.8
+        assert iou(shown.ahead(steps).box, future.box) > iou(shown.box, future.box) + 0.1
 
 
 def test_vote_outweighs_a_flicker() -> None:

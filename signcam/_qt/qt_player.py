@@ -39,6 +39,9 @@ log = logging.getLogger(__name__)
 #: Frames the playback thread may skip in a row to catch up; then it shows one anyway, so a
 #: machine too slow to even decode in real time still shows a moving picture.
 MAX_SKIPPED = 4
+#: Most frames a tracked box is moved on along its track's motion when the result drawn is of an
+#: earlier frame (recognition is slower than the video); as far as the tracker itself predicts.
+MAX_AHEAD = 8
 
 
 def _message(exc: BaseException) -> str:
@@ -554,7 +557,10 @@ class QtPlayer(QObject):
         if result is None:
             annotated = frame.image
         else:
-            annotated = draw_overlay(frame.image, [*result.detections, *result.rejected], result.speed_limit,
+            # The newest result is usually of an earlier frame: its tracked boxes are moved on to this one.
+            behind = min(frame.index - result.frame.index, MAX_AHEAD)
+            detections = [d.ahead(behind) for d in result.detections]
+            annotated = draw_overlay(frame.image, [*detections, *result.rejected], result.speed_limit,
                                      show_boxes=options.show_boxes, show_labels=options.show_labels,
                                      show_rejected=options.show_rejected)
         if record:

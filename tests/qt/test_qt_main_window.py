@@ -332,3 +332,21 @@ def test_fullscreen_toggles(qtbot, window):
     assert window.commands["fullscreen"].isChecked() and not window.dock.isVisible()
     qtbot.keyClick(window, Qt.Key.Key_Escape)
     assert not window.commands["fullscreen"].isChecked() and window.dock.isVisible()
+
+
+def test_a_result_of_an_earlier_frame_is_drawn_where_its_signs_moved(window, monkeypatch):
+    """Recognition lags the video: a tracked box is drawn ahead along its motion, rejected ones as they were."""
+    from signcam.detection import Detection, Motion
+    from signcam.pipeline import FrameResult
+    from signcam.sources import Frame
+
+    drawn = []
+    monkeypatch.setattr(qt_player, "draw_overlay", lambda image, detections, *a, **k: drawn.append(detections) or image)
+    image = np.zeros((240, 320, 3), np.uint8)
+    sign = Detection((100, 100, 119, 119), SIGN_CLASS, 0.9, track_id=1, motion=Motion(5.0, 0.0))
+    rejected = Detection((20, 20, 39, 39), SIGN_CLASS, 0.2, accepted=False)
+    result = FrameResult(Frame(image, 10, 400.0, "clip"), [sign], [rejected])
+    window.player._show(Frame(image, 13, 520.0, "clip"), result, record=False)
+    window.player._show(Frame(image, 10, 400.0, "clip"), result, record=False)
+    assert [d.box for d in drawn[0]] == [(115, 100, 134, 119), rejected.box]
+    assert [d.box for d in drawn[1]] == [sign.box, rejected.box]
