@@ -84,10 +84,17 @@ def test_clicking_an_event_seeks_there(qtbot, window, clip):
     wait_for_events(qtbot, window)
     qtbot.waitUntil(lambda: not window.player.playing, timeout=TIMEOUT_MS)  # the clip ends
     item = window.panel.list.item(0)
+    qtbot.waitUntil(lambda: window.panel.list.visualItemRect(item).isValid(), timeout=TIMEOUT_MS)  # laid out
     rect = window.panel.list.visualItemRect(item)
     qtbot.mouseClick(window.panel.list.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     target = window.panel.events[0].frame_index
-    qtbot.waitUntil(lambda: window.player.position == target, timeout=TIMEOUT_MS)
+
+    def there() -> None:
+        assert window.player.position == target, (
+            f"at frame {window.player.position}, not {target}; clicked {rect.center()} of {rect}, "
+            f"current row {window.panel.list.currentRow()}, idle {window.player.idle}")
+
+    qtbot.waitUntil(there, timeout=TIMEOUT_MS)
     assert window.bar.slider.value() == target
     # Finding the same sign again after the seek does not list it twice.
     window.player.play()
