@@ -93,7 +93,7 @@ class Engine:
         accepted = [d for d in found if d.accepted]
         rejected = [d for d in found if not d.accepted]
         after_recognize = time.perf_counter()
-        detections = self.tracker.update(accepted) if self.track else accepted
+        detections = self.tracker.update(accepted, frame.index) if self.track else accepted
         events = self.road.update(detections, frame.index, frame.time_ms)
         end = time.perf_counter()
         timings["track"] = (end - after_recognize) * 1000.0

@@ -59,10 +59,11 @@ class ClassVote:
 
 
 class _Track:
-    """One sign's state: its last box, motion per frame, hit/miss counts and class vote."""
+    """One sign's state: its last box and frame, motion per frame, hit/miss counts and class vote."""
 
-    def __init__(self, detection: Detection) -> None:
+    def __init__(self, detection: Detection, frame_index: int) -> None:
         x1, y1, x2, y2 = detection.box
+        self.frame_index = frame_index
         self.centre = np.array([(x1 + x2) / 2, (y1 + y2) / 2])
         self.size = np.array([x2 - x1 + 1, y2 - y1 + 1], np.float64)
         self.velocity = np.zeros(2)
@@ -77,15 +78,19 @@ class _Track:
     def motion(self) -> Motion:
         return Motion(float(self.velocity[0]), float(self.velocity[1]), self.growth)
 
-    def predicted_box(self) -> np.ndarray:
-        """Where the sign should be now, ``missed + 1`` frames after it was last seen."""
-        return self.motion.box_after(self.centre, self.size, self.missed + 1)
+    def steps_to(self, frame_index: int) -> int:
+        """Frames from the last sighting to ``frame_index`` (at least one)."""
+        return max(frame_index - self.frame_index, 1)
 
-    def update(self, detection: Detection) -> None:
+    def predicted_box(self, frame_index: int) -> np.ndarray:
+        """Where the sign should be in frame ``frame_index``."""
+        return self.motion.box_after(self.centre, self.size, self.steps_to(frame_index))
+
+    def update(self, detection: Detection, frame_index: int) -> None:
         x1, y1, x2, y2 = detection.box
         centre = np.array([(x1 + x2) / 2, (y1 + y2) / 2])
         size = np.array([x2 - x1 + 1, y2 - y1 + 1], np.float64)
-        steps = self.missed + 1
+        steps = self.steps_to(frame_index)
         # Boxes of small signs jitter by a pixel or two, so each measurement only nudges the motion
         # estimated so far (the first is all there is), and growth stays within what approaching
         # at road speeds gives at 25 fps.
@@ -93,7 +98,7 @@ class _Track:
         self.velocity = keep * self.velocity + (1 - keep) * (centre - self.centre) / self.motion.drift(steps)
         growth = float(np.clip(np.sqrt(size.prod() / self.size.prod()) ** (1.0 / steps), *_GROWTH_RANGE))
         self.growth = keep * self.growth + (1 - keep) * growth
-        self.centre, self.size = centre, size
+        self.centre, self.size, self.frame_index = centre, size, frame_index
         self.hits += 1
         self.missed = 0
         self.vote.add(detection.class_id, detection.score)
@@ -104,8 +109,8 @@ class Tracker:
 
     Args:
         min_hits: Matches a track needs before it is shown (and gets its id).
-        max_missed: Frames a confirmed track survives unseen (the detector misses a frame now and
-            then); an unconfirmed one is dropped as soon as it misses two frames in a row.
+        max_missed: Updates a confirmed track survives unseen (the detector misses a frame now and
+            then); an unconfirmed one is dropped as soon as it misses two updates in a row.
         iou_threshold: Least IoU between a track's predicted box and a detection to match them.
 
     Example:
@@ -126,8 +131,9 @@ class Tracker:
         """Forget all tracks (a new source, or a seek); ids start again at 1."""
         self._tracks: list[_Track] = []
         self._next_id = 1
+        self._frame_index = -1
 
-    def update(self, detections: Sequence[Detection]) -> list[Detection]:
+    def update(self, detections: Sequence[Detection], frame_index: int | None = None) -> list[Detection]:
         """Add one frame's detections; returns the confirmed tracks seen in this frame.
 
         Rejected candidates (``accepted=False``) are ignored. Tracks that were not matched in this
@@ -135,26 +141,31 @@ class Tracker:
 
         Args:
             detections: The frame's detections, in any order.
+            frame_index: The frame's index in its source; motion is per frame of the source, so
+                frames skipped (``--stride``, or the app keeping up with real time) are allowed
+                for. Default: the frame after the previous update.
 
         Returns:
             One detection per confirmed, matched track: the measured box, ``track_id`` set, and
             the class and score voted over the track.
         """
+        frame_index = self._frame_index + 1 if frame_index is None else frame_index
+        self._frame_index = frame_index
         detections = [d for d in detections if d.accepted]
-        matches = self._match(detections)
+        matches = self._match(detections, frame_index)
         unmatched = set(range(len(detections))) - set(matches.values())
         shown: list[Detection] = []
         survivors: list[_Track] = []
         for t, track in enumerate(self._tracks):
             if t in matches:
-                track.update(detections[matches[t]])
+                track.update(detections[matches[t]], frame_index)
                 self._report(track, detections[matches[t]], shown)
             else:
                 track.missed += 1
             if track.missed <= (self.max_missed if track.track_id is not None else 1):
                 survivors.append(track)
         for i in sorted(unmatched):
-            track = _Track(detections[i])
+            track = _Track(detections[i], frame_index)
             self._report(track, detections[i], shown)
             survivors.append(track)
         self._tracks = survivors
@@ -169,7 +180,7 @@ class Tracker:
             class_id, score = track.vote.winner()
             shown.append(detection.with_track(track.track_id, class_id, score, track.motion))
 
-    def _match(self, detections: Sequence[Detection]) -> dict[int, int]:
+    def _match(self, detections: Sequence[Detection], frame_index: int) -> dict[int, int]:
         """Greedy matching of tracks to detections, best pair first: {track index: detection index}.
 
         Pairs are ranked by IoU, halved where the detection's class differs from the track's vote:
@@ -178,7 +189,7 @@ class Tracker:
         if not self._tracks or not detections:
             return {}
         margin = np.array([-1, -1, 1, 1]) * _MATCH_MARGIN_PX
-        predicted = np.stack([t.predicted_box() for t in self._tracks]) + margin
+        predicted = np.stack([t.predicted_box(frame_index) for t in self._tracks]) + margin
         overlaps = iou_matrix(predicted, np.array([d.box for d in detections], np.float64) + margin)
         voted = np.array([t.vote.winner()[0] for t in self._tracks])
         same_class = voted[:, None] == np.array([d.class_id for d in detections])[None, :]

@@ -52,6 +52,18 @@ def test_a_shown_box_moved_ahead_lands_where_the_sign_will_be() -> None:
         assert iou(shown.ahead(steps).box, future.box) > iou(shown.box, future.box) + 0.1
 
 
+@pytest.mark.parametrize("stride", [2, 3, 5])
+def test_frames_skipped_between_updates_are_allowed_for(stride: int) -> None:
+    """Every ``stride``-th frame processed (``--stride``, or the app keeping up): one track, motion per frame."""
+    tracker = Tracker()
+    frames = range(0, 12 * stride, stride)
+    ids = {d.track_id for f in frames for d in tracker.update([_approaching(f)], frame_index=f)}
+    (shown,) = tracker.update([_approaching(frames[-1] + stride)], frame_index=frames[-1] + stride)
+    assert ids == {1}
+    future = _approaching(frames[-1] + 2 * stride).box
+    assert iou(shown.ahead(stride).box, future) > max(0.45, iou(shown.box, future) + 0.2)
+
+
 def test_vote_outweighs_a_flicker() -> None:
     tracker = Tracker()
     classes = [1, 1, 1, 5, 1, 1, 5, 1]
