@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from signcam.errors import SourceError
 from signcam.pipeline import Engine, FrameResult
+from signcam.recognizer import DEFAULT_CONF
 from signcam.sinks import VIDEO_CODECS, ImageFolderSink, JSONLinesSink, VideoSink
 from signcam.sources import FrameSource, open_source
 
@@ -52,11 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "inputs become one image per second), otherwise a folder of JPEG images named after "
                              "each input image, or 000123.jpg by frame index for videos and cameras")
     parser.add_argument("--conf", type=_probability, metavar="X",
-                        help="accept a sign when its class probability is at least X; "
-                             "None: the recognizer's own threshold")
+                        help="accept a sign when its class probability is at least X "
+                             f"(default: {DEFAULT_CONF}, chosen on the tune scenes)")
     parser.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after processing N frames")
     parser.add_argument("--stride", type=_positive_int, default=1, metavar="N", help="process every Nth frame")
-    parser.add_argument("--model", metavar="PATH", help="ONNX classifier; None: the shipped assets/signnet.onnx")
+    parser.add_argument("--model", metavar="PATH", help="ONNX classifier (default: the shipped assets/signnet.onnx)")
     parser.add_argument("--no-track", action="store_true",
                         help="report each frame's detections without confirming them over frames (always the "
                              "case for images, which are unrelated stills)")
