@@ -78,6 +78,12 @@ class Detection:
     def height(self) -> int:
         return self.box[3] - self.box[1] + 1
 
+    @property
+    def centre_and_size(self) -> tuple[np.ndarray, np.ndarray]:
+        """The box's centre (x, y) and size (width, height), float pixels."""
+        x1, y1, x2, y2 = self.box
+        return np.array([(x1 + x2) / 2, (y1 + y2) / 2]), np.array([x2 - x1 + 1, y2 - y1 + 1], np.float64)
+
     def with_track(self, track_id: int | None, class_id: int | None = None, score: float | None = None,
                    motion: Motion | None = None) -> Detection:
         """A copy assigned to a track (and, after voting, maybe another class and score)."""
@@ -93,8 +99,7 @@ class Detection:
         """
         if self.motion is None or steps <= 0:
             return self
-        x1, y1, x2, y2 = self.box
-        moved = self.motion.box_after(((x1 + x2) / 2, (y1 + y2) / 2), (x2 - x1 + 1, y2 - y1 + 1), steps)
+        moved = self.motion.box_after(*self.centre_and_size, steps)
         return replace(self, box=tuple(int(v) for v in np.floor(moved + 0.5)))
 
     def to_json(self) -> dict:

@@ -62,10 +62,8 @@ class _Track:
     """One sign's state: its last box and frame, motion per frame, hit/miss counts and class vote."""
 
     def __init__(self, detection: Detection, frame_index: int) -> None:
-        x1, y1, x2, y2 = detection.box
         self.frame_index = frame_index
-        self.centre = np.array([(x1 + x2) / 2, (y1 + y2) / 2])
-        self.size = np.array([x2 - x1 + 1, y2 - y1 + 1], np.float64)
+        self.centre, self.size = detection.centre_and_size
         self.velocity = np.zeros(2)
         self.growth = 1.0
         self.hits = 1
@@ -87,9 +85,7 @@ class _Track:
         return self.motion.box_after(self.centre, self.size, self.steps_to(frame_index))
 
     def update(self, detection: Detection, frame_index: int) -> None:
-        x1, y1, x2, y2 = detection.box
-        centre = np.array([(x1 + x2) / 2, (y1 + y2) / 2])
-        size = np.array([x2 - x1 + 1, y2 - y1 + 1], np.float64)
+        centre, size = detection.centre_and_size
         steps = self.steps_to(frame_index)
         # Boxes of small signs jitter by a pixel or two, so each measurement only nudges the motion
         # estimated so far (the first is all there is), and growth stays within what approaching
