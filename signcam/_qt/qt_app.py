@@ -100,8 +100,7 @@ class QtFpsMeter(QObject):
         QApplication.exit(0)
 
     def _on_failed(self, message: str) -> None:
-        if self._start is None:  # never got going: nothing to measure
-            print(f"signcam: error: {message}", file=sys.stderr)
+        if self._start is None:  # never got going: nothing to measure (the window has logged why)
             self.window.close()
             QApplication.exit(2)
 
