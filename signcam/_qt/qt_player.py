@@ -40,7 +40,8 @@ log = logging.getLogger(__name__)
 #: machine too slow to even decode in real time still shows a moving picture.
 MAX_SKIPPED = 4
 #: Most frames a tracked box is moved on along its track's motion when the result drawn is of an
-#: earlier frame (recognition is slower than the video); as far as the tracker itself predicts.
+#: earlier frame (recognition is slower than the video): a third of a second at 25 fps, beyond
+#: which the motion estimate says little about where the sign is.
 MAX_AHEAD = 8
 
 
