@@ -48,10 +48,19 @@ class Recognizer:
         self.max_rejected = max_rejected
         self.timings_ms: dict[str, float] = {}
 
-    def __call__(self, image: np.ndarray, keep_rejected: bool = False) -> list[Detection]:
-        """Detections in ``image`` (BGR), best first; with ``keep_rejected`` also rejected candidates."""
+    def __call__(self, image: np.ndarray, keep_rejected: bool = False,
+                 windows: np.ndarray | None = None) -> list[Detection]:
+        """Detections in ``image`` (BGR), best first; with ``keep_rejected`` also rejected candidates.
+
+        Args:
+            image: The full frame.
+            keep_rejected: Also return the candidates the classifier turned down.
+            windows: ``N x 4`` boxes ``(x1, y1, x2, y2)``: look for signs only inside these parts
+                of the frame (around the signs being tracked), which costs a fraction of the
+                whole frame. Default: the whole frame.
+        """
         started = time.perf_counter()
-        boxes = self.proposer(image)
+        boxes = self.proposer(image) if windows is None else self._propose_in(image, windows)
         proposed = time.perf_counter()
         probs = self.classifier.predict_boxes(image, boxes)
         self.timings_ms = {"proposals": (proposed - started) * 1e3,
@@ -74,6 +83,18 @@ class Recognizer:
             rejected = rejected[np.argsort(-sign_prob)[: self.max_rejected]]
             detections += [self._detection(int_boxes[i], class_ids[i], scores[i], accepted=False) for i in rejected]
         return detections
+
+    def _propose_in(self, image: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        """The proposer's boxes inside each window, in frame coordinates."""
+        h, w = image.shape[:2]
+        found = [np.zeros((0, 4))]
+        for x1, y1, x2, y2 in np.round(np.asarray(windows, np.float64).reshape(-1, 4)).astype(int):
+            x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w - 1), min(y2, h - 1)
+            if x2 - x1 < 8 or y2 - y1 < 8:
+                continue
+            boxes = self.proposer(image[y1:y2 + 1, x1:x2 + 1])
+            found.append(np.asarray(boxes, np.float64).reshape(-1, 4) + [x1, y1, x1, y1])
+        return np.concatenate(found)
 
     @staticmethod
     def _detection(box: np.ndarray, class_id: np.integer, score: np.floating, accepted: bool = True) -> Detection:

@@ -128,6 +128,15 @@ class Tracker:
         self._tracks: list[_Track] = []
         self._next_id = 1
         self._frame_index = -1
+        #: Confirmed tracks that the last update found no detection for.
+        self.missed_confirmed = 0
+
+    def predicted_boxes(self, frame_index: int | None = None) -> np.ndarray:
+        """Where each live track's sign should be in frame ``frame_index`` (default: the next one), N x 4."""
+        frame_index = self._frame_index + 1 if frame_index is None else frame_index
+        if not self._tracks:
+            return np.zeros((0, 4))
+        return np.stack([t.predicted_box(frame_index) for t in self._tracks])
 
     def update(self, detections: Sequence[Detection], frame_index: int | None = None) -> list[Detection]:
         """Add one frame's detections; returns the confirmed tracks seen in this frame.
@@ -150,6 +159,7 @@ class Tracker:
         detections = [d for d in detections if d.accepted]
         matches = self._match(detections, frame_index)
         unmatched = set(range(len(detections))) - set(matches.values())
+        self.missed_confirmed = sum(t.track_id is not None for i, t in enumerate(self._tracks) if i not in matches)
         shown: list[Detection] = []
         survivors: list[_Track] = []
         for t, track in enumerate(self._tracks):
@@ -185,7 +195,7 @@ class Tracker:
         if not self._tracks or not detections:
             return {}
         margin = np.array([-1, -1, 1, 1]) * _MATCH_MARGIN_PX
-        predicted = np.stack([t.predicted_box(frame_index) for t in self._tracks]) + margin
+        predicted = self.predicted_boxes(frame_index) + margin
         overlaps = iou_matrix(predicted, np.array([d.box for d in detections], np.float64) + margin)
         voted = np.array([t.vote.winner()[0] for t in self._tracks])
         same_class = voted[:, None] == np.array([d.class_id for d in detections])[None, :]

@@ -10,7 +10,7 @@ import pytest
 
 from signcam.classifier import DEFAULT_MODEL
 from signcam.detection import Detection, iou
-from signcam.gtsdb import load_scenes, split_scenes
+from signcam.gtsdb import Scene, load_scenes, split_scenes
 from signcam.proposals import DEFAULT_DETECTOR
 from signcam.recognizer import Recognizer
 
@@ -63,3 +63,51 @@ def test_threshold_is_applied(recognizer: Recognizer, gtsdb_dir: Path) -> None:
     strict = Recognizer(recognizer.classifier, conf=0.999, proposer=recognizer.proposer)
     assert all(isinstance(d, Detection) and d.score >= 0.999 for d in strict(image))
     assert len(strict(image)) <= len(recognizer(image))
+
+
+def signs_named(found: list[Detection], scene: Scene) -> int:
+    return sum(any(d.class_id == class_id and iou(d.box, box) >= 0.5 for d in found) for *box, class_id in scene.boxes)
+
+
+class RecordingProposer:
+    """Proposes one box at (5, 5)-(20, 20) of whatever image it is given, and remembers the shapes."""
+
+    def __init__(self) -> None:
+        self.shapes: list[tuple[int, ...]] = []
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        self.shapes.append(image.shape)
+        return np.array([[5.0, 5.0, 20.0, 20.0]])
+
+
+def test_windows_limit_the_search_and_boxes_come_back_in_frame_coordinates(recognizer: Recognizer) -> None:
+    proposer = RecordingProposer()
+    looker = Recognizer(recognizer.classifier, conf=0.0, proposer=proposer)
+    frame = np.full((240, 320, 3), 90, np.uint8)
+    windows = np.array([[100, 50, 199, 149],   # inside the frame
+                        [-20, -20, 50, 50],    # cut to the frame: 51 x 51
+                        [316, 10, 400, 90]])   # 4 px left inside the frame: skipped
+    found = looker(frame, keep_rejected=True, windows=windows)
+    assert proposer.shapes == [(100, 100, 3), (51, 51, 3)]
+    assert sorted(d.box for d in found) == [(5, 5, 20, 20), (105, 55, 120, 70)]
+    assert looker(frame, windows=np.zeros((0, 4))) == [] and len(proposer.shapes) == 2
+
+
+def test_searching_around_known_signs_finds_what_the_whole_frame_search_finds(
+        recognizer: Recognizer, gtsdb_dir: Path) -> None:
+    """Windows 3x a sign's size, centred a tenth of a side off, as the engine sets them between searches."""
+    _, holdout = split_scenes(load_scenes(gtsdb_dir))
+    whole = around = total = 0
+    for scene in holdout[:40]:
+        if not scene.boxes:
+            continue
+        image = cv2.imread(str(scene.path))
+        boxes = np.array([b[:4] for b in scene.boxes], float)
+        side = (boxes[:, 2:] - boxes[:, :2] + 1).max(1, keepdims=True)
+        centre = (boxes[:, :2] + boxes[:, 2:]) / 2 + 0.1 * side
+        half = np.maximum(1.5 * side, 64)
+        whole += signs_named(recognizer(image), scene)
+        around += signs_named(recognizer(image, windows=np.hstack([centre - half, centre + half])), scene)
+        total += len(scene.boxes)
+    assert total >= 40 and whole / total >= 0.8
+    assert around >= whole - 1
