@@ -20,6 +20,14 @@ import numpy as np
 from signcam.sinks import VideoSink
 
 
+def zoom_frames(image: np.ndarray, hold: int, zoom: float):
+    """``hold`` frames of ``image`` zooming from 1 to ``zoom`` about its centre: (frame, 2x3 matrix)."""
+    h, w = image.shape[:2]
+    for factor in np.linspace(1.0, zoom, hold):
+        matrix = cv2.getRotationMatrix2D((w / 2, h / 2), 0.0, factor)
+        yield cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR), matrix
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="folder of images (e.g. a GTSDB folder)")
@@ -43,9 +51,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"skipping unreadable {path}", file=sys.stderr)
                 continue
             h, w = image.shape[:2]
-            for zoom in np.linspace(1.0, args.zoom, args.hold):
-                matrix = cv2.getRotationMatrix2D((w / 2, h / 2), 0.0, zoom)
-                sink.write(cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR))
+            for frame, _matrix in zoom_frames(image, args.hold, args.zoom):
+                sink.write(frame)
     print(f"wrote {args.output}: {len(images)} images x {args.hold} frames, {w}x{h}")
     return 0
 

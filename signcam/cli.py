@@ -16,7 +16,7 @@ from types import ModuleType
 from signcam import __version__
 from signcam.errors import SignCamError
 
-__all__ = ["main", "get_args_parser", "HelpFormatter", "add_commands", "run_command"]
+__all__ = ["main", "get_args_parser", "HelpFormatter", "add_commands", "run_command", "positive_int"]
 
 COMMANDS = {
     "app": "open the desktop app (the default)",
@@ -33,6 +33,14 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         if action.default in (None, False, argparse.SUPPRESS):
             return action.help
         return super()._get_help_string(action)
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
 
 
 def add_commands(sub: argparse._SubParsersAction, commands: Iterable[tuple[str, ModuleType, str]]) -> None:

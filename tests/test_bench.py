@@ -20,7 +20,8 @@ class StillSign:
     conf = 0.5
     timings_ms = {"proposals": 1.0, "classify": 1.0}
 
-    def __call__(self, image: np.ndarray, keep_rejected: bool = False) -> list[Detection]:
+    def __call__(self, image: np.ndarray, keep_rejected: bool = False,
+                 windows: np.ndarray | None = None) -> list[Detection]:
         return [Detection((10, 10, 40, 40), 14, 0.9)]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from signcam.detection import Detection
 from signcam.pipeline import Engine
@@ -20,9 +21,12 @@ class ScriptedRecognizer:
         self.conf = 0.5
         self.timings_ms = {"proposals": 4.0, "classify": 2.0}
         self.calls: list[tuple[tuple[int, ...], bool]] = []
+        self.windows: list[np.ndarray | None] = []
 
-    def __call__(self, image: np.ndarray, keep_rejected: bool = False) -> list[Detection]:
+    def __call__(self, image: np.ndarray, keep_rejected: bool = False,
+                 windows: np.ndarray | None = None) -> list[Detection]:
         self.calls.append((image.shape, keep_rejected))
+        self.windows.append(windows)
         return [d for d in self.found if d.accepted or keep_rejected]
 
 
@@ -78,3 +82,55 @@ def test_default_engine_uses_the_shipped_model() -> None:
     engine.recognizer.conf = 0.9
     result = engine.process(frame(0))
     assert result.detections == [] and {"proposals", "classify", "total"} <= set(result.timings_ms)
+
+
+def scan_pattern(engine: Engine, indices: list[int]) -> str:
+    """'S' where a frame was searched whole, 'f' where only around tracked signs."""
+    return "".join("S" if engine.process(frame(i)).scanned else "f" for i in indices)
+
+
+def test_whole_frames_are_searched_every_nth_frame_of_the_source() -> None:
+    recognizer = ScriptedRecognizer([SIGN_50])
+    engine = Engine(recognizer, scan_every=3)
+    assert scan_pattern(engine, list(range(7))) == "SffSffS"
+    assert [w is None for w in recognizer.windows] == [True, False, False, True, False, False, True]
+    # Frames skipped (a stride, or the app catching up) count: 7 -> 9 is two frames on.
+    assert scan_pattern(engine, [7, 9, 10, 11]) == "fSff"
+    # A seek backwards searches at once.
+    assert scan_pattern(engine, [2]) == "S"
+
+
+def test_between_searches_the_engine_looks_around_each_tracked_sign() -> None:
+    recognizer = ScriptedRecognizer([SIGN_50])
+    engine = Engine(recognizer, scan_every=4)
+    results = [engine.process(frame(i)) for i in range(4)]
+    # Followed frames confirm the sign as whole-frame searches would.
+    assert [len(r.detections) for r in results] == [0, 0, 1, 1]
+    x1, y1, x2, y2 = recognizer.windows[1][0]
+    centre = ((x1 + x2) / 2, (y1 + y2) / 2)
+    assert centre == (119.5, 119.5)  # SIGN_50's centre: it stands still
+    assert x2 - x1 == y2 - y1 == 128.0  # 3 x 40 px is less than the least window
+
+
+def test_with_nothing_tracked_followed_frames_look_nowhere() -> None:
+    recognizer = ScriptedRecognizer([])
+    engine = Engine(recognizer, scan_every=3)
+    assert scan_pattern(engine, [0, 1, 2]) == "Sff"
+    assert recognizer.windows[1].shape == (0, 4)
+
+
+def test_without_tracking_or_with_scan_every_1_every_frame_is_searched() -> None:
+    assert scan_pattern(Engine(ScriptedRecognizer([SIGN_50]), track=False, scan_every=3), [0, 1, 2]) == "SSS"
+    assert scan_pattern(Engine(ScriptedRecognizer([SIGN_50]), scan_every=1), [0, 1, 2]) == "SSS"
+
+
+def test_reset_searches_the_next_frame_whole() -> None:
+    engine = Engine(ScriptedRecognizer([SIGN_50]), scan_every=5)
+    assert scan_pattern(engine, [0, 1]) == "Sf"
+    engine.reset()
+    assert scan_pattern(engine, [2, 3]) == "Sf"
+
+
+def test_scan_every_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        Engine(ScriptedRecognizer([]), scan_every=0)

@@ -16,6 +16,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from signcam.cli import positive_int
+from signcam.pipeline import DEFAULT_SCAN_EVERY
+
 __all__ = ["add_arguments", "main", "bench_classifier", "bench_pipeline"]
 
 
@@ -26,6 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", type=Path, help="classifier ONNX (default: the shipped one)")
     parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
     parser.add_argument("--no-pipeline", action="store_true", help="time the classifier only")
+    parser.add_argument("--scan-every", type=positive_int, default=DEFAULT_SCAN_EVERY, metavar="N",
+                        help="search whole frames every Nth frame, in between only around tracked signs, "
+                             "as detect and the app do; 1: every frame")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
 
 
@@ -137,7 +143,8 @@ def main(args: argparse.Namespace) -> int:
         from signcam.pipeline import Engine
         from signcam.recognizer import Recognizer
 
-        engine = Engine(Recognizer(Classifier(args.model, threads=args.threads, spin=False)))
+        engine = Engine(Recognizer(Classifier(args.model, threads=args.threads, spin=False)),
+                        scan_every=args.scan_every)
         p = report["pipeline"] = bench_pipeline(args.source, engine, args.frames, args.loop)
         print(f"pipeline on {p['source']} ({p['frame_size'][0]}x{p['frame_size'][1]}, {p['frames']} frames): "
               f"{p['pipeline_fps']:.1f} fps end to end, decode alone {p['decode_only_fps']:.1f} fps "

@@ -20,20 +20,14 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from signcam.cli import positive_int
 from signcam.errors import SourceError
-from signcam.pipeline import Engine, FrameResult
+from signcam.pipeline import DEFAULT_SCAN_EVERY, Engine, FrameResult
 from signcam.recognizer import DEFAULT_CONF
 from signcam.sinks import VIDEO_CODECS, ImageFolderSink, JSONLinesSink, VideoSink
 from signcam.sources import FrameSource, open_source
 
 __all__ = ["add_arguments", "main"]
-
-
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
-    return value
 
 
 def _probability(text: str) -> float:
@@ -55,8 +49,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conf", type=_probability, metavar="X",
                         help="accept a sign when its class probability is at least X "
                              f"(default: {DEFAULT_CONF}, chosen on the tune scenes)")
-    parser.add_argument("--max-frames", type=_positive_int, metavar="N", help="stop after processing N frames")
-    parser.add_argument("--stride", type=_positive_int, default=1, metavar="N", help="process every Nth frame")
+    parser.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after processing N frames")
+    parser.add_argument("--stride", type=positive_int, default=1, metavar="N", help="process every Nth frame")
+    parser.add_argument("--scan-every", type=positive_int, default=DEFAULT_SCAN_EVERY, metavar="N",
+                        help="search the whole frame every Nth frame of the source and in between only around the "
+                             "signs being tracked (faster; a new sign shows up to N-1 frames later); 1: every frame")
     parser.add_argument("--model", metavar="PATH", help="ONNX classifier (default: the shipped assets/signnet.onnx)")
     parser.add_argument("--no-track", action="store_true",
                         help="report each frame's detections without confirming them over frames (always the "
@@ -70,7 +67,7 @@ def _engine(args: argparse.Namespace, track: bool) -> Engine:
     recognizer = Recognizer(Classifier(args.model, spin=False))
     if args.conf is not None:
         recognizer.conf = args.conf
-    return Engine(recognizer, track=track)
+    return Engine(recognizer, track=track, scan_every=args.scan_every)
 
 
 def _expected_frames(source: FrameSource, args: argparse.Namespace) -> int | None:

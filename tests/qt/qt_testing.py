@@ -22,7 +22,8 @@ class FakeRecognizer:
         self.conf = 0.5
         self.timings_ms: dict[str, float] = {}
 
-    def __call__(self, image: np.ndarray, keep_rejected: bool = False) -> list[Detection]:
+    def __call__(self, image: np.ndarray, keep_rejected: bool = False,
+                 windows: np.ndarray | None = None) -> list[Detection]:
         x1, y1, x2, y2 = SIGN_BOX
         if image[y1:y2 + 1, x1:x2 + 1].mean() > 128:
             return [Detection(SIGN_BOX, SIGN_CLASS, 0.9)]

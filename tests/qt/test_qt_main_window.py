@@ -235,7 +235,7 @@ def test_without_a_model_the_video_still_plays(qtbot, make_window, clip):
 
 
 def test_recognition_errors_are_reported_and_playback_goes_on(qtbot, make_window, clip):
-    def broken(image, keep_rejected=False):
+    def broken(image, keep_rejected=False, windows=None):
         raise RuntimeError("model exploded")
 
     from signcam.pipeline import Engine
