@@ -134,3 +134,11 @@ def test_reset_searches_the_next_frame_whole() -> None:
 def test_scan_every_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         Engine(ScriptedRecognizer([]), scan_every=0)
+
+
+def test_losing_a_confirmed_sign_between_searches_searches_the_next_frame_whole() -> None:
+    recognizer = ScriptedRecognizer([SIGN_50])
+    engine = Engine(recognizer, scan_every=10)
+    assert scan_pattern(engine, [0, 1, 2, 3]) == "Sfff"  # confirmed at frame 2
+    recognizer.found = []  # the sign is gone (passed, or the scene cut)
+    assert scan_pattern(engine, [4, 5, 6]) == "fSf"
