@@ -40,6 +40,8 @@ def test_pipeline_figures_cover_every_stage_and_loop_reaches_the_frame_count(tmp
     assert set(report["stage_ms_median"]) == {"decode", "proposals", "classify", "track", "overlay"}
     assert report["latency_ms_median"] <= report["latency_ms_p95"]
     assert report["ratio_to_decode"] == pytest.approx(report["pipeline_fps"] / report["decode_only_fps"], rel=0.01)
+    # The sign stays in view, so whole frames are searched every 3rd frame only: 0, 3, 6, ...
+    assert report["scan_every"] == 3 and report["frames_searched_whole"] == -(-report["frames"] // 3)
     frames_seen = [n for n, _ in report["rss_mb"]]
     assert frames_seen[0] == 0 and frames_seen[-1] == report["frames"] and frames_seen == sorted(set(frames_seen))
 

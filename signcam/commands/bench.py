@@ -89,7 +89,7 @@ def bench_pipeline(spec: str, engine, frames: int, loop: bool) -> dict:
         decode_fps = count / max(time.perf_counter() - started, 1e-9)
 
     stages: dict[str, list[float]] = {k: [] for k in ("decode", "proposals", "classify", "track", "overlay")}
-    latency, rss = [], [(0, _rss_mb())]
+    latency, rss, scanned = [], [(0, _rss_mb())], 0
     size = None
     with open_source(spec) as source:
         frames_iter = _frames(source, frames, loop)
@@ -110,6 +110,7 @@ def bench_pipeline(spec: str, engine, frames: int, loop: bool) -> dict:
             for key in ("proposals", "classify", "track"):
                 stages[key].append(result.timings_ms.get(key, 0.0))
             stages["overlay"].append((t3 - t2) * 1e3)
+            scanned += result.scanned
             latency.append((t3 - t0) * 1e3)
             if len(latency) % 1000 == 0:
                 rss.append((len(latency), _rss_mb()))
@@ -123,6 +124,7 @@ def bench_pipeline(spec: str, engine, frames: int, loop: bool) -> dict:
         "source": spec, "frame_size": list(size) if size else None, "frames": len(latency),
         "decode_only_fps": round(decode_fps, 1), "pipeline_fps": round(fps, 1),
         "ratio_to_decode": round(fps / max(decode_fps, 1e-9), 3),
+        "scan_every": engine.scan_every, "frames_searched_whole": scanned,
         "latency_ms_median": round(float(np.median(latency)), 2) if latency else None,
         "latency_ms_p95": round(float(np.percentile(latency, 95)), 2) if latency else None,
         "stage_ms_median": {k: round(float(np.median(v)), 2) for k, v in stages.items() if v},
@@ -149,6 +151,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"pipeline on {p['source']} ({p['frame_size'][0]}x{p['frame_size'][1]}, {p['frames']} frames): "
               f"{p['pipeline_fps']:.1f} fps end to end, decode alone {p['decode_only_fps']:.1f} fps "
               f"(ratio {p['ratio_to_decode']:.2f})")
+        print(f"  whole frames searched every {p['scan_every']} frames and when a sign was lost: "
+              f"{p['frames_searched_whole']} of {p['frames']}; in between, only around tracked signs")
         print(f"  frame latency {p['latency_ms_median']:.1f} ms median, {p['latency_ms_p95']:.1f} ms p95")
         print("  stage medians (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in p["stage_ms_median"].items()))
         step = max(len(p["rss_mb"]) // 10, 1)
