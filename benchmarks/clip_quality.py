@@ -49,6 +49,7 @@ def moved_boxes(scene: Scene, matrix: np.ndarray, width: int, height: int) -> li
 def run_clips(engine: Engine, scenes: list[Scene], hold: int, zoom: float) -> dict:
     score = DetectionScore()
     first_named: list[int | None] = []
+    never_named: list[str] = []
     elapsed = []
     for scene in tqdm(scenes, desc=f"scan every {engine.scan_every}", unit="clip", leave=False):
         image = cv2.imread(str(scene.path), cv2.IMREAD_COLOR)
@@ -73,6 +74,7 @@ def run_clips(engine: Engine, scenes: list[Scene], hold: int, zoom: float) -> di
                     if hit and named[j] is None:
                         named[j] = index
         first_named += named
+        never_named += [f"{scene.path.name} {box}" for box, n in zip(scene.boxes, named, strict=True) if n is None]
     found = [n for n in first_named if n is not None]
     report = score.report()
     return {"scan_every": engine.scan_every, "clips": len(scenes), "frames": len(elapsed),
@@ -81,7 +83,7 @@ def run_clips(engine: Engine, scenes: list[Scene], hold: int, zoom: float) -> di
             "signs": len(first_named), "signs_named": round(len(found) / max(len(first_named), 1), 4),
             "frames_to_first_name_median": float(np.median(found)) if found else None,
             "frames_to_first_name_mean": round(float(np.mean(found)), 2) if found else None,
-            "engine_ms_per_frame_mean": round(1e3 * float(np.mean(elapsed)), 2)}
+            "engine_ms_per_frame_mean": round(1e3 * float(np.mean(elapsed)), 2), "never_named": never_named}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -106,10 +106,9 @@ def test_between_searches_the_engine_looks_around_each_tracked_sign() -> None:
     results = [engine.process(frame(i)) for i in range(4)]
     # Followed frames confirm the sign as whole-frame searches would.
     assert [len(r.detections) for r in results] == [0, 0, 1, 1]
-    x1, y1, x2, y2 = recognizer.windows[1][0]
-    centre = ((x1 + x2) / 2, (y1 + y2) / 2)
-    assert centre == (119.5, 119.5)  # SIGN_50's centre: it stands still
-    assert x2 - x1 == y2 - y1 == 128.0  # 3 x 40 px is less than the least window
+    # SIGN_50 (100..139) stands still: 128 px around its centre (3 x 40 px is less), snapped out
+    # to the 32 px grid.
+    assert recognizer.windows[1].tolist() == [[32, 32, 191, 191]]
 
 
 def test_with_nothing_tracked_followed_frames_look_nowhere() -> None:

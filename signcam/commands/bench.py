@@ -151,8 +151,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"pipeline on {p['source']} ({p['frame_size'][0]}x{p['frame_size'][1]}, {p['frames']} frames): "
               f"{p['pipeline_fps']:.1f} fps end to end, decode alone {p['decode_only_fps']:.1f} fps "
               f"(ratio {p['ratio_to_decode']:.2f})")
-        print(f"  whole frames searched every {p['scan_every']} frames and when a sign was lost: "
-              f"{p['frames_searched_whole']} of {p['frames']}; in between, only around tracked signs")
+        if p["scan_every"] > 1:
+            print(f"  whole frames searched: {p['frames_searched_whole']} of {p['frames']} (every {p['scan_every']}, "
+                  "and after losing a sign); the rest only around the signs being tracked")
         print(f"  frame latency {p['latency_ms_median']:.1f} ms median, {p['latency_ms_p95']:.1f} ms p95")
         print("  stage medians (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in p["stage_ms_median"].items()))
         step = max(len(p["rss_mb"]) // 10, 1)
