@@ -70,7 +70,8 @@ class QtRecognition(QObject):
     def __init__(self, engine: Engine | None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.engine = engine
-        #: Milliseconds the last frame took, and frames processed so far (for the status bar).
+        #: Milliseconds per frame, a running average (frames searched whole take several times
+        #: longer than those searched only around tracked signs), and frames processed so far.
         self.latency_ms = 0.0
         self.processed = 0
         self._cond = threading.Condition()
@@ -163,7 +164,8 @@ class QtRecognition(QObject):
                 current = epoch == self._epoch
                 if current and result is not None:
                     self._latest = result
-                    self.latency_ms = (time.perf_counter() - start) * 1000.0
+                    took_ms = (time.perf_counter() - start) * 1000.0
+                    self.latency_ms = took_ms if not self.processed else 0.9 * self.latency_ms + 0.1 * took_ms
                     self.processed += 1
                 self._cond.notify_all()
             if error is not None and error != self._error:
