@@ -86,7 +86,7 @@ class Engine:
         track: Confirm signs over consecutive frames. Off for unrelated stills (image
             folders): every accepted detection is then reported as it is, without a track.
         scan_every: Search the whole frame once every N frames of the source; in between, look
-            only around the signs being tracked (about 2.5 ms instead of 17 for a 1360x800
+            only around the signs being tracked (a few ms instead of about 17 for a 1360x800
             frame). A new sign is then found up to N - 1 frames later; 1 searches every frame.
             When a confirmed sign is not found around where it should be (it left the view, or
             the scene cut), the next frame is searched whole. Without ``track`` every frame is.

@@ -1,0 +1,35 @@
+"""The clips the benchmarks make from stills: each frame's true boxes follow the zoom."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+
+from clip_quality import moved_boxes  # noqa: E402
+from make_clip import zoom_frames  # noqa: E402
+
+from signcam.gtsdb import Scene  # noqa: E402
+
+
+def test_moved_boxes_cover_the_signs_in_every_zoomed_frame() -> None:
+    image = np.zeros((200, 300, 3), np.uint8)
+    image[40:70, 200:240] = 255  # a 40 x 30 "sign" off-centre, and one at the edge the zoom pushes out
+    image[0:20, 0:20] = 255
+    scene = Scene(0, Path("scene.png"), [(200, 40, 239, 69, 1), (0, 0, 19, 19, 2)])
+    frames = list(zoom_frames(image, hold=5, zoom=1.5))
+    assert len(frames) == 5
+    for frame, matrix in frames:
+        boxes = moved_boxes(scene, matrix, 300, 200)
+        ys, xs = np.nonzero(frame[:, :, 0] > 127)
+        sign = xs > 150
+        x1, y1, x2, y2, class_id = boxes[0]
+        assert class_id == 1
+        assert abs(x1 - xs[sign].min()) <= 1 and abs(x2 - xs[sign].max()) <= 1
+        assert abs(y1 - ys[sign].min()) <= 1 and abs(y2 - ys[sign].max()) <= 1
+    # By the end the corner square is pushed out of the frame (less than 8 px left): no box.
+    assert [b[4] for b in moved_boxes(scene, frames[0][1], 300, 200)] == [1, 2]
+    assert [b[4] for b in moved_boxes(scene, frames[-1][1], 300, 200)] == [1]
