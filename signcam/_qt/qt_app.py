@@ -20,7 +20,7 @@ from PyQt6.QtCore import QObject, QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtWidgets import QApplication
 
 from signcam.errors import SignCamError
-from signcam.pipeline import Engine
+from signcam.pipeline import DEFAULT_SCAN_EVERY, Engine
 
 from .qt_main_window import QtMainWindow
 from .qt_settings import QtAppSettings
@@ -30,13 +30,13 @@ __all__ = ["run_app", "load_engine", "QtErrorReporter", "QtFpsMeter"]
 log = logging.getLogger("signcam")
 
 
-def load_engine(model: str | None = None) -> tuple[Engine | None, str | None]:
+def load_engine(model: str | None = None, scan_every: int = DEFAULT_SCAN_EVERY) -> tuple[Engine | None, str | None]:
     """The engine with ``model`` (default: the shipped one), or ``None`` and why it could not load."""
     from signcam.classifier import Classifier
     from signcam.recognizer import Recognizer
 
     try:
-        return Engine(Recognizer(Classifier(model, spin=False))), None
+        return Engine(Recognizer(Classifier(model, spin=False)), scan_every=scan_every), None
     except SignCamError as exc:
         return None, str(exc)
 
@@ -106,7 +106,7 @@ class QtFpsMeter(QObject):
 
 
 def run_app(source: str | None = None, model: str | None = None, measure_fps: float | None = None,
-            settings: QtAppSettings | None = None) -> int:
+            settings: QtAppSettings | None = None, scan_every: int = DEFAULT_SCAN_EVERY) -> int:
     """Open the window (on ``source``, else the last source, else the first camera) and run until it closes.
 
     Args:
@@ -116,6 +116,7 @@ def run_app(source: str | None = None, model: str | None = None, measure_fps: fl
         measure_fps: Play ``source`` in a loop, print the displayed frame rate after this many
             seconds and quit (settings are left untouched).
         settings: Where settings live; default: the user's.
+        scan_every: Search whole frames every Nth frame (see :class:`signcam.pipeline.Engine`).
 
     Returns:
         The exit status.
@@ -124,7 +125,7 @@ def run_app(source: str | None = None, model: str | None = None, measure_fps: fl
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("signcam")
     app.setOrganizationName("signcam")
-    engine, model_error = load_engine(model)
+    engine, model_error = load_engine(model, scan_every)
     with tempfile.TemporaryDirectory(prefix="signcam-") as scratch:
         if measure_fps:
             settings = QtAppSettings(QSettings(str(Path(scratch) / "measure.ini"), QSettings.Format.IniFormat))

@@ -10,7 +10,9 @@ import argparse
 import os
 import sys
 
+from signcam.cli import positive_int
 from signcam.errors import SignCamError
+from signcam.pipeline import DEFAULT_SCAN_EVERY
 
 __all__ = ["add_arguments", "main"]
 
@@ -33,6 +35,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", metavar="SRC", help="camera index (0) or /dev/videoN, rtsp/http URL, video file, "
                                                         "image, folder of images, or 'demo' for the built-in clip")
     parser.add_argument("--model", metavar="PATH", help="ONNX classifier (default: assets/signnet.onnx)")
+    parser.add_argument("--scan-every", type=positive_int, default=DEFAULT_SCAN_EVERY, metavar="N",
+                        help="search whole frames every Nth frame, in between only around the signs being "
+                             "tracked; 1: every frame")
     parser.add_argument("--measure-fps", type=_seconds, metavar="SECONDS",
                         help="play --source in a loop with recognition on, print the frames displayed per second "
                              "after SECONDS and quit (works offscreen: QT_QPA_PLATFORM=offscreen)")
@@ -46,4 +51,4 @@ def main(args: argparse.Namespace) -> int:
                            "run it in a desktop session, or try `signcam detect demo` without a window")
     from signcam._qt.qt_app import run_app  # Qt loads only for the app
 
-    return run_app(source=args.source, model=args.model, measure_fps=args.measure_fps)
+    return run_app(source=args.source, model=args.model, measure_fps=args.measure_fps, scan_every=args.scan_every)

@@ -16,6 +16,7 @@ import pytest
 from signcam._qt.qt_app import QtErrorReporter, load_engine
 from signcam.classifier import DEFAULT_MODEL
 from signcam.demo import DemoClip, write_demo_video
+from signcam.pipeline import DEFAULT_SCAN_EVERY
 
 needs_model = pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason=f"{DEFAULT_MODEL} not built yet")
 
@@ -141,3 +142,10 @@ def test_screenshot_under_a_real_x_server(xvfb_display, clip, tmp_path):
     assert image is not None, f"no screenshot; stderr: {done.stderr}"
     assert image.shape == (800, 1280, 3)
     assert len(np.unique(image.reshape(-1, 3), axis=0)) > 100  # a window with video, not a blank screen
+
+
+@needs_model
+def test_load_engine_passes_the_scan_interval():
+    engine, error = load_engine(scan_every=1)
+    assert error is None and engine.scan_every == 1
+    assert load_engine()[0].scan_every == DEFAULT_SCAN_EVERY
