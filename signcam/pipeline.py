@@ -66,10 +66,6 @@ class FrameResult:
 #: sign found in the whole frame (2 and 64 px lost 4 %, and 4 lost a big sign to a neighbour).
 FOLLOW_WINDOW_FACTOR = 3.0
 FOLLOW_WINDOW_MIN_PX = 128.0
-#: Window edges snap outwards to this grid, so the finder sees the pixels at the scale and on
-#: the grid of a whole-frame search: on the 711 signs of the tune scenes, windows placed a tenth
-#: of a side off lost 7 of the signs the whole frame gave, against 13 without the grid.
-FOLLOW_WINDOW_GRID_PX = 32
 #: Search whole frames every 3rd frame: on clips of scenes 375-449 (benchmarks/clip_quality.py)
 #: per-frame recall was 0.893 (0.894 searching every frame, 0.892 every 5th) with every sign
 #: named, in a third of the time per frame. Every 5th would delay new signs more for little gain.
@@ -145,8 +141,7 @@ class Engine:
         centres = (boxes[:, :2] + boxes[:, 2:]) / 2
         half = np.maximum(FOLLOW_WINDOW_FACTOR * (boxes[:, 2:] - boxes[:, :2] + 1).max(1),
                           FOLLOW_WINDOW_MIN_PX)[:, None] / 2
-        grid = FOLLOW_WINDOW_GRID_PX
-        return np.hstack([np.floor((centres - half) / grid) * grid, np.ceil((centres + half) / grid) * grid - 1])
+        return np.hstack([centres - half, centres + half])
 
     def reset(self) -> None:
         """Forget tracks and road state: call on seek or when the source changes."""

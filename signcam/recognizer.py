@@ -85,10 +85,19 @@ class Recognizer:
         return detections
 
     def _propose_in(self, image: np.ndarray, windows: np.ndarray) -> np.ndarray:
-        """The proposer's boxes inside each window, in frame coordinates."""
+        """The proposer's boxes inside each window, in frame coordinates.
+
+        Window edges snap outwards to the proposer's ``grid_px`` where it has one, so it sees the
+        pixels at the scale and on the grid of a whole-frame search: on the 711 signs of the tune
+        scenes, windows placed a tenth of a side off lost 7 of the signs the whole frame gave,
+        against 13 without the grid (the finder at half scale, a 32 px grid).
+        """
         h, w = image.shape[:2]
+        grid = getattr(self.proposer, "grid_px", 1)
+        windows = np.asarray(windows, np.float64).reshape(-1, 4)
+        windows = np.hstack([np.floor(windows[:, :2] / grid) * grid, np.ceil((windows[:, 2:] + 1) / grid) * grid - 1])
         found = [np.zeros((0, 4))]
-        for x1, y1, x2, y2 in np.round(np.asarray(windows, np.float64).reshape(-1, 4)).astype(int):
+        for x1, y1, x2, y2 in np.round(windows).astype(int):
             x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, w - 1), min(y2, h - 1)
             if x2 - x1 < 8 or y2 - y1 < 8:
                 continue

@@ -106,9 +106,8 @@ def test_between_searches_the_engine_looks_around_each_tracked_sign() -> None:
     results = [engine.process(frame(i)) for i in range(4)]
     # Followed frames confirm the sign as whole-frame searches would.
     assert [len(r.detections) for r in results] == [0, 0, 1, 1]
-    # SIGN_50 (100..139) stands still: 128 px around its centre (3 x 40 px is less), snapped out
-    # to the 32 px grid.
-    assert recognizer.windows[1].tolist() == [[32, 32, 191, 191]]
+    # SIGN_50 (100..139) stands still: 128 px around its centre (3 x 40 px is less).
+    assert recognizer.windows[1].tolist() == [[55.5, 55.5, 183.5, 183.5]]
 
 
 def test_with_nothing_tracked_followed_frames_look_nowhere() -> None:

@@ -60,3 +60,14 @@ def test_detector_finds_most_held_out_signs(gtsdb_dir: Path) -> None:
                 total += 1
                 found += _best_iou(boxes, (x1, y1, x2, y2)) >= 0.5
     assert total >= 30 and found / total >= 0.85
+
+
+@pytest.mark.skipif(not DEFAULT_DETECTOR.is_file(), reason="assets/signdet.onnx not built")
+@pytest.mark.parametrize("scale, grid", [(None, 80), (0.5, 32), (1.0, 16), (0.55, 1)])
+def test_detector_scale_and_the_grid_it_sees_whole_cells_on(scale: float | None, grid: int) -> None:
+    proposer = SignDetProposer(scale=scale)
+    assert proposer.scale == pytest.approx(0.6 if scale is None else scale)  # trained at 0.5, run 1.2x
+    assert proposer.grid_px == grid
+    frame = np.zeros((160, 240, 3), np.uint8)
+    assert proposer.heatmap(frame).shape[1:] == (round(160 * proposer.scale / 16) * 16 // proposer.stride,
+                                                 round(240 * proposer.scale / 16) * 16 // proposer.stride)

@@ -93,6 +93,14 @@ def test_windows_limit_the_search_and_boxes_come_back_in_frame_coordinates(recog
     assert looker(frame, windows=np.zeros((0, 4))) == [] and len(proposer.shapes) == 2
 
 
+def test_windows_snap_out_to_the_proposers_grid(recognizer: Recognizer) -> None:
+    proposer = RecordingProposer()
+    proposer.grid_px = 80
+    looker = Recognizer(recognizer.classifier, proposer=proposer)
+    looker(np.zeros((400, 500, 3), np.uint8), windows=np.array([[90.5, 10, 200, 150]]))
+    assert proposer.shapes == [(160, 160, 3)]  # 80..239 x 0..159
+
+
 def test_searching_around_known_signs_finds_what_the_whole_frame_search_finds(
         recognizer: Recognizer, gtsdb_dir: Path) -> None:
     """Windows 3x a sign's size, centred a tenth of a side off, as the engine sets them between searches."""

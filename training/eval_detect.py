@@ -115,6 +115,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="where candidates come from: the learned detector, or colour regions (no model)")
     parser.add_argument("--detector", type=Path, help="SignDet ONNX (default: the shipped one)")
     parser.add_argument("--peak-threshold", type=float, help="SignDet heatmap peak threshold (default: the runtime's)")
+    parser.add_argument("--finder-scale", type=float,
+                        help="size of the frame SignDet sees, relative to the original (default: the runtime's)")
     parser.add_argument("--json", type=Path, help="write the report as JSON")
     parser.add_argument("--save-dir", type=Path, help="write annotated scenes with errors here")
 
@@ -132,7 +134,8 @@ def main(args: argparse.Namespace) -> int:
     if args.proposer == "colour":
         proposer = ColourProposer()
     else:
-        options = {} if args.peak_threshold is None else {"threshold": args.peak_threshold}
+        options = {"threshold": args.peak_threshold, "scale": args.finder_scale}
+        options = {name: value for name, value in options.items() if value is not None}
         proposer = SignDetProposer(args.detector, **options)
     recognizer = Recognizer(Classifier(args.model, spin=False), proposer=proposer)
     if args.conf is not None:
