@@ -59,3 +59,30 @@ def test_darkening_reaches_night_time_levels() -> None:
     out = Augment(seed=0)(torch.full((256, 3, 32, 32), 128, dtype=torch.uint8))
     means = out.mean(dim=(1, 2, 3))
     assert means.min() < 50 and means.max() > 160
+
+
+def _centre_and_surround(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, 32), torch.linspace(-1, 1, 32), indexing="ij")
+    radius = (xs ** 2 + ys ** 2).sqrt()
+    level = images.mean(1)
+    return level[:, radius < 0.4].mean(1), level[:, radius > 1.1].mean(1)
+
+
+def test_backlight_makes_a_dark_sign_against_a_bright_surround() -> None:
+    grey = torch.full((256, 3, 32, 32), 128, dtype=torch.uint8)
+    centre, surround = _centre_and_surround(Augment(seed=0, backlight=1.0)(grey))
+    assert (surround - centre > 60).float().mean() > 0.95
+    assert centre.median() < 70, "the sign's face is dim, not black and not mid-grey"
+    assert centre.min() > 5, "some detail must survive: a black disc teaches nothing"
+    centre, surround = _centre_and_surround(Augment(seed=0)(grey))
+    assert (surround - centre).abs().mean() < 15, "without backlight, centre and surround stay alike"
+
+
+def test_backlight_keeps_the_detail_of_the_sign() -> None:
+    """Darkening is a gain: a bright bar on the sign's face stays brighter than the face."""
+    images = torch.full((64, 3, 32, 32), 100, dtype=torch.uint8)
+    images[:, :, 14:18, 8:24] = 220
+    out = Augment(seed=0, backlight=1.0, rotate=0, scale=0, shear=0, translate=0, perspective=0)(images)
+    bar = out[:, :, 14:18, 10:22].mean(dim=(1, 2, 3))
+    face = out[:, :, 8:12, 12:20].mean(dim=(1, 2, 3))
+    assert (bar > face).float().mean() > 0.9

@@ -45,6 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depths", type=int, nargs="+", default=[1, 1, 2, 2], help="3x3 convolutions per stage")
     parser.add_argument("--contrast", choices=CONTRAST_MODES, default="global",
                         help="input normalisation: per image, or per image plus local contrast")
+    parser.add_argument("--backlight", type=float, default=0.0,
+                        help="share of training crops turned into dark signs against a bright sky")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=0, help="use only N training images (smoke tests)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
@@ -189,7 +191,7 @@ def main(args: argparse.Namespace) -> int:
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
                                                     steps_per_epoch=max(steps_per_epoch, 1), pct_start=0.15)
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
-    augment = Augment(seed=args.seed, device=device)
+    augment = Augment(seed=args.seed, device=device, backlight=args.backlight)
     if device.type != "cpu":  # the whole set fits on the GPU: no copies per batch
         train_set = TensorSet(train_set.images.to(device), train_set.labels.to(device))
     start_epoch, history = 0, []
