@@ -45,8 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depths", type=int, nargs="+", default=[1, 1, 2, 2], help="3x3 convolutions per stage")
     parser.add_argument("--contrast", choices=CONTRAST_MODES, default="global",
                         help="input normalisation: per image, or per image plus local contrast")
-    parser.add_argument("--backlight", type=float, default=0.0,
-                        help="share of training crops turned into dark signs against a bright sky")
+    # Against a run without it (same CPU, same seed), 0.15 scored higher on validation, on GTSRB's
+    # test set and on held-out GTSDB scenes; the shipped model predates it (README, "What falls short").
+    parser.add_argument("--backlight", type=float, default=0.15,
+                        help="share of training crops turned into dark signs against a bright sky (0: none)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=0, help="use only N training images (smoke tests)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
