@@ -64,6 +64,11 @@ class Augment:
     def _chance(self, n: int, p: float) -> torch.Tensor:
         return self._rand(n) < p
 
+    def _unit_grid(self, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pixel centres as (y, x) in -1..1, the coordinates grid_sample works in."""
+        return torch.meshgrid(torch.linspace(-1, 1, h, device=self.device),
+                              torch.linspace(-1, 1, w, device=self.device), indexing="ij")
+
     def geometric(self, x: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
         angle = self._u(n, -self.rotate, self.rotate) * math.pi / 180
@@ -78,8 +83,7 @@ class Augment:
         m[:, 2, 0] = self._u(n, -self.perspective, self.perspective)
         m[:, 2, 1] = self._u(n, -self.perspective, self.perspective)
         m[:, 2, 2] = 1
-        ys, xs = torch.meshgrid(torch.linspace(-1, 1, h, device=self.device),
-                                torch.linspace(-1, 1, w, device=self.device), indexing="ij")
+        ys, xs = self._unit_grid(h, w)
         base = torch.stack([xs, ys, torch.ones_like(xs)], -1).reshape(1, -1, 3)
         warped = base @ m.transpose(1, 2)
         grid = (warped[..., :2] / warped[..., 2:]).reshape(n, h, w, 2)
@@ -114,8 +118,7 @@ class Augment:
         # dim level and the rest up to a bright one: the silhouettes that GTSRB's test set reads
         # worst. Gains, not new pixels: the sign's detail survives, faint, as in a real photo.
         n, _, h, w = x.shape
-        ys, xs = torch.meshgrid(torch.linspace(-1, 1, h, device=self.device),
-                                torch.linspace(-1, 1, w, device=self.device), indexing="ij")
+        ys, xs = self._unit_grid(h, w)
         radius = (xs ** 2 + ys ** 2).sqrt().view(1, 1, h, w)
         inside = torch.sigmoid((self._u(n, 0.6, 0.95).view(n, 1, 1, 1) - radius) / 0.06)
         level = x.mean(1, keepdim=True)
