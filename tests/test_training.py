@@ -87,6 +87,7 @@ def test_resume_continues_an_interrupted_run(gtsrb_root: Path, tmp_path: Path,
     assert fit(*argv) == 130
     assert torch.load(tmp_path / "checkpoint.pt", weights_only=True)["epoch"] == 0
     monkeypatch.setattr(fit_module, "train_one_epoch", one_epoch)
+    assert fit(*argv, "--resume", "--backlight", "0.5") != 0, "a resumed run must keep its recipe"
     assert fit(*argv, "--resume") == 0
     state = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
     history = json.loads(state["history"])

@@ -202,10 +202,12 @@ def main(args: argparse.Namespace) -> int:
         if not checkpoint_path.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint_path}")
         state = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        saved = json.loads(state["args"])
-        changed = [k for k in ("epochs", "batch_size", "lr", "seed", "limit") if saved.get(k) != getattr(args, k)]
+        saved = {"backlight": 0.0, **json.loads(state["args"])}  # runs from before --backlight had none
+        changed = [k for k in ("epochs", "batch_size", "lr", "seed", "limit", "backlight")
+                   if saved.get(k) != getattr(args, k)]
         if changed:
-            raise ValueError(f"--resume continues the same recipe; {', '.join(changed)} differ from {checkpoint_path}")
+            raise ValueError(f"--resume continues the same recipe; {', '.join(changed)} "
+                             f"{'differs' if len(changed) == 1 else 'differ'} from {checkpoint_path}")
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
