@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from signcam.classes import CLASSES, NOT_A_SIGN
-from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY, Classifier, crop_patches
+from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY, Classifier, crop_patches, zoom_patches
 from signcam.errors import ModelError, SignCamError
 
 WHITE_SQUARE = (40, 40, 59, 59)
@@ -38,6 +38,16 @@ def test_crop_keeps_a_gtsrb_like_margin(frame: np.ndarray) -> None:
     expected = 32 * 20 / (20 * (1 + 2 * CROP_MARGIN))
     white = (patch[16, :, 0] > 127).sum()
     assert abs(white - expected) <= 1.5
+
+
+@pytest.mark.parametrize("zoom", [1.1, 1.25, 1.6])
+def test_zoom_enlarges_about_the_centre(frame: np.ndarray, zoom: float) -> None:
+    patches = crop_patches(frame, [(30, 30, 69, 69)], margin=0.0)  # the 20 px square is 16 px of 32, centred
+    zoomed = zoom_patches(patches, zoom)
+    assert zoomed.shape == patches.shape and zoomed.dtype == np.uint8
+    white = (zoomed[0, 16, :, 0] > 127).nonzero()[0]
+    assert abs(len(white) - 16 * zoom) <= 1 and abs((white[0] + white[-1]) / 2 - 15.5) <= 0.5
+    np.testing.assert_array_equal(zoom_patches(patches, 1.0), patches)
 
 
 @pytest.mark.parametrize("box", [(-10, -10, 19, 19), (80, 90, 119, 129), (-50, 20, 150, 60)],

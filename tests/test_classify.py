@@ -101,6 +101,28 @@ def test_json_lines_have_exactly_the_documented_schema(crops: Path, toy_model: P
             assert record["class_id"] == expected_class
 
 
+@pytest.mark.parametrize(("zoom", "expected"), [(None, KEEP_RIGHT), ("1", KEEP_RIGHT), ("2", STOP)],
+                         ids=["model-without-read-zoom", "as-framed", "closer"])
+def test_zoom_reads_the_crop_closer(tmp_path: Path, toy_model: Path, capsys, zoom: str | None,
+                                    expected: int) -> None:
+    # Blue, with a red middle a quarter of its area: as framed the toy sees mostly blue;
+    # read twice as close it sees only red.
+    image = np.empty((40, 40, 3), np.uint8)
+    image[:] = (255, 25, 25)
+    image[10:30, 10:30] = (25, 25, 255)
+    path = tmp_path / "framed.png"
+    assert cv2.imwrite(str(path), image)
+    code, out, _ = run(capsys, str(path), "--model", str(toy_model), "--json", "-", *(["--zoom", zoom] if zoom else []))
+    (record,) = json_lines(out)
+    assert code == 0 and record["class_id"] == expected
+
+
+def test_zoom_out_of_range_is_a_usage_error(crops: Path, toy_model: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        run(capsys, str(crops), "--model", str(toy_model), "--zoom", "5")
+    assert exit_.value.code == 2 and "between 0.5 and 2" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(("conf", "accepted"), [(0.5, False), (0.3, True)])
 def test_conf_sets_the_acceptance_threshold(crops: Path, toy_model: Path, capsys, conf: float,
                                             accepted: bool) -> None:
