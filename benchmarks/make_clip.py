@@ -28,6 +28,26 @@ def zoom_frames(image: np.ndarray, hold: int, zoom: float):
         yield cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR), matrix
 
 
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected WIDTHxHEIGHT, e.g. 1920x1080") from None
+    if width < 16 or height < 16:
+        raise argparse.ArgumentTypeError("at least 16x16")
+    return width, height
+
+
+def fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``image`` cut about its centre to the aspect ratio of ``size`` (width, height), then resized to it."""
+    h, w = image.shape[:2]
+    keep_w, keep_h = min(w, round(h * size[0] / size[1])), min(h, round(w * size[1] / size[0]))
+    x0, y0 = (w - keep_w) // 2, (h - keep_h) // 2
+    shrinking = keep_w > size[0]
+    return cv2.resize(image[y0:y0 + keep_h, x0:x0 + keep_w], size,
+                      interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="folder of images (e.g. a GTSDB folder)")
@@ -37,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=int, default=25, help="frames per image")
     parser.add_argument("--zoom", type=float, default=1.15, help="zoom reached at the end of each image")
     parser.add_argument("--fps", type=float, default=25.0)
+    parser.add_argument("--size", type=_size, metavar="WxH",
+                        help="frame size, e.g. 1920x1080 (default: the images' own); each image is cut to "
+                             "this aspect ratio about its centre, then resized")
     args = parser.parse_args(argv)
 
     images = sorted(p for p in args.folder.iterdir() if p.suffix.lower() in (".jpg", ".png", ".ppm"))
@@ -50,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
             if image is None:
                 print(f"skipping unreadable {path}", file=sys.stderr)
                 continue
+            if args.size:
+                image = fit(image, args.size)
             h, w = image.shape[:2]
             for frame, _matrix in zoom_frames(image, args.hold, args.zoom):
                 sink.write(frame)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
+import make_clip  # noqa: E402
 from clip_quality import moved_boxes  # noqa: E402
-from make_clip import zoom_frames  # noqa: E402
+from make_clip import fit, zoom_frames  # noqa: E402
 
 from signcam.gtsdb import Scene  # noqa: E402
 
@@ -33,3 +35,25 @@ def test_moved_boxes_cover_the_signs_in_every_zoomed_frame() -> None:
     # By the end the corner square is pushed out of the frame (less than 8 px left): no box.
     assert [b[4] for b in moved_boxes(scene, frames[0][1], 300, 200)] == [1, 2]
     assert [b[4] for b in moved_boxes(scene, frames[-1][1], 300, 200)] == [1]
+
+
+def test_fit_cuts_to_the_aspect_ratio_about_the_centre_then_resizes() -> None:
+    image = np.zeros((800, 1360, 3), np.uint8)
+    image[390:410, 670:690] = 255  # a square at the centre stays a square at the centre
+    out = fit(image, (1280, 720))  # 16:9 from 17:10: 1360 x 765 kept, then shrunk
+    ys, xs = np.nonzero(out[:, :, 0] > 127)
+    assert out.shape == (720, 1280, 3)
+    assert abs(xs.mean() - 639.5) < 1 and abs(ys.mean() - 359.5) < 1
+    assert abs((xs.max() - xs.min()) - (ys.max() - ys.min())) <= 1
+
+
+def test_make_clip_writes_frames_of_the_size_asked(tmp_path: Path) -> None:
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"{i:05d}.png"), np.full((80, 136, 3), 60 * i, np.uint8))
+    clip = tmp_path / "clip.avi"
+    assert make_clip.main([str(tmp_path), str(clip), "--hold", "3", "--size", "64x48"]) == 0
+    video = cv2.VideoCapture(str(clip))
+    sizes = []
+    while (frame := video.read()[1]) is not None:
+        sizes.append(frame.shape)
+    assert sizes == [(48, 64, 3)] * 6
