@@ -12,7 +12,7 @@ from signcam.classifier import DEFAULT_MODEL
 from signcam.detection import Detection, iou
 from signcam.gtsdb import Scene, load_scenes, split_scenes
 from signcam.proposals import DEFAULT_DETECTOR
-from signcam.recognizer import Recognizer
+from signcam.recognizer import Recognizer, shrink
 
 pytestmark = pytest.mark.skipif(not (DEFAULT_MODEL.is_file() and DEFAULT_DETECTOR.is_file()),
                                 reason="shipped models not built")
@@ -119,3 +119,53 @@ def test_searching_around_known_signs_finds_what_the_whole_frame_search_finds(
         total += len(scene.boxes)
     assert total >= 40 and whole / total >= 0.8
     assert around >= whole - 1
+
+
+@pytest.mark.parametrize("search_width", [1360, None])
+def test_wide_frames_are_searched_brought_down_and_boxes_come_back_full_size(
+        recognizer: Recognizer, search_width: int | None) -> None:
+    proposer = RecordingProposer()
+    looker = Recognizer(recognizer.classifier, conf=0.0, proposer=proposer, search_width=search_width)
+    frame = np.full((1600, 2720, 3), 90, np.uint8)
+    whole = looker(frame, keep_rejected=True)
+    around = looker(frame, keep_rejected=True, windows=np.array([[400, 200, 599, 399]]))
+    if search_width is None:
+        assert proposer.shapes == [(1600, 2720, 3), (200, 200, 3)]
+        assert [d.box for d in whole + around] == [(5, 5, 20, 20), (405, 205, 420, 220)]
+        return
+    # Half size: the window's 200 px become 100, and the proposer's box doubles on the way back.
+    assert proposer.shapes[0] == (800, 1360, 3) and abs(proposer.shapes[1][0] - 100) <= 2
+    for found, expected in ((whole, (10.5, 10.5, 40.5, 40.5)), (around, (410.5, 210.5, 440.5, 240.5))):
+        (box,) = [d.box for d in found]
+        assert np.abs(np.subtract(box, expected)).max() <= 2.5
+
+
+def test_a_frame_twice_the_size_shows_the_same_signs(recognizer: Recognizer, gtsdb_dir: Path) -> None:
+    """Held-out scenes enlarged to 2720 x 1600, as from a sharper camera with the same view."""
+    _, holdout = split_scenes(load_scenes(gtsdb_dir))
+    native = enlarged = total = 0
+    for scene in [s for s in holdout if s.boxes][:40]:
+        image = cv2.imread(str(scene.path))
+        big = cv2.resize(image, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
+        doubled = Scene(scene.number, scene.path, [(2 * x1, 2 * y1, 2 * x2 + 1, 2 * y2 + 1, c)
+                                                   for x1, y1, x2, y2, c in scene.boxes])
+        native += signs_named(recognizer(image), scene)
+        enlarged += signs_named(recognizer(big), doubled)
+        total += len(scene.boxes)
+    assert total >= 30 and native / total >= 0.8
+    assert enlarged >= native - 2, (native, enlarged)
+
+
+@pytest.mark.parametrize("size", [(816, 480), (300, 200)])
+def test_shrink_averages_detail_finer_than_its_pixels(size: tuple[int, int]) -> None:
+    stripes = np.zeros((800, 1360, 3), np.uint8)
+    stripes[:, ::2] = 255  # one-pixel stripes: bilinear sampling alone turns them into bold bands
+    small = shrink(stripes, size)
+    assert small.shape == (size[1], size[0], 3)
+    assert abs(small.mean() - 127.5) < 3 and small.std() < 20  # INTER_AREA leaves 25 at 0.6
+    assert cv2.resize(stripes, size, interpolation=cv2.INTER_LINEAR).std() > 40
+
+
+def test_shrink_only_resizes_when_enlarging() -> None:
+    image = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(shrink(image, (90, 60)), cv2.resize(image, (90, 60), interpolation=cv2.INTER_LINEAR))
