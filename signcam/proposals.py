@@ -121,6 +121,15 @@ def _grid_px(scale: float) -> int:
 #: 0.943 -> 0.966 and 0.977 -> 1.0, no false positive on the sign-free scenes either way. Finding
 #: costs about 1.4 times as much.
 UPSCALE = 1.2
+#: Scales the finder looks at, each half the one before, for signs too large for the first:
+#: a sign over about 60 px where the network sees it, as when a webcam is held up to one.
+LEVELS = 3
+#: Width in the network's pixels from which a coarser level's peaks are kept: smaller ones
+#: are the finer level's, which places them better.
+COARSE_MIN_PX = 24
+#: A coarser level runs only where the image's shorter side is at least this long there, so
+#: small windows around small tracked signs cost no more than before.
+COARSE_MIN_SIDE = 64
 
 
 class SignDetProposer:
@@ -130,12 +139,13 @@ class SignDetProposer:
         path: ONNX file written by ``signcam-train fit-detector``.
         threshold: Heatmap level a peak needs. Low, since the classifier rejects the rest; 0.15
             keeps 97 % of the tune scenes' signs with 20 peaks a frame (0.1: 98 % with 44).
-        max_peaks: Most peaks taken per frame (highest first).
+        max_peaks: Most peaks taken per frame, over all levels (highest first).
         box_scales: Sizes tried around each predicted box, for the classifier to pick from
             ((0.95, 1.1) beat (0.9, 1.05) and (1.0,) on the tune scenes: F1 0.971, 0.966, 0.961).
         threads: Intra-op threads for ONNX Runtime.
         scale: Size of the frame the network sees, relative to the original; default:
             ``UPSCALE`` times the scale it was trained at (in its metadata).
+        levels: How many scales to look at, each half the one before (see ``LEVELS``).
 
     Raises:
         ModelError: the file is missing, corrupt or not a signcam detector.
@@ -143,7 +153,7 @@ class SignDetProposer:
 
     def __init__(self, path: str | os.PathLike | None = None, threshold: float = 0.15, max_peaks: int = 40,
                  box_scales: tuple[float, ...] = (0.95, 1.1), threads: int | None = None,
-                 scale: float | None = None) -> None:
+                 scale: float | None = None, levels: int = LEVELS) -> None:
         self.path = Path(path) if path is not None else DEFAULT_DETECTOR
         # The classifier runs right after the detector on every frame: threads left spinning
         # here would steal the cores it needs.
@@ -153,34 +163,53 @@ class SignDetProposer:
         #: Pixels of the original frame whose multiples the network sees as whole multiples of 16
         #: (its input sides); windows on this grid see what a whole-frame search sees (1: none).
         self.grid_px = _grid_px(self.scale)
-        self.threshold, self.max_peaks, self.box_scales = threshold, max_peaks, box_scales
+        self.threshold, self.max_peaks, self.box_scales, self.levels = threshold, max_peaks, box_scales, levels
         self._input = self._session.get_inputs()[0].name
 
     def heatmap(self, image: np.ndarray) -> np.ndarray:
         """The raw 5 x H/s x W/s output maps for a BGR frame."""
         h, w = image.shape[:2]
+        return self._run(cv2.resize(image, self._input_size(w, h, self.scale), interpolation=cv2.INTER_AREA))
+
+    @staticmethod
+    def _input_size(w: int, h: int, scale: float) -> tuple[int, int]:
         # Multiples of 16 keep the encoder's strides aligned with the output grid.
-        size = (max(16, round(w * self.scale / 16) * 16), max(16, round(h * self.scale / 16) * 16))
-        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        batch = small.transpose(2, 0, 1)[None].astype(np.float32)
-        return self._session.run(None, {self._input: batch})[0][0]
+        return max(16, round(w * scale / 16) * 16), max(16, round(h * scale / 16) * 16)
+
+    def _run(self, small: np.ndarray) -> np.ndarray:
+        return self._session.run(None, {self._input: small.transpose(2, 0, 1)[None].astype(np.float32)})[0][0]
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """Candidate boxes, N x 4 float ``(x1, y1, x2, y2)``, strongest peaks first."""
-        maps = self.heatmap(image)
+        h, w = image.shape[:2]
+        levels, small = [], image
+        for level in range(self.levels):
+            scale = self.scale / 2 ** level
+            if level and min(h, w) * scale < COARSE_MIN_SIDE:
+                break
+            # Each level is made from the one before: a fraction of the cost of the whole frame.
+            small = cv2.resize(small, self._input_size(w, h, scale), interpolation=cv2.INTER_AREA)
+            levels.append(self._peaks(self._run(small), w, h, COARSE_MIN_PX if level else 0.0))
+        logit, cx, cy, bw, bh = np.concatenate(levels, 1)
+        order = np.argsort(-logit, kind="stable")[: self.max_peaks]
+        cx, cy, bw, bh = cx[order], cy[order], bw[order], bh[order]
+        boxes = [np.stack([cx - s * bw / 2, cy - s * bh / 2, cx + s * bw / 2 - 1, cy + s * bh / 2 - 1], 1)
+                 for s in self.box_scales]
+        return np.stack(boxes, 1).reshape(-1, 4) if len(cx) else np.zeros((0, 4))
+
+    def _peaks(self, maps: np.ndarray, w: int, h: int, min_px: float) -> np.ndarray:
+        """Peaks of one level's output maps: 5 x N (logit, centre x, y, width, height) in pixels of
+        the w x h image; only signs at least ``min_px`` wide as the network saw them."""
         logit = maps[0]
         threshold_logit = np.log(self.threshold / (1 - self.threshold))
         peaks = (logit == cv2.dilate(logit, np.ones((3, 3), np.uint8))) & (logit > threshold_logit)
         ys, xs = np.nonzero(peaks)
-        order = np.argsort(-logit[ys, xs])[: self.max_peaks]
-        ys, xs = ys[order], xs[order]
-        h, w = image.shape[:2]
         fx = w / (maps.shape[2] * self.stride)
         fy = h / (maps.shape[1] * self.stride)
-        cx = (xs + maps[3, ys, xs]) * self.stride * fx
-        cy = (ys + maps[4, ys, xs]) * self.stride * fy
-        bw = np.exp(maps[1, ys, xs]) * self.stride * fx
-        bh = np.exp(maps[2, ys, xs]) * self.stride * fy
-        boxes = [np.stack([cx - s * bw / 2, cy - s * bh / 2, cx + s * bw / 2 - 1, cy + s * bh / 2 - 1], 1)
-                 for s in self.box_scales]
-        return np.stack(boxes, 1).reshape(-1, 4) if len(xs) else np.zeros((0, 4))
+        bw = np.exp(maps[1, ys, xs]) * self.stride
+        keep = np.flatnonzero(bw >= min_px)
+        keep = keep[np.argsort(-logit[ys[keep], xs[keep]])[: self.max_peaks]]
+        ys, xs = ys[keep], xs[keep]
+        return np.stack([logit[ys, xs], (xs + maps[3, ys, xs]) * self.stride * fx,
+                         (ys + maps[4, ys, xs]) * self.stride * fy, bw[keep] * fx,
+                         np.exp(maps[2, ys, xs]) * self.stride * fy])

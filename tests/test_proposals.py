@@ -11,7 +11,7 @@ import pytest
 from signcam.detection import iou_matrix
 from signcam.errors import ModelError
 from signcam.gtsdb import load_scenes, split_scenes
-from signcam.proposals import DEFAULT_DETECTOR, ColourProposer, SignDetProposer
+from signcam.proposals import COARSE_MIN_SIDE, DEFAULT_DETECTOR, ColourProposer, SignDetProposer
 
 
 def _best_iou(boxes: np.ndarray, box: tuple[int, int, int, int]) -> float:
@@ -71,3 +71,46 @@ def test_detector_scale_and_the_grid_it_sees_whole_cells_on(scale: float | None,
     frame = np.zeros((160, 240, 3), np.uint8)
     assert proposer.heatmap(frame).shape[1:] == (round(160 * proposer.scale / 16) * 16 // proposer.stride,
                                                  round(240 * proposer.scale / 16) * 16 // proposer.stride)
+
+
+@pytest.mark.skipif(not DEFAULT_DETECTOR.is_file(), reason="assets/signdet.onnx not built")
+@pytest.mark.parametrize(("shape", "levels", "runs"), [((800, 1360), 3, 3), ((480, 640), 3, 3), ((800, 1360), 1, 1),
+                                                        ((160, 160), 3, 1), ((480, 640), 2, 2)],
+                         ids=["frame", "webcam", "one-level", "small-window", "two-levels"])
+def test_coarser_levels_run_where_they_have_room(monkeypatch: pytest.MonkeyPatch, shape: tuple[int, int],
+                                                 levels: int, runs: int) -> None:
+    proposer = SignDetProposer(levels=levels)
+    inputs = []
+    run = proposer._run
+    monkeypatch.setattr(proposer, "_run", lambda small: inputs.append(small.shape) or run(small))
+    proposer(np.zeros((*shape, 3), np.uint8))
+    assert len(inputs) == runs
+    widths = [size[1] for size in inputs]
+    assert all(b == pytest.approx(a / 2, abs=16) for a, b in zip(widths, widths[1:], strict=False))  # halves
+    assert min(inputs[-1][:2]) >= COARSE_MIN_SIDE or runs == 1
+
+
+@pytest.mark.skipif(not DEFAULT_DETECTOR.is_file(), reason="assets/signdet.onnx not built")
+def test_signs_filling_a_webcam_frame_are_found(gtsdb_dir: Path) -> None:
+    """Held-out signs magnified to 200 and 320 px in a 640x480 frame, as a sign held up to a webcam."""
+    _, holdout = split_scenes(load_scenes(gtsdb_dir))
+    proposer = SignDetProposer()
+    found = total = 0
+    for scene in holdout:
+        image = cv2.imread(str(scene.path))
+        for x1, y1, x2, y2, _ in scene.boxes:
+            if x2 - x1 + 1 < 40:
+                continue
+            for width in (200, 320):
+                f = width / (x2 - x1 + 1)
+                cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+                frame = cv2.warpAffine(image, np.float32([[f, 0, 320 - f * cx], [0, f, 240 - f * cy]]), (640, 480),
+                                       borderMode=cv2.BORDER_REPLICATE)
+                half_h = f * (y2 - y1 + 1) / 2
+                sign = (320 - width / 2, 240 - half_h, 320 + width / 2, 240 + half_h)
+                total += 1
+                found += _best_iou(proposer(frame), sign) >= 0.5
+        if total >= 40:
+            break
+    assert total >= 40 and found / total >= 0.8
+

@@ -1,0 +1,89 @@
+"""How well signs are found when they fill much of a small frame, as when a webcam is held up to one.
+
+Each annotated sign at least 30 px wide in the chosen GTSDB scenes is shown magnified, centred
+in a 640x480 frame (the scene around it magnified with it), at several widths. The
+recognizer runs on each frame as on a still; a sign counts as found when a detection of its
+class overlaps it with IoU >= 0.5. Prints the share found at each width, for each
+``--levels`` value (how many scales the finder looks at).
+
+Magnifying adds no detail, so wide signs are soft: this measures what sign sizes the finder
+copes with, not what a sharp close-up would look like.
+
+Compare settings on the tune scenes (``--split val``); report on ``--split holdout``.
+
+Example:
+    python benchmarks/close_up.py ../shared/data/gtsdb-train --split val --levels 1 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from signcam.detection import iou
+from signcam.gtsdb import Scene, load_scenes, split_scenes, split_validation
+from signcam.proposals import LEVELS, SignDetProposer
+from signcam.recognizer import Recognizer
+
+FRAME = (640, 480)
+
+
+def close_up(image: np.ndarray, box: tuple[int, int, int, int], width: int) -> tuple[np.ndarray, tuple[float, ...]]:
+    """``image`` magnified so the sign in ``box`` is ``width`` px wide, centred in a FRAME-sized frame."""
+    x1, y1, x2, y2 = box
+    factor = width / (x2 - x1 + 1)
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    centre = ((FRAME[0] - 1) / 2, (FRAME[1] - 1) / 2)
+    warp = np.float32([[factor, 0, centre[0] - factor * cx], [0, factor, centre[1] - factor * cy]])
+    frame = cv2.warpAffine(image, warp, FRAME, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    half_w, half_h = factor * (x2 - x1 + 1) / 2, factor * (y2 - y1 + 1) / 2
+    return frame, (centre[0] - half_w, centre[1] - half_h, centre[0] + half_w, centre[1] + half_h)
+
+
+def found_share(recognizer: Recognizer, scenes: list[Scene], widths: list[int], min_width: int) -> dict[int, float]:
+    hits, total = dict.fromkeys(widths, 0), 0
+    for scene in tqdm(scenes, desc="scenes", unit="scene", leave=False):
+        image = cv2.imread(str(scene.path))
+        for *box, class_id in scene.boxes:
+            if box[2] - box[0] + 1 < min_width:
+                continue
+            total += 1
+            for width in widths:
+                frame, truth = close_up(image, tuple(box), width)
+                hits[width] += any(d.class_id == class_id and iou(d.box, truth) >= 0.5 for d in recognizer(frame))
+    return {width: hits[width] / total for width in widths} if total else {}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path, help="GTSDB-format folder (gt.txt + images)")
+    parser.add_argument("--split", choices=("val", "holdout"), default="val",
+                        help="'val': tune scenes 375-449; 'holdout': scenes 450 and up")
+    parser.add_argument("--widths", type=int, nargs="+", default=[40, 60, 90, 130, 180, 250, 350], metavar="PX")
+    parser.add_argument("--levels", type=int, nargs="+", default=[LEVELS], metavar="N")
+    parser.add_argument("--min-width", type=int, default=30, help="signs narrower than this are left out")
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    args = parser.parse_args(argv)
+
+    tune, holdout = split_scenes(load_scenes(args.folder))
+    scenes = split_validation(tune)[1] if args.split == "val" else holdout
+    scenes = [s for s in scenes if s.boxes]
+    results = {}
+    for levels in args.levels:
+        shares = found_share(Recognizer(proposer=SignDetProposer(levels=levels)), scenes, args.widths, args.min_width)
+        results[levels] = shares
+        print(f"levels {levels}: found, by sign width in a {FRAME[0]}x{FRAME[1]} frame: "
+              + "  ".join(f"{w} px {share:.2f}" for w, share in shares.items()))
+    if args.json:
+        args.json.write_text(json.dumps({"split": args.split, "frame": FRAME, "found": results}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
