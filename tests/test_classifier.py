@@ -121,3 +121,14 @@ def test_shipped_model_describes_itself_and_predicts(frame: np.ndarray) -> None:
     np.testing.assert_allclose(probs.sum(1), 1, atol=1e-5)
     np.testing.assert_array_equal(classifier.predict_boxes(frame, [WHITE_SQUARE]), probs[1:2])
     assert classifier.predict(np.zeros((0, 32, 32, 3), np.uint8)).shape == (0, NOT_A_SIGN + 1)
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason=f"no shipped model at {DEFAULT_MODEL}")
+def test_whole_crops_are_read_at_each_zoom_and_averaged(frame: np.ndarray) -> None:
+    classifier = Classifier()
+    crops = [frame, frame[30:70, 30:70]]
+    patches = np.concatenate([classifier.prepare(crop) for crop in crops])
+    np.testing.assert_allclose(classifier.predict_crops(crops, [1.0]), classifier.predict(patches))
+    expected = (classifier.predict(patches) + classifier.predict(zoom_patches(patches, 1.3))) / 2
+    np.testing.assert_allclose(classifier.predict_crops(crops, [1.0, 1.3]), expected, rtol=1e-6)
+    assert classifier.predict_crops([]).shape == (0, NOT_A_SIGN + 1)

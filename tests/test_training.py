@@ -16,7 +16,7 @@ import torch
 
 from signcam import cli as signcam_cli
 from signcam.classes import CLASSES, NOT_A_SIGN
-from signcam.classifier import CROP_MARGIN, READ_ZOOM, Classifier, zoom_patches
+from signcam.classifier import CROP_MARGIN, READ_ZOOMS, Classifier, zoom_patches
 from signcam.proposals import DEFAULT_DETECTOR
 from training import cli, export
 from training import fit as fit_module
@@ -100,7 +100,8 @@ def test_evaluate_writes_report_and_plots(report_dir: Path, capsys: pytest.Captu
     report = json.loads((report_dir / "evaluate-report.json").read_text())
     assert report["test_images"] == 600 and 0 <= report["test_accuracy"] <= 1 and 0 <= report["test_rejected"] <= 1
     assert report["gtsdb_scenes"] == 12 and report["gtsdb_negatives"] > 100 and 0 <= report["false_accept_rate"] <= 1
-    assert report["read_zoom"] == READ_ZOOM and set(report["validation_by_zoom"]) == {str(z) for z in ZOOM_SCAN}
+    assert report["read_zooms"] == list(READ_ZOOMS) and set(report["validation_by_zoom"]) == {str(z) for z in ZOOM_SCAN}
+    assert 0 <= report["validation_accuracy"] <= 1
     assert all(0 <= acc <= 1 for acc in report["validation_by_zoom"].values())
     rows = report["per_class"]
     assert [r["id"] for r in rows] == list(range(len(CLASSES))) and sum(r["n"] for r in rows) == 600
@@ -116,7 +117,7 @@ def test_export_embeds_metadata_and_matches_torch(model_file: Path, run_dir: Pat
     report = json.loads((report_dir / "evaluate-report.json").read_text())
     assert meta["class_names"] == [c.name for c in CLASSES] and meta["reject_index"] == NOT_A_SIGN
     assert (meta["input_size"], meta["channel_order"], meta["crop_margin"]) == (32, "BGR", CROP_MARGIN)
-    assert meta["test_accuracy"] == report["test_accuracy"] and meta["read_zoom"] == report["read_zoom"]
+    assert meta["test_accuracy"] == report["test_accuracy"] and meta["read_zooms"] == report["read_zooms"]
     assert meta["false_accept_rate"] == report["false_accept_rate"]
     assert meta["params"] > 100_000 and meta["macs"] > 1_000_000 and meta["recipe"]["limit"] == 300
     assert len(meta["data"]["data_sha256"]) == 64 and meta["torch_version"] == torch.__version__
@@ -129,17 +130,18 @@ def test_export_embeds_metadata_and_matches_torch(model_file: Path, run_dir: Pat
     np.testing.assert_allclose(classifier.predict(images), expected, atol=export.TOLERANCE)
 
 
-@pytest.mark.parametrize("zoom", [None, 1.0], ids=["model-zoom", "as-framed"])
+@pytest.mark.parametrize("zooms", [None, [1.0], [1.0, 1.3]], ids=["model-zooms", "as-framed", "other-zooms"])
 def test_classify_real_crops_through_the_cli(model_file: Path, test_crops: tuple[list[Path], np.ndarray],
-                                             capsys: pytest.CaptureFixture, zoom: float | None) -> None:
+                                             capsys: pytest.CaptureFixture, zooms: list[float] | None) -> None:
     files, _labels = test_crops
     code = signcam_cli.main(["classify", *map(str, files[:16]), "--model", str(model_file), "--json", "-",
-                             "--top", "5", *(["--zoom", str(zoom)] if zoom else [])])
+                             "--top", "5", *(["--zoom", *map(str, zooms)] if zooms else [])])
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert code == 0 and [r["source"] for r in records] == list(map(str, files[:16]))
     classifier = Classifier(model_file)
     crops = np.stack([cv2.imread(str(f)) for f in files[:16]])  # GTSRB files are already 32x32
-    probs = classifier.predict(zoom_patches(crops, classifier.info.read_zoom if zoom is None else zoom))
+    assert classifier.info.read_zooms == READ_ZOOMS
+    probs = np.mean([classifier.predict(zoom_patches(crops, zoom)) for zoom in zooms or READ_ZOOMS], axis=0)
     for record, p in zip(records, probs, strict=True):
         assert record["class_id"] == int(p[:NOT_A_SIGN].argmax())
         assert record["score"] == pytest.approx(float(p[:NOT_A_SIGN].max()), abs=1e-6)

@@ -1,9 +1,9 @@
 """``signcam-train evaluate``: test-set accuracy, per-class table, plots and a JSON report.
 
 Measures a checkpoint on the GTSRB test set (top-1 over the 43 signs, and how many
-test signs the "not a sign" output would reject), each image read ``--read-zoom`` times
-closer as ``signcam classify`` reads crops, with the validation tracks' accuracy at a few
-zooms beside it to show whether that zoom suits this model; and, with ``--gtsdb-dir``, on crops
+test signs the "not a sign" output would reject), each image read at the ``--read-zooms``
+and averaged, as ``signcam classify`` reads crops, with the validation tracks' accuracy at
+single zooms beside it to show what suits this model; and, with ``--gtsdb-dir``, on crops
 cut from the held-out GTSDB scenes: the false-accept rate on background and the
 accuracy on the signs. Writes ``evaluate-report.json`` (which ``signcam-train export``
 embeds in the model), ``confusion.png``, ``training-curves.png`` and ``worst-mistakes.png``.
@@ -25,7 +25,7 @@ from torch import nn
 from tqdm import tqdm
 
 from signcam.classes import CLASSES, NOT_A_SIGN, NUM_SIGN_CLASSES
-from signcam.classifier import READ_ZOOM, zoom_patches
+from signcam.classifier import READ_ZOOMS, zoom_patches
 from signcam.gtsdb import load_scenes, split_scenes
 from training.data import TensorSet, cut_scene_crops, load_gtsrb, split_by_track
 from training.export import load_checkpoint
@@ -33,7 +33,7 @@ from training.fit import pick_device, predict
 
 __all__ = ["add_arguments", "main", "predict_in_batches", "top1_accuracy", "rejected_share", "per_class_accuracy",
            "confusion_matrix", "format_table", "plot_confusion", "plot_history", "plot_mistakes", "evaluate_gtsdb",
-           "zoom_images", "REPORT_NAME", "ZOOM_SCAN"]
+           "read_in_batches", "zoom_images", "REPORT_NAME", "ZOOM_SCAN"]
 
 REPORT_NAME = "evaluate-report.json"
 #: Another seed than fit's, so the held-out crops are framed differently from anything tuned on.
@@ -47,8 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", choices=("ema", "model"), default="ema",
                         help="the checkpoint's weight average (ema, what export ships) or its last raw weights")
     parser.add_argument("--data-dir", type=Path, required=True, help="GTSRB root (holds gtsrb/GTSRB/...)")
-    parser.add_argument("--read-zoom", type=float, default=READ_ZOOM,
-                        help="read each GTSRB image this much closer, as `signcam classify` will (export records it)")
+    parser.add_argument("--read-zooms", type=float, nargs="+", default=list(READ_ZOOMS), metavar="Z",
+                        help="read each GTSRB image at these zooms and average, as `signcam classify` will "
+                             "(export records them)")
     parser.add_argument("--gtsdb-dir", type=Path, help="GTSDB scenes: false accepts on the held-out scenes")
     parser.add_argument("--output-dir", type=Path, default=Path("reports"), help="report JSON and PNGs")
     parser.add_argument("--worst", type=int, default=36, help="mistakes shown in worst-mistakes.png")
@@ -64,6 +65,13 @@ def predict_in_batches(model: nn.Module, images: torch.Tensor, device: torch.dev
     chunks = [predict(model, images[i:i + batch_size], device, batch_size)
               for i in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch", leave=False)]
     return torch.cat(chunks) if chunks else torch.zeros(0, NOT_A_SIGN + 1)
+
+
+def read_in_batches(model: nn.Module, images: torch.Tensor, zooms: list[float], device: torch.device | str = "cpu",
+                    desc: str = "predict") -> torch.Tensor:
+    """Softmax probabilities of uint8 images read at each zoom and averaged, as ``signcam classify`` reads crops."""
+    return torch.stack([predict_in_batches(model, zoom_images(images, zoom), device, desc=f"{desc} x{zoom}")
+                        for zoom in zooms]).mean(0)
 
 
 def zoom_images(images: torch.Tensor, zoom: float) -> torch.Tensor:
@@ -229,15 +237,15 @@ def main(args: argparse.Namespace) -> int:
     if args.limit:
         test = test.subset(np.random.default_rng(0).permutation(len(test))[: args.limit])
         val = val.subset(np.random.default_rng(0).permutation(len(val))[: args.limit])
-    by_zoom = {zoom: top1_accuracy(predict_in_batches(model, zoom_images(val.images, zoom), device,
-                                                      desc=f"validation x{zoom}"), val.labels)
-               for zoom in sorted({*ZOOM_SCAN, args.read_zoom})}
-    test_images = zoom_images(test.images, args.read_zoom)
-    probs = predict_in_batches(model, test_images, device, desc="GTSRB test")
+    val_probs = {zoom: predict_in_batches(model, zoom_images(val.images, zoom), device, desc=f"validation x{zoom}")
+                 for zoom in sorted({*ZOOM_SCAN, *args.read_zooms})}
+    by_zoom = {zoom: top1_accuracy(p, val.labels) for zoom, p in val_probs.items()}
+    val_read = top1_accuracy(torch.stack([val_probs[z] for z in args.read_zooms]).mean(0), val.labels)
+    probs = read_in_batches(model, test.images, args.read_zooms, device, desc="GTSRB test")
     rows = per_class_accuracy(probs, test.labels)
     report: dict[str, Any] = {
         "checkpoint": str(args.checkpoint), "checkpoint_sha256": info["sha256"], "epoch": info["epoch"],
-        "weights": args.weights, "read_zoom": args.read_zoom,
+        "weights": args.weights, "read_zooms": args.read_zooms, "validation_accuracy": val_read,
         "validation_by_zoom": {str(zoom): acc for zoom, acc in by_zoom.items()}, "test_images": len(test),
         "test_accuracy": top1_accuracy(probs, test.labels), "test_rejected": rejected_share(probs),
     }
@@ -249,14 +257,15 @@ def main(args: argparse.Namespace) -> int:
     plot_confusion(confusion_matrix(probs, test.labels), args.output_dir / "confusion.png",
                    f"GTSRB test confusion, {name}: top-1 {report['test_accuracy']:.4f}")
     plot_history(info["history"], args.output_dir / "training-curves.png", f"Training of {args.checkpoint}")
-    plot_mistakes(test_images, test.labels, probs, args.output_dir / "worst-mistakes.png", args.worst)
+    plot_mistakes(test.images, test.labels, probs, args.output_dir / "worst-mistakes.png", args.worst)
     report["per_class"] = rows
     (args.output_dir / REPORT_NAME).write_text(json.dumps(report, indent=1))
 
     print(format_table(rows))
-    print(f"validation top-1 ({len(val)} images) read x zoom: "
-          + ", ".join(f"x{zoom} {acc:.4f}" for zoom, acc in by_zoom.items()))
-    print(f"GTSRB test, read x{args.read_zoom}: top-1 {report['test_accuracy']:.4f} on {len(test)} signs; "
+    zooms = " and ".join(f"x{zoom}" for zoom in args.read_zooms)
+    singles = ", ".join(f"x{zoom} {acc:.4f}" for zoom, acc in by_zoom.items())
+    print(f"validation top-1 ({len(val)} images) read at one zoom: {singles}; averaged over {zooms}: {val_read:.4f}")
+    print(f"GTSRB test, averaged over {zooms}: top-1 {report['test_accuracy']:.4f} on {len(test)} signs; "
           f"{report['test_rejected']:.4f} would be rejected as 'not a sign'")
     if args.gtsdb_dir:
         far, pos_acc = report["false_accept_rate"], report["gtsdb_positive_accuracy"]

@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 import signcam
 from signcam.classes import CLASSES, NOT_A_SIGN
-from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY, READ_ZOOM
+from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY, READ_ZOOMS
 from training.data import load_gtsrb
 from training.model import INPUT_SIZE, SignNet, count_macs
 
@@ -179,7 +179,7 @@ def main(args: argparse.Namespace) -> int:
         "input_size": INPUT_SIZE,
         "channel_order": "BGR",
         "crop_margin": CROP_MARGIN,
-        "read_zoom": report.get("read_zoom", READ_ZOOM),  # what the test accuracy below was measured at
+        "read_zooms": report.get("read_zooms", list(READ_ZOOMS)),  # how the test accuracy below was measured
         "reject_index": NOT_A_SIGN,
         "normalisation": NORMALISATION,
         "test_accuracy": report.get("test_accuracy"),

@@ -1,8 +1,8 @@
 """Classify sign crops: each image, whatever its size, is one sign resized to the model's input.
 
-Crops are expected framed like GTSRB's, with some background around the sign; the model
-reads them a little closer (its ``read_zoom``). ``--zoom 1`` reads them as they come, which
-suits crops cut tight to the sign's rim.
+Crops are expected framed like GTSRB's, with some background around the sign. Each is read
+as it comes and a little closer, and the two readings averaged (the model's ``read_zooms``);
+``--zoom 1`` reads it once, as it comes, which suits crops cut tight to the sign's rim.
 
 PATH may be image files, folders (searched recursively) or globs. Prints an aligned
 table, or with ``--json`` one JSON object per image and line. A file that cannot be
@@ -62,9 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top", type=_top_k, default=3, metavar="K", help="list the K most likely signs")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ONNX model written by signcam-train export")
     parser.add_argument("--conf", type=float, default=0.5, help="accept a sign only from this probability on")
-    parser.add_argument("--zoom", type=_zoom, metavar="Z",
-                        help="read each crop Z times closer (default: the model's, 1.1 for the shipped one; "
-                             "1 for crops cut tight to the sign)")
+    parser.add_argument("--zoom", type=_zoom, nargs="+", metavar="Z",
+                        help="read each crop Z times closer, and average over several Z (default: the "
+                             "model's, 1 and 1.1 for the shipped one; 1 alone for crops cut tight to the sign)")
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def read_image(path: Path) -> np.ndarray:
 
 
 def classify_batch(classifier: Classifier, images: list[np.ndarray], sources: list[str], conf: float = 0.5,
-                   top: int = 3, zoom: float | None = None) -> list[CropResult]:
+                   top: int = 3, zooms: list[float] | None = None) -> list[CropResult]:
     """Classify whole images as sign crops in one model call.
 
     Args:
@@ -148,11 +148,11 @@ def classify_batch(classifier: Classifier, images: list[np.ndarray], sources: li
         sources: A name per image, kept in the results.
         conf: Lowest probability of an accepted sign.
         top: How many of the most likely signs to list.
-        zoom: How much closer each image is read; default: the model's ``read_zoom``.
+        zooms: How much closer each image is read, averaged; default: the model's ``read_zooms``.
     """
     if not images:
         return []
-    probs = classifier.predict(np.concatenate([classifier.prepare(image, zoom=zoom) for image in images]))
+    probs = classifier.predict_crops(images, zooms)
     results = []
     for source, p in zip(sources, probs, strict=True):
         ranked = np.argsort(-p[:NOT_A_SIGN], kind="stable")[:top]
