@@ -4,7 +4,8 @@ Each annotated sign at least 30 px wide in the chosen GTSDB scenes is shown magn
 in a 640x480 frame (the scene around it magnified with it), at several widths. The
 recognizer runs on each frame as on a still; a sign counts as found when a detection of its
 class overlaps it with IoU >= 0.5. Prints the share found at each width, for each
-``--levels`` value (how many scales the finder looks at).
+``--levels`` value (how many scales the finder looks at), with ``--coarse-detector`` for the
+coarser ones.
 
 Magnifying adds no detail, so wide signs are soft: this measures what sign sizes the finder
 copes with, not what a sharp close-up would look like.
@@ -28,7 +29,7 @@ from tqdm import tqdm
 
 from signcam.detection import iou
 from signcam.gtsdb import Scene, load_scenes, split_scenes, split_validation
-from signcam.proposals import LEVELS, SignDetProposer
+from signcam.proposals import DEFAULT_COARSE_DETECTOR, LEVELS, SignDetProposer
 from signcam.recognizer import Recognizer
 
 FRAME = (640, 480)
@@ -67,6 +68,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="'val': tune scenes 375-449; 'holdout': scenes 450 and up")
     parser.add_argument("--widths", type=int, nargs="+", default=[40, 60, 90, 130, 180, 250, 350], metavar="PX")
     parser.add_argument("--levels", type=int, nargs="+", default=[LEVELS], metavar="N")
+    parser.add_argument("--coarse-detector", default=str(DEFAULT_COARSE_DETECTOR),
+                        help="finder for the coarser levels ('none': the first finder at every level)")
     parser.add_argument("--min-width", type=int, default=30, help="signs narrower than this are left out")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args(argv)
@@ -74,14 +77,17 @@ def main(argv: list[str] | None = None) -> int:
     tune, holdout = split_scenes(load_scenes(args.folder))
     scenes = split_validation(tune)[1] if args.split == "val" else holdout
     scenes = [s for s in scenes if s.boxes]
+    coarse = None if args.coarse_detector == "none" else args.coarse_detector
     results = {}
     for levels in args.levels:
-        shares = found_share(Recognizer(proposer=SignDetProposer(levels=levels)), scenes, args.widths, args.min_width)
+        proposer = SignDetProposer(levels=levels, coarse_path=coarse)
+        shares = found_share(Recognizer(proposer=proposer), scenes, args.widths, args.min_width)
         results[levels] = shares
         print(f"levels {levels}: found, by sign width in a {FRAME[0]}x{FRAME[1]} frame: "
               + "  ".join(f"{w} px {share:.2f}" for w, share in shares.items()))
     if args.json:
-        args.json.write_text(json.dumps({"split": args.split, "frame": FRAME, "found": results}, indent=1))
+        report = {"split": args.split, "frame": FRAME, "coarse_detector": args.coarse_detector, "found": results}
+        args.json.write_text(json.dumps(report, indent=1))
     return 0
 
 

@@ -18,15 +18,24 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 
 from signcam.onnx_session import open_onnx
 
-__all__ = ["ColourProposer", "SignDetProposer", "DEFAULT_DETECTOR", "DETECTOR_METADATA_KEY", "UPSCALE"]
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+__all__ = ["ColourProposer", "SignDetProposer", "DEFAULT_DETECTOR", "DEFAULT_COARSE_DETECTOR", "DETECTOR_METADATA_KEY",
+           "UPSCALE", "LEVELS", "COARSE_MIN_PX", "COARSE_MIN_SIDE"]
 
 DEFAULT_DETECTOR = Path(__file__).resolve().parent.parent / "assets" / "signdet.onnx"
+#: The finder for the coarser levels: trained with more large signs in its crops (zoomed in
+#: up to 1.8 times, rare classes more often), so it also knows signs such as "no entry" when
+#: they are large, which the first finder only knows small.
+DEFAULT_COARSE_DETECTOR = DEFAULT_DETECTOR.with_name("signdet-coarse.onnx")
 DETECTOR_METADATA_KEY = "signcam-detector"
 
 _KERNEL = np.ones((3, 3), np.uint8)
@@ -146,6 +155,8 @@ class SignDetProposer:
         scale: Size of the frame the network sees, relative to the original; default:
             ``UPSCALE`` times the scale it was trained at (in its metadata).
         levels: How many scales to look at, each half the one before (see ``LEVELS``).
+        coarse_path: ONNX file of the finder for the coarser levels; None: the first finder at
+            every level.
 
     Raises:
         ModelError: the file is missing, corrupt or not a signcam detector.
@@ -153,31 +164,40 @@ class SignDetProposer:
 
     def __init__(self, path: str | os.PathLike | None = None, threshold: float = 0.15, max_peaks: int = 40,
                  box_scales: tuple[float, ...] = (0.95, 1.1), threads: int | None = None,
-                 scale: float | None = None, levels: int = LEVELS) -> None:
+                 scale: float | None = None, levels: int = LEVELS,
+                 coarse_path: str | os.PathLike | None = DEFAULT_COARSE_DETECTOR) -> None:
         self.path = Path(path) if path is not None else DEFAULT_DETECTOR
         # The classifier runs right after the detector on every frame: threads left spinning
         # here would steal the cores it needs.
         self._session, info = open_onnx(self.path, "detector", DETECTOR_METADATA_KEY, threads, spin=False)
         self.scale = UPSCALE * float(info["scale"]) if scale is None else scale
         self.stride = int(info["stride"])
+        self.coarse_path = Path(coarse_path) if coarse_path is not None and levels > 1 else None
+        self._coarse_session, self._coarse_stride = self._session, self.stride
+        if self.coarse_path is not None:
+            self._coarse_session, coarse = open_onnx(self.coarse_path, "detector", DETECTOR_METADATA_KEY, threads,
+                                                     spin=False)
+            self._coarse_stride = int(coarse["stride"])
         #: Pixels of the original frame whose multiples the network sees as whole multiples of 16
         #: (its input sides); windows on this grid see what a whole-frame search sees (1: none).
         self.grid_px = _grid_px(self.scale)
         self.threshold, self.max_peaks, self.box_scales, self.levels = threshold, max_peaks, box_scales, levels
-        self._input = self._session.get_inputs()[0].name
 
     def heatmap(self, image: np.ndarray) -> np.ndarray:
         """The raw 5 x H/s x W/s output maps for a BGR frame."""
         h, w = image.shape[:2]
-        return self._run(cv2.resize(image, self._input_size(w, h, self.scale), interpolation=cv2.INTER_AREA))
+        small = cv2.resize(image, self._input_size(w, h, self.scale), interpolation=cv2.INTER_AREA)
+        return self._run(self._session, small)
 
     @staticmethod
     def _input_size(w: int, h: int, scale: float) -> tuple[int, int]:
         # Multiples of 16 keep the encoder's strides aligned with the output grid.
         return max(16, round(w * scale / 16) * 16), max(16, round(h * scale / 16) * 16)
 
-    def _run(self, small: np.ndarray) -> np.ndarray:
-        return self._session.run(None, {self._input: small.transpose(2, 0, 1)[None].astype(np.float32)})[0][0]
+    @staticmethod
+    def _run(session: ort.InferenceSession, small: np.ndarray) -> np.ndarray:
+        batch = small.transpose(2, 0, 1)[None].astype(np.float32)
+        return session.run(None, {session.get_inputs()[0].name: batch})[0][0]
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
         """Candidate boxes, N x 4 float ``(x1, y1, x2, y2)``, strongest peaks first."""
@@ -189,7 +209,11 @@ class SignDetProposer:
                 break
             # Each level is made from the one before: a fraction of the cost of the whole frame.
             small = cv2.resize(small, self._input_size(w, h, scale), interpolation=cv2.INTER_AREA)
-            levels.append(self._peaks(self._run(small), w, h, COARSE_MIN_PX if level else 0.0))
+            if level == 0:
+                levels.append(self._peaks(self._run(self._session, small), w, h, self.stride, 0.0))
+            else:
+                maps = self._run(self._coarse_session, small)
+                levels.append(self._peaks(maps, w, h, self._coarse_stride, COARSE_MIN_PX))
         logit, cx, cy, bw, bh = np.concatenate(levels, 1)
         order = np.argsort(-logit, kind="stable")[: self.max_peaks]
         cx, cy, bw, bh = cx[order], cy[order], bw[order], bh[order]
@@ -197,19 +221,19 @@ class SignDetProposer:
                  for s in self.box_scales]
         return np.stack(boxes, 1).reshape(-1, 4) if len(cx) else np.zeros((0, 4))
 
-    def _peaks(self, maps: np.ndarray, w: int, h: int, min_px: float) -> np.ndarray:
+    def _peaks(self, maps: np.ndarray, w: int, h: int, stride: int, min_px: float) -> np.ndarray:
         """Peaks of one level's output maps: 5 x N (logit, centre x, y, width, height) in pixels of
         the w x h image; only signs at least ``min_px`` wide as the network saw them."""
         logit = maps[0]
         threshold_logit = np.log(self.threshold / (1 - self.threshold))
         peaks = (logit == cv2.dilate(logit, np.ones((3, 3), np.uint8))) & (logit > threshold_logit)
         ys, xs = np.nonzero(peaks)
-        fx = w / (maps.shape[2] * self.stride)
-        fy = h / (maps.shape[1] * self.stride)
-        bw = np.exp(maps[1, ys, xs]) * self.stride
+        fx = w / (maps.shape[2] * stride)
+        fy = h / (maps.shape[1] * stride)
+        bw = np.exp(maps[1, ys, xs]) * stride
         keep = np.flatnonzero(bw >= min_px)
         keep = keep[np.argsort(-logit[ys[keep], xs[keep]])[: self.max_peaks]]
         ys, xs = ys[keep], xs[keep]
-        return np.stack([logit[ys, xs], (xs + maps[3, ys, xs]) * self.stride * fx,
-                         (ys + maps[4, ys, xs]) * self.stride * fy, bw[keep] * fx,
-                         np.exp(maps[2, ys, xs]) * self.stride * fy])
+        return np.stack([logit[ys, xs], (xs + maps[3, ys, xs]) * stride * fx,
+                         (ys + maps[4, ys, xs]) * stride * fy, bw[keep] * fx,
+                         np.exp(maps[2, ys, xs]) * stride * fy])

@@ -11,7 +11,13 @@ import pytest
 from signcam.detection import iou_matrix
 from signcam.errors import ModelError
 from signcam.gtsdb import load_scenes, split_scenes
-from signcam.proposals import COARSE_MIN_SIDE, DEFAULT_DETECTOR, ColourProposer, SignDetProposer
+from signcam.proposals import (
+    COARSE_MIN_SIDE,
+    DEFAULT_COARSE_DETECTOR,
+    DEFAULT_DETECTOR,
+    ColourProposer,
+    SignDetProposer,
+)
 
 
 def _best_iou(boxes: np.ndarray, box: tuple[int, int, int, int]) -> float:
@@ -77,17 +83,29 @@ def test_detector_scale_and_the_grid_it_sees_whole_cells_on(scale: float | None,
 @pytest.mark.parametrize(("shape", "levels", "runs"), [((800, 1360), 3, 3), ((480, 640), 3, 3), ((800, 1360), 1, 1),
                                                         ((160, 160), 3, 1), ((480, 640), 2, 2)],
                          ids=["frame", "webcam", "one-level", "small-window", "two-levels"])
-def test_coarser_levels_run_where_they_have_room(monkeypatch: pytest.MonkeyPatch, shape: tuple[int, int],
-                                                 levels: int, runs: int) -> None:
+def test_coarser_levels_run_where_they_have_room_on_the_coarse_finder(
+        monkeypatch: pytest.MonkeyPatch, shape: tuple[int, int], levels: int, runs: int) -> None:
     proposer = SignDetProposer(levels=levels)
-    inputs = []
-    run = proposer._run
-    monkeypatch.setattr(proposer, "_run", lambda small: inputs.append(small.shape) or run(small))
+    calls = []
+    run = SignDetProposer._run
+    monkeypatch.setattr(SignDetProposer, "_run", staticmethod(lambda session, small: calls.append(
+        (session, small.shape)) or run(session, small)))
     proposer(np.zeros((*shape, 3), np.uint8))
-    assert len(inputs) == runs
-    widths = [size[1] for size in inputs]
+    assert len(calls) == runs
+    assert [session for session, _ in calls] == [proposer._session] + [proposer._coarse_session] * (runs - 1)
+    widths = [size[1] for _, size in calls]
     assert all(b == pytest.approx(a / 2, abs=16) for a, b in zip(widths, widths[1:], strict=False))  # halves
-    assert min(inputs[-1][:2]) >= COARSE_MIN_SIDE or runs == 1
+    assert min(calls[-1][1][:2]) >= COARSE_MIN_SIDE or runs == 1
+
+
+@pytest.mark.skipif(not DEFAULT_COARSE_DETECTOR.is_file(), reason="assets/signdet-coarse.onnx not built")
+def test_the_coarse_finder_is_its_own_network_and_optional(tmp_path: Path) -> None:
+    both = SignDetProposer()
+    assert both.coarse_path == DEFAULT_COARSE_DETECTOR and both._coarse_session is not both._session
+    alone = SignDetProposer(coarse_path=None)
+    assert alone.coarse_path is None and alone._coarse_session is alone._session
+    with pytest.raises(ModelError, match="detector"):
+        SignDetProposer(coarse_path=tmp_path / "missing.onnx")
 
 
 @pytest.mark.skipif(not DEFAULT_DETECTOR.is_file(), reason="assets/signdet.onnx not built")

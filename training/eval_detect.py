@@ -117,6 +117,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peak-threshold", type=float, help="SignDet heatmap peak threshold (default: the runtime's)")
     parser.add_argument("--finder-scale", type=float,
                         help="size of the frame SignDet sees, relative to the original (default: the runtime's)")
+    parser.add_argument("--levels", type=int,
+                        help="scales SignDet looks at, each half the last (default: the runtime's)")
+    parser.add_argument("--coarse-detector",
+                        help="SignDet ONNX for the coarser scales (default: the shipped one; 'none': --detector "
+                             "at every scale)")
     parser.add_argument("--json", type=Path, help="write the report as JSON")
     parser.add_argument("--save-dir", type=Path, help="write annotated scenes with errors here")
 
@@ -134,8 +139,10 @@ def main(args: argparse.Namespace) -> int:
     if args.proposer == "colour":
         proposer = ColourProposer()
     else:
-        options = {"threshold": args.peak_threshold, "scale": args.finder_scale}
+        options = {"threshold": args.peak_threshold, "scale": args.finder_scale, "levels": args.levels}
         options = {name: value for name, value in options.items() if value is not None}
+        if args.coarse_detector is not None:
+            options["coarse_path"] = None if str(args.coarse_detector) == "none" else args.coarse_detector
         proposer = SignDetProposer(args.detector, **options)
     recognizer = Recognizer(Classifier(args.model, spin=False), proposer=proposer)
     if args.conf is not None:
