@@ -209,11 +209,9 @@ class SignDetProposer:
                 break
             # Each level is made from the one before: a fraction of the cost of the whole frame.
             small = cv2.resize(small, self._input_size(w, h, scale), interpolation=cv2.INTER_AREA)
-            if level == 0:
-                levels.append(self._peaks(self._run(self._session, small), w, h, self.stride, 0.0))
-            else:
-                maps = self._run(self._coarse_session, small)
-                levels.append(self._peaks(maps, w, h, self._coarse_stride, COARSE_MIN_PX))
+            session, stride, min_px = ((self._session, self.stride, 0.0) if level == 0 else
+                                       (self._coarse_session, self._coarse_stride, COARSE_MIN_PX))
+            levels.append(self._peaks(self._run(session, small), w, h, stride, min_px))
         logit, cx, cy, bw, bh = np.concatenate(levels, 1)
         order = np.argsort(-logit, kind="stable")[: self.max_peaks]
         cx, cy, bw, bh = cx[order], cy[order], bw[order], bh[order]
