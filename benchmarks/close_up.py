@@ -32,22 +32,25 @@ from signcam.gtsdb import Scene, load_scenes, split_scenes, split_validation
 from signcam.proposals import DEFAULT_COARSE_DETECTOR, LEVELS, SignDetProposer
 from signcam.recognizer import Recognizer
 
+#: A webcam's frame size, the default of ``--frame``.
 FRAME = (640, 480)
 
 
-def close_up(image: np.ndarray, box: tuple[int, int, int, int], width: int) -> tuple[np.ndarray, tuple[float, ...]]:
-    """``image`` magnified so the sign in ``box`` is ``width`` px wide, centred in a FRAME-sized frame."""
+def close_up(image: np.ndarray, box: tuple[int, int, int, int], width: int,
+             frame_size: tuple[int, int] = FRAME) -> tuple[np.ndarray, tuple[float, ...]]:
+    """``image`` magnified so the sign in ``box`` is ``width`` px wide, centred in a ``frame_size`` frame."""
     x1, y1, x2, y2 = box
     factor = width / (x2 - x1 + 1)
     cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
-    centre = ((FRAME[0] - 1) / 2, (FRAME[1] - 1) / 2)
+    centre = ((frame_size[0] - 1) / 2, (frame_size[1] - 1) / 2)
     warp = np.float32([[factor, 0, centre[0] - factor * cx], [0, factor, centre[1] - factor * cy]])
-    frame = cv2.warpAffine(image, warp, FRAME, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    frame = cv2.warpAffine(image, warp, frame_size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     half_w, half_h = factor * (x2 - x1 + 1) / 2, factor * (y2 - y1 + 1) / 2
     return frame, (centre[0] - half_w, centre[1] - half_h, centre[0] + half_w, centre[1] + half_h)
 
 
-def found_share(recognizer: Recognizer, scenes: list[Scene], widths: list[int], min_width: int) -> dict[int, float]:
+def found_share(recognizer: Recognizer, scenes: list[Scene], widths: list[int], min_width: int,
+                frame_size: tuple[int, int] = FRAME) -> dict[int, float]:
     hits, total = dict.fromkeys(widths, 0), 0
     for scene in tqdm(scenes, desc="scenes", unit="scene", leave=False):
         image = cv2.imread(str(scene.path))
@@ -56,9 +59,17 @@ def found_share(recognizer: Recognizer, scenes: list[Scene], widths: list[int], 
                 continue
             total += 1
             for width in widths:
-                frame, truth = close_up(image, tuple(box), width)
+                frame, truth = close_up(image, tuple(box), width, frame_size)
                 hits[width] += any(d.class_id == class_id and iou(d.box, truth) >= 0.5 for d in recognizer(frame))
     return {width: hits[width] / total for width in widths} if total else {}
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected WIDTHxHEIGHT, e.g. 1280x720") from None
+    return width, height
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", choices=("val", "holdout"), default="val",
                         help="'val': tune scenes 375-449; 'holdout': scenes 450 and up")
     parser.add_argument("--widths", type=int, nargs="+", default=[40, 60, 90, 130, 180, 250, 350], metavar="PX")
+    parser.add_argument("--frame", type=_size, default=FRAME, metavar="WxH", help="frame size (default: 640x480)")
     parser.add_argument("--levels", type=int, nargs="+", default=[LEVELS], metavar="N")
     parser.add_argument("--coarse-detector", default=str(DEFAULT_COARSE_DETECTOR),
                         help="finder for the coarser levels ('none': the first finder at every level)")
@@ -81,12 +93,12 @@ def main(argv: list[str] | None = None) -> int:
     results = {}
     for levels in args.levels:
         proposer = SignDetProposer(levels=levels, coarse_path=coarse)
-        shares = found_share(Recognizer(proposer=proposer), scenes, args.widths, args.min_width)
+        shares = found_share(Recognizer(proposer=proposer), scenes, args.widths, args.min_width, args.frame)
         results[levels] = shares
-        print(f"levels {levels}: found, by sign width in a {FRAME[0]}x{FRAME[1]} frame: "
+        print(f"levels {levels}: found, by sign width in a {args.frame[0]}x{args.frame[1]} frame: "
               + "  ".join(f"{w} px {share:.2f}" for w, share in shares.items()))
     if args.json:
-        report = {"split": args.split, "frame": FRAME, "coarse_detector": args.coarse_detector, "found": results}
+        report = {"split": args.split, "frame": args.frame, "coarse_detector": args.coarse_detector, "found": results}
         args.json.write_text(json.dumps(report, indent=1))
     return 0
 
