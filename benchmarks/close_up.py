@@ -25,6 +25,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from make_clip import frame_size
 from tqdm import tqdm
 
 from signcam.detection import iou
@@ -64,21 +65,13 @@ def found_share(recognizer: Recognizer, scenes: list[Scene], widths: list[int], 
     return {width: hits[width] / total for width in widths} if total else {}
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        width, height = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected WIDTHxHEIGHT, e.g. 1280x720") from None
-    return width, height
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="GTSDB-format folder (gt.txt + images)")
     parser.add_argument("--split", choices=("val", "holdout"), default="val",
                         help="'val': tune scenes 375-449; 'holdout': scenes 450 and up")
     parser.add_argument("--widths", type=int, nargs="+", default=[40, 60, 90, 130, 180, 250, 350], metavar="PX")
-    parser.add_argument("--frame", type=_size, default=FRAME, metavar="WxH", help="frame size (default: 640x480)")
+    parser.add_argument("--frame", type=frame_size, default=FRAME, metavar="WxH", help="frame size (default: 640x480)")
     parser.add_argument("--levels", type=int, nargs="+", default=[LEVELS], metavar="N")
     parser.add_argument("--coarse-detector", default=str(DEFAULT_COARSE_DETECTOR),
                         help="finder for the coarser levels ('none': the first finder at every level)")

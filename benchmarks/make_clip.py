@@ -28,7 +28,8 @@ def zoom_frames(image: np.ndarray, hold: int, zoom: float):
         yield cv2.warpAffine(image, matrix, (w, h), flags=cv2.INTER_LINEAR), matrix
 
 
-def _size(text: str) -> tuple[int, int]:
+def frame_size(text: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` as an argparse type, e.g. ``1920x1080`` -> (1920, 1080)."""
     try:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=int, default=25, help="frames per image")
     parser.add_argument("--zoom", type=float, default=1.15, help="zoom reached at the end of each image")
     parser.add_argument("--fps", type=float, default=25.0)
-    parser.add_argument("--size", type=_size, metavar="WxH",
+    parser.add_argument("--size", type=frame_size, metavar="WxH",
                         help="frame size, e.g. 1920x1080 (default: the images' own); each image is cut to "
                              "this aspect ratio about its centre, then resized")
     args = parser.parse_args(argv)
