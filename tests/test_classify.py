@@ -165,6 +165,12 @@ def test_corrupt_file_is_one_error_line_and_others_are_classified(crops: Path, t
     assert sorted(Path(r["source"]).name for r in json_lines(out)) == sorted(CROPS)
 
 
+def test_only_an_unreadable_file_prints_the_error_and_no_table(tmp_path: Path, toy_model: Path, capsys) -> None:
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    code, out, err = run(capsys, str(tmp_path / "broken.png"), "--model", str(toy_model))
+    assert code != 0 and out == "" and err.count("\n") == 1 and "broken.png" in err
+
+
 def test_missing_path_fails_at_the_end_after_the_rest(crops: Path, toy_model: Path, capsys) -> None:
     code, out, err = run(capsys, str(crops / "nope.png"), str(crops / "red.png"), "--model", str(toy_model),
                          "--json", "-")

@@ -183,16 +183,22 @@ def _batches(files: list[Path], failures: list[str]) -> Iterator[tuple[list[np.n
 
 
 class _Table:
-    """Aligned text rows, widths known up front so rows can be printed as they come."""
+    """Aligned text rows, widths known up front so rows can be printed as they come.
+
+    The header comes with the first row: when no image can be read, only the errors show.
+    """
 
     def __init__(self, stream: IO[str], sources: list[str], top: int) -> None:
         self.stream = stream
         self.source_width = max([len("source"), *map(len, sources)])
         self.label_width = max(len(label_of(i)) for i in range(NUM_SIGN_CLASSES))
-        print(f"{'source':<{self.source_width}}  {'id':>2}  {'label':<{self.label_width}}  {'score':>6}  "
-              f"{'accepted':<10}  top {top}", file=stream)
+        self.header: str | None = (f"{'source':<{self.source_width}}  {'id':>2}  {'label':<{self.label_width}}  "
+                                   f"{'score':>6}  {'accepted':<10}  top {top}")
 
     def write(self, r: CropResult) -> None:
+        if self.header is not None:
+            print(self.header, file=self.stream)
+            self.header = None
         accepted = "yes" if r.accepted else r.rejected_as
         top = ", ".join(f"{c} {p:.3f}" for c, p in r.top)
         print(f"{r.source:<{self.source_width}}  {r.class_id:>2}  {r.label:<{self.label_width}}  {r.score:6.3f}  "
