@@ -86,3 +86,19 @@ def test_backlight_keeps_the_detail_of_the_sign() -> None:
     bar = out[:, :, 14:18, 10:22].mean(dim=(1, 2, 3))
     face = out[:, :, 8:12, 12:20].mean(dim=(1, 2, 3))
     assert (bar > face).float().mean() > 0.9
+
+
+def _dark_to_bright(images: torch.Tensor) -> torch.Tensor:
+    """Per image, the 10th over the 90th percentile of brightness."""
+    level = images.mean(1).flatten(1)
+    low, high = torch.quantile(level, torch.tensor([0.1, 0.9]), dim=1)
+    return low / high.clamp_min(1)
+
+
+@pytest.mark.parametrize(("shadow", "share"), [(1.0, (0.9, 1.0)), (0.0, (0.0, 0.4))])
+def test_shadow_darkens_part_of_the_crop(shadow: float, share: tuple[float, float]) -> None:
+    grey = torch.full((256, 3, 32, 32), 128, dtype=torch.uint8)
+    out = Augment(seed=0, shadow=shadow, rotate=0, scale=0, shear=0, translate=0, perspective=0)(grey)
+    shaded = (_dark_to_bright(out) < 0.7).float().mean().item()
+    assert share[0] <= shaded <= share[1]
+

@@ -215,6 +215,27 @@ def test_fine_tuning_adds_the_detectors_proposals_as_examples(run_dir: Path, gts
     assert after["gtsdb_positives"] > before["gtsdb_positives"]
 
 
+def test_distilling_from_a_checkpoint_records_the_teacher(run_dir: Path, gtsrb_root: Path, tmp_path: Path) -> None:
+    teacher = run_dir / "checkpoint.pt"
+    assert fit("--data-dir", str(gtsrb_root), "--output-dir", str(tmp_path), "--epochs", "1",
+               "--teacher", str(teacher), "--shadow", "0.2") == 0
+    recipe = json.loads(torch.load(tmp_path / "checkpoint.pt", weights_only=True)["args"])
+    assert recipe["teacher"] == [str(teacher)] and recipe["shadow"] == 0.2
+    assert fit("--data-dir", str(gtsrb_root), "--output-dir", str(tmp_path), "--epochs", "1", "--resume") != 0, \
+        "resuming without the teacher changes the recipe"
+
+
+def test_distillation_loss_is_zero_only_when_the_student_agrees() -> None:
+    teacher = fit_module.SignNet().eval()
+    images = torch.rand(8, 3, 32, 32) * 255
+    loss = fit_module.Distillation([teacher, teacher], temperature=2.0)
+    with torch.no_grad():
+        agreeing = teacher(images)
+    assert loss(agreeing, images).item() == pytest.approx(0, abs=1e-5)
+    assert loss(agreeing + torch.randn_like(agreeing) * 3, images).item() > 0.05
+    assert not any(p.requires_grad for p in loss.parameters()), "teachers stay fixed"
+
+
 @pytest.mark.parametrize("contrast", ["global", "local"])
 def test_signnet_shapes_and_size_limits(contrast: str) -> None:
     from training.model import SignNet, count_macs

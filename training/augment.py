@@ -2,7 +2,8 @@
 
 Geometric: rotation, scale, shear, translation and a mild perspective in one warp.
 Photometric: brightness (down to night-time darkness), contrast, saturation, colour cast,
-gamma, uneven light (shadow), backlight (a dark sign against a bright sky, optional), blur,
+gamma, uneven light, a cast shadow with a sharp edge (optional), backlight (a dark sign
+against a bright sky, optional), blur,
 noise, low resolution and small occlusions,
 then rounding to whole levels as a camera's 8 bits do. Never flips: a mirrored "keep left"
 is "keep right". Runs on the device the generator lives on (the GPU when training there).
@@ -38,6 +39,9 @@ class Augment:
         backlight: Share of images turned into a sign against a bright sky: the sign's face
             dark, its surround bright, as when the camera exposes for the sky. At 0 it draws
             no random numbers, so the other augmentations stay as they were.
+        shadow: Share of images crossed by the straight edge of a cast shadow (a pole, a
+            wall, foliage): one side darkened, the edge sharp to slightly soft. Like
+            ``backlight``, at 0 it draws no random numbers.
         seed: Seed of the generator, for reproducible runs.
         device: Where the random numbers and the work live ("cpu" or "cuda").
     """
@@ -48,6 +52,7 @@ class Augment:
     translate: float = 0.08
     perspective: float = 0.08
     backlight: float = 0.0
+    shadow: float = 0.0
     seed: int = 0
     device: str | torch.device = "cpu"
 
@@ -107,6 +112,8 @@ class Augment:
         field = torch.exp(self._u(n * 9, -0.6, 0.6).view(n, 1, 3, 3))
         field = F.interpolate(field, size=(h, w), mode="bilinear", align_corners=True)
         x = torch.where(uneven, x * field, x)
+        if self.shadow:
+            x = self._shadowed(x)
         if self.backlight:
             x = self._backlit(x)
         x = x.clamp(0, 255)
@@ -130,6 +137,20 @@ class Augment:
         bright = (self._u(n, 140, 240).view(n, 1, 1, 1) / mean_over(1 - inside).clamp_min(1)).clamp(1, 4)
         hit = self._chance(n, self.backlight).view(n, 1, 1, 1)
         return torch.where(hit, x * (inside * dark + (1 - inside) * bright), x)
+
+    def _shadowed(self, x: torch.Tensor) -> torch.Tensor:
+        # The smooth gain field above cannot make a sharp edge, and a sign half in shade is
+        # common on a sunny road: GTSRB's test set has a "pedestrians" track read as
+        # "priority at next intersection" that way. A half-plane at any angle and offset.
+        n, _, h, w = x.shape
+        ys, xs = self._unit_grid(h, w)
+        angle = self._u(n, 0, 2 * math.pi).view(n, 1, 1, 1)
+        offset = self._u(n, -0.6, 0.6).view(n, 1, 1, 1)
+        softness = self._u(n, 0.01, 0.12).view(n, 1, 1, 1)
+        shaded = torch.sigmoid((xs * torch.cos(angle) + ys * torch.sin(angle) - offset) / softness)
+        gain = self._u(n, 0.2, 0.6).view(n, 1, 1, 1)
+        hit = self._chance(n, self.shadow).view(n, 1, 1, 1)
+        return torch.where(hit, x * (1 - shaded * (1 - gain)), x)
 
     def degrade(self, x: torch.Tensor) -> torch.Tensor:
         n, c, h, w = x.shape

@@ -49,6 +49,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # test set and on held-out GTSDB scenes; the shipped model predates it (README, "What falls short").
     parser.add_argument("--backlight", type=float, default=0.15,
                         help="share of training crops turned into dark signs against a bright sky (0: none)")
+    parser.add_argument("--shadow", type=float, default=0.0,
+                        help="share of training crops crossed by the sharp edge of a cast shadow (0: none)")
+    parser.add_argument("--teacher", type=Path, nargs="+", default=[],
+                        help="fit checkpoints whose averaged prediction on each augmented batch the network "
+                             "also learns from (distillation)")
+    parser.add_argument("--distill-weight", type=float, default=0.5,
+                        help="share of the loss that follows the teachers rather than the labels")
+    parser.add_argument("--distill-temperature", type=float, default=2.0,
+                        help="softmax temperature of the teachers' and the network's distilled predictions")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=0, help="use only N training images (smoke tests)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
@@ -112,9 +121,34 @@ def load_data(args: argparse.Namespace) -> tuple[TensorSet, TensorSet, dict]:
     return train_set, val_set, summary
 
 
+class Distillation(nn.Module):
+    """Loss towards the averaged, softened prediction of trained networks (Hinton et al., 2015).
+
+    The teachers see the same augmented batch as the student, so it learns their reading of
+    the hard cases (dark, shaded, blurred) and not only the label.
+
+    Args:
+        teachers: Networks in eval mode.
+        temperature: Softens both predictions; the loss is scaled by its square so that its
+            gradients keep the size of the cross-entropy's.
+    """
+
+    def __init__(self, teachers: list[nn.Module], temperature: float) -> None:
+        super().__init__()
+        self.teachers = nn.ModuleList(teachers).requires_grad_(False)
+        self.temperature = temperature
+
+    def forward(self, logits: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
+        t = self.temperature
+        with torch.no_grad():
+            target = torch.stack([torch.softmax(m(images) / t, 1) for m in self.teachers]).mean(0)
+        return F.kl_div(F.log_softmax(logits / t, 1), target, reduction="batchmean") * t * t
+
+
 def train_one_epoch(model: nn.Module, ema: torch.optim.swa_utils.AveragedModel, data: TensorSet,
                     augment: Augment, optimizer: torch.optim.Optimizer, scheduler, criterion: nn.Module,
-                    batch_size: int, device: torch.device, epoch: int, epochs: int) -> dict:
+                    batch_size: int, device: torch.device, epoch: int, epochs: int,
+                    distillation: Distillation | None = None, distill_weight: float = 0.0) -> dict:
     model.train()
     order = torch.randperm(len(data), generator=augment.gen, device=augment.device).to(data.labels.device)
     steps = len(data) // batch_size
@@ -126,6 +160,8 @@ def train_one_epoch(model: nn.Module, ema: torch.optim.swa_utils.AveragedModel, 
         labels = data.labels[idx].to(device)
         logits = model(images)
         loss = criterion(logits, labels)
+        if distillation is not None:
+            loss = (1 - distill_weight) * loss + distill_weight * distillation(logits, images)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
@@ -161,6 +197,13 @@ def evaluate(model: nn.Module, data: TensorSet, device: torch.device) -> dict:
     return result
 
 
+def _plain(value: object) -> object:
+    """A command-line value as JSON holds it (paths as text)."""
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -193,18 +236,28 @@ def main(args: argparse.Namespace) -> int:
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
                                                     steps_per_epoch=max(steps_per_epoch, 1), pct_start=0.15)
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
-    augment = Augment(seed=args.seed, device=device, backlight=args.backlight)
+    augment = Augment(seed=args.seed, device=device, backlight=args.backlight, shadow=args.shadow)
+    distillation = None
+    if args.teacher:
+        from training.export import load_checkpoint
+
+        distillation = Distillation([load_checkpoint(path, device=device)[0] for path in args.teacher],
+                                    args.distill_temperature)
+        print(f"distilling from {len(args.teacher)} teacher(s), weight {args.distill_weight}")
     if device.type != "cpu":  # the whole set fits on the GPU: no copies per batch
         train_set = TensorSet(train_set.images.to(device), train_set.labels.to(device))
     start_epoch, history = 0, []
+    recipe = {k: _plain(v) for k, v in vars(args).items() if k != "func"}
 
     if args.resume:
         if not checkpoint_path.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint_path}")
         state = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        saved = {"backlight": 0.0, **json.loads(state["args"])}  # runs from before --backlight had none
-        changed = [k for k in ("epochs", "batch_size", "lr", "seed", "limit", "backlight")
-                   if saved.get(k) != getattr(args, k)]
+        # Runs from before --backlight, --shadow and --teacher had none of them.
+        saved = {"backlight": 0.0, "shadow": 0.0, "teacher": [], "distill_weight": args.distill_weight,
+                 **json.loads(state["args"])}
+        changed = [k for k in ("epochs", "batch_size", "lr", "seed", "limit", "backlight", "shadow", "teacher",
+                               "distill_weight") if saved.get(k) != recipe[k]]
         if changed:
             raise ValueError(f"--resume continues the same recipe; {', '.join(changed)} "
                              f"{'differs' if len(changed) == 1 else 'differ'} from {checkpoint_path}")
@@ -216,11 +269,10 @@ def main(args: argparse.Namespace) -> int:
         start_epoch, history = state["epoch"] + 1, json.loads(state["history"])
         print(f"resumed from {checkpoint_path} after epoch {start_epoch}")
 
-    recipe = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "func"}
     for epoch in range(start_epoch, args.stop_after or args.epochs):
         started = time.time()
         stats = train_one_epoch(model, ema, train_set, augment, optimizer, scheduler, criterion,
-                                args.batch_size, device, epoch, args.epochs)
+                                args.batch_size, device, epoch, args.epochs, distillation, args.distill_weight)
         stats.update(evaluate(ema.module, val_set, device))
         stats.update(epoch=epoch + 1, seconds=round(time.time() - started, 1))
         history.append(stats)
