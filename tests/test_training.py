@@ -19,6 +19,7 @@ from signcam.classes import CLASSES, NOT_A_SIGN
 from signcam.classifier import CROP_MARGIN, READ_ZOOMS, Classifier, zoom_patches
 from signcam.proposals import DEFAULT_DETECTOR
 from training import cli, export
+from training import evaluate as evaluate_module
 from training import fit as fit_module
 from training.data import GTSRB_LAYOUT
 from training.evaluate import ZOOM_SCAN
@@ -215,14 +216,21 @@ def test_fine_tuning_adds_the_detectors_proposals_as_examples(run_dir: Path, gts
     assert after["gtsdb_positives"] > before["gtsdb_positives"]
 
 
-def test_distilling_from_a_checkpoint_records_the_teacher(run_dir: Path, gtsrb_root: Path, tmp_path: Path) -> None:
+def test_recipe_options_are_recorded_and_evaluate_validates_on_the_same_tracks(
+        run_dir: Path, gtsrb_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     teacher = run_dir / "checkpoint.pt"
     assert fit("--data-dir", str(gtsrb_root), "--output-dir", str(tmp_path), "--epochs", "1",
-               "--teacher", str(teacher), "--shadow", "0.2") == 0
+               "--teacher", str(teacher), "--shadow", "0.2", "--val-every", "6") == 0
     recipe = json.loads(torch.load(tmp_path / "checkpoint.pt", weights_only=True)["args"])
-    assert recipe["teacher"] == [str(teacher)] and recipe["shadow"] == 0.2
-    assert fit("--data-dir", str(gtsrb_root), "--output-dir", str(tmp_path), "--epochs", "1", "--resume") != 0, \
-        "resuming without the teacher changes the recipe"
+    assert recipe["teacher"] == [str(teacher)] and recipe["shadow"] == 0.2 and recipe["val_every"] == 6
+    assert fit("--data-dir", str(gtsrb_root), "--output-dir", str(tmp_path), "--epochs", "1", "--resume",
+               "--shadow", "0.2", "--val-every", "6") != 0, "resuming without the teacher changes the recipe"
+
+    splits = []
+    monkeypatch.setattr(evaluate_module, "split_by_track", lambda data, every: splits.append(every) or (data, data))
+    assert cli.main(["evaluate", "--checkpoint", str(tmp_path / "checkpoint.pt"), "--data-dir", str(gtsrb_root),
+                     "--output-dir", str(tmp_path / "reports"), "--limit", "50"]) == 0
+    assert splits == [6]
 
 
 def test_distillation_loss_is_zero_only_when_the_student_agrees() -> None:

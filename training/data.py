@@ -21,7 +21,7 @@ from signcam.classifier import crop_patches
 from signcam.detection import iou_matrix
 from signcam.gtsdb import Scene
 
-__all__ = ["TensorSet", "load_gtsrb", "split_by_track", "cut_scene_crops", "tensor_digest", "GTSRB_LAYOUT"]
+__all__ = ["TensorSet", "load_gtsrb", "split_by_track", "VAL_EVERY", "cut_scene_crops", "tensor_digest", "GTSRB_LAYOUT"]
 
 GTSRB_LAYOUT = """expected torchvision's GTSRB layout under DATA_DIR:
   DATA_DIR/gtsrb/GTSRB/Training/00000..00042/*.ppm
@@ -91,13 +91,19 @@ def load_gtsrb(root: str | Path, split: str, size: int = 32, download: bool = Fa
     return TensorSet(_to_tensor(images), torch.from_numpy(labels), tracks)
 
 
-def split_by_track(data: TensorSet, every: int = 12, offset: int = 5) -> tuple[TensorSet, TensorSet]:
-    """Hold out whole tracks (all frames of one physical sign) for validation.
+VAL_EVERY = 12
 
-    Splitting by image would leak near-identical frames into validation.
+
+def split_by_track(data: TensorSet, every: int = VAL_EVERY) -> tuple[TensorSet, TensorSet]:
+    """Hold out whole tracks (all frames of one physical sign) for validation: one in ``every``.
+
+    Splitting by image would leak near-identical frames into validation. The tracks kept out
+    at ``every=12`` are among those kept out at 6, 4, 3 and 2, so a larger split holds the smaller.
     """
+    if every < 2:
+        raise ValueError(f"every must be at least 2 (one track in {every} leaves none to train on)")
     track_no = data.tracks % 100_000
-    val = (track_no % every) == offset
+    val = (track_no % every) == 5 % every
     return data.subset(np.flatnonzero(~val)), data.subset(np.flatnonzero(val))
 
 

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from signcam.classes import CLASSES, NOT_A_SIGN, NUM_SIGN_CLASSES
 from signcam.classifier import READ_ZOOMS, zoom_patches
 from signcam.gtsdb import load_scenes, split_scenes
-from training.data import TensorSet, cut_scene_crops, load_gtsrb, split_by_track
+from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, split_by_track
 from training.export import load_checkpoint
 from training.fit import pick_device, predict
 
@@ -232,7 +232,8 @@ def evaluate_gtsdb(model: nn.Module, folder: Path, device: torch.device, limit: 
 def main(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     model, info = load_checkpoint(args.checkpoint, args.weights, device)
-    _train, val = split_by_track(load_gtsrb(args.data_dir, "train"))
+    # The tracks this checkpoint was validated on (runs from before --val-every kept 1 in 12).
+    _train, val = split_by_track(load_gtsrb(args.data_dir, "train"), info["args"].get("val_every", VAL_EVERY))
     test: TensorSet = load_gtsrb(args.data_dir, "test")
     if args.limit:
         test = test.subset(np.random.default_rng(0).permutation(len(test))[: args.limit])

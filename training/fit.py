@@ -22,7 +22,7 @@ from tqdm import tqdm
 from signcam.classes import NOT_A_SIGN
 from signcam.gtsdb import load_scenes, split_scenes
 from training.augment import Augment
-from training.data import TensorSet, cut_scene_crops, load_gtsrb, split_by_track, tensor_digest
+from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, split_by_track, tensor_digest
 from training.model import CONTRAST_MODES, SignNet
 
 __all__ = ["add_arguments", "main", "load_data", "train_one_epoch", "evaluate"]
@@ -58,6 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of the loss that follows the teachers rather than the labels")
     parser.add_argument("--distill-temperature", type=float, default=2.0,
                         help="softmax temperature of the teachers' and the network's distilled predictions")
+    parser.add_argument("--val-every", type=int, default=VAL_EVERY,
+                        help="keep one GTSRB track in N out of training, for validation (evaluate uses the same)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--limit", type=int, default=0, help="use only N training images (smoke tests)")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
@@ -92,7 +94,7 @@ def synthetic_clutter(count: int, seed: int, size: int = 32) -> TensorSet:
 def load_data(args: argparse.Namespace) -> tuple[TensorSet, TensorSet, dict]:
     """Training and validation sets, and a summary for the model's metadata."""
     gtsrb = load_gtsrb(args.data_dir, "train", download=args.download)
-    train, val = split_by_track(gtsrb)
+    train, val = split_by_track(gtsrb, args.val_every)
     if args.limit:
         train = train.subset(np.random.default_rng(args.seed).permutation(len(train))[: args.limit])
         val = val.subset(np.random.default_rng(args.seed).permutation(len(val))[: max(args.limit // 4, 1)])
@@ -253,11 +255,11 @@ def main(args: argparse.Namespace) -> int:
         if not checkpoint_path.is_file():
             raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint_path}")
         state = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        # Runs from before --backlight, --shadow and --teacher had none of them.
+        # Runs from before --backlight, --shadow, --teacher and --val-every had none of them.
         saved = {"backlight": 0.0, "shadow": 0.0, "teacher": [], "distill_weight": args.distill_weight,
-                 **json.loads(state["args"])}
+                 "val_every": VAL_EVERY, **json.loads(state["args"])}
         changed = [k for k in ("epochs", "batch_size", "lr", "seed", "limit", "backlight", "shadow", "teacher",
-                               "distill_weight") if saved.get(k) != recipe[k]]
+                               "distill_weight", "val_every") if saved.get(k) != recipe[k]]
         if changed:
             raise ValueError(f"--resume continues the same recipe; {', '.join(changed)} "
                              f"{'differs' if len(changed) == 1 else 'differ'} from {checkpoint_path}")
