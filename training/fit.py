@@ -23,6 +23,7 @@ from signcam.classes import NOT_A_SIGN
 from signcam.gtsdb import load_scenes, split_scenes
 from training.augment import Augment
 from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, split_by_track, tensor_digest
+from training.export import load_checkpoint
 from training.model import CONTRAST_MODES, SignNet
 
 __all__ = ["add_arguments", "main", "load_data", "train_one_epoch", "evaluate"]
@@ -206,6 +207,27 @@ def _plain(value: object) -> object:
     return str(value) if isinstance(value, Path) else value
 
 
+# What a resumed run must share with the run it continues. Runs from before an option existed
+# are read with the value they had in effect.
+_SAME_ON_RESUME = ("epochs", "batch_size", "lr", "seed", "limit", "backlight", "shadow", "teacher", "val_every")
+_BEFORE_THE_OPTION = {"backlight": 0.0, "shadow": 0.0, "teacher": [], "val_every": VAL_EVERY}
+
+
+def _resumable_state(path: Path, recipe: dict, device: torch.device) -> dict:
+    """The checkpoint to continue, refused before any data is loaded if its recipe differs."""
+    if not path.is_file():
+        raise FileNotFoundError(f"--resume: no checkpoint at {path}")
+    state = torch.load(path, map_location=device, weights_only=True)
+    saved = {**_BEFORE_THE_OPTION, **json.loads(state["args"])}
+    changed = [k for k in _SAME_ON_RESUME if saved.get(k) != recipe[k]]
+    if recipe["teacher"] and saved.get("distill_weight") != recipe["distill_weight"]:
+        changed.append("distill_weight")
+    if changed:
+        raise ValueError(f"--resume continues the same recipe; {', '.join(changed)} "
+                         f"{'differs' if len(changed) == 1 else 'differ'} from {path}")
+    return state
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -219,13 +241,13 @@ def main(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     args.output_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = args.output_dir / "checkpoint.pt"
+    recipe = {k: _plain(v) for k, v in vars(args).items() if k != "func"}
+    state = _resumable_state(checkpoint_path, recipe, device) if args.resume else None
 
     train_set, val_set, summary = load_data(args)
     print(f"training on {len(train_set)} crops ({summary}), validating on {len(val_set)}; device {device}")
 
     if args.init:
-        from training.export import load_checkpoint
-
         model, _ = load_checkpoint(args.init, device=device)
         print(f"starting from the EMA weights of {args.init}")
     else:
@@ -241,28 +263,14 @@ def main(args: argparse.Namespace) -> int:
     augment = Augment(seed=args.seed, device=device, backlight=args.backlight, shadow=args.shadow)
     distillation = None
     if args.teacher:
-        from training.export import load_checkpoint
-
         distillation = Distillation([load_checkpoint(path, device=device)[0] for path in args.teacher],
                                     args.distill_temperature)
         print(f"distilling from {len(args.teacher)} teacher(s), weight {args.distill_weight}")
     if device.type != "cpu":  # the whole set fits on the GPU: no copies per batch
         train_set = TensorSet(train_set.images.to(device), train_set.labels.to(device))
     start_epoch, history = 0, []
-    recipe = {k: _plain(v) for k, v in vars(args).items() if k != "func"}
 
-    if args.resume:
-        if not checkpoint_path.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint_path}")
-        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
-        # Runs from before --backlight, --shadow, --teacher and --val-every had none of them.
-        saved = {"backlight": 0.0, "shadow": 0.0, "teacher": [], "distill_weight": args.distill_weight,
-                 "val_every": VAL_EVERY, **json.loads(state["args"])}
-        changed = [k for k in ("epochs", "batch_size", "lr", "seed", "limit", "backlight", "shadow", "teacher",
-                               "distill_weight", "val_every") if saved.get(k) != recipe[k]]
-        if changed:
-            raise ValueError(f"--resume continues the same recipe; {', '.join(changed)} "
-                             f"{'differs' if len(changed) == 1 else 'differ'} from {checkpoint_path}")
+    if state is not None:
         model.load_state_dict(state["model"])
         ema.load_state_dict(state["ema"])
         optimizer.load_state_dict(state["optimizer"])
