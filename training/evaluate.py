@@ -161,13 +161,17 @@ def plot_confusion(matrix: np.ndarray, path: Path, title: str) -> None:
     plt.close(fig)
 
 
-def plot_history(history: list[dict[str, Any]], path: Path, title: str) -> None:
-    """Loss, accuracy and validation false accepts per epoch, from the checkpoint's history."""
+def plot_history(history: list[dict[str, Any]], path: Path, title: str, distilled: bool = False) -> None:
+    """Loss, accuracy and validation false accepts per epoch, from the checkpoint's history.
+
+    ``distilled``: the run also learnt from teachers, so its loss is a mix of both targets.
+    """
     plt = _pyplot()
     epochs = [h["epoch"] for h in history]
     series = lambda key: [h.get(key, np.nan) for h in history]  # noqa: E731
     fig, (loss_ax, acc_ax, fa_ax) = plt.subplots(1, 3, figsize=(15, 4.2), layout="constrained")
-    loss_ax.plot(epochs, series("train_loss"), "o-", label="train loss (label-smoothed)")
+    loss_label = "train loss (labels and teachers)" if distilled else "train loss (label-smoothed)"
+    loss_ax.plot(epochs, series("train_loss"), "o-", label=loss_label)
     loss_ax.set_ylabel("loss")
     acc_ax.plot(epochs, series("train_acc"), "o-", label="train accuracy (augmented, 44-way)")
     acc_ax.plot(epochs, series("val_acc"), "s-", label="validation accuracy (best of 43)")
@@ -257,7 +261,8 @@ def main(args: argparse.Namespace) -> int:
     name = f"{args.checkpoint} (epoch {info['epoch']}, {args.weights} weights)"
     plot_confusion(confusion_matrix(probs, test.labels), args.output_dir / "confusion.png",
                    f"GTSRB test confusion, {name}: top-1 {report['test_accuracy']:.4f}")
-    plot_history(info["history"], args.output_dir / "training-curves.png", f"Training of {args.checkpoint}")
+    plot_history(info["history"], args.output_dir / "training-curves.png", f"Training of {args.checkpoint}",
+                 distilled=bool(info["args"].get("teacher")))
     plot_mistakes(test.images, test.labels, probs, args.output_dir / "worst-mistakes.png", args.worst)
     report["per_class"] = rows
     (args.output_dir / REPORT_NAME).write_text(json.dumps(report, indent=1))
