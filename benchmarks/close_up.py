@@ -30,7 +30,7 @@ from tqdm import tqdm
 
 from signcam.detection import iou
 from signcam.gtsdb import Scene, load_scenes, split_scenes, split_validation
-from signcam.proposals import DEFAULT_COARSE_DETECTOR, LEVELS, SignDetProposer
+from signcam.proposals import DEFAULT_COARSE_DETECTOR, DEFAULT_DETECTOR, LEVELS, SignDetProposer
 from signcam.recognizer import Recognizer
 
 #: A webcam's frame size, the default of ``--frame``.
@@ -51,12 +51,12 @@ def close_up(image: np.ndarray, box: tuple[int, int, int, int], width: int,
 
 
 def found_share(recognizer: Recognizer, scenes: list[Scene], widths: list[int], min_width: int,
-                frame_size: tuple[int, int] = FRAME) -> dict[int, float]:
+                frame_size: tuple[int, int] = FRAME, only_class: int | None = None) -> dict[int, float]:
     hits, total = dict.fromkeys(widths, 0), 0
     for scene in tqdm(scenes, desc="scenes", unit="scene", leave=False):
         image = cv2.imread(str(scene.path))
         for *box, class_id in scene.boxes:
-            if box[2] - box[0] + 1 < min_width:
+            if box[2] - box[0] + 1 < min_width or only_class not in (None, class_id):
                 continue
             total += 1
             for width in widths:
@@ -73,9 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--widths", type=int, nargs="+", default=[40, 60, 90, 130, 180, 250, 350], metavar="PX")
     parser.add_argument("--frame", type=frame_size, default=FRAME, metavar="WxH", help="frame size (default: 640x480)")
     parser.add_argument("--levels", type=int, nargs="+", default=[LEVELS], metavar="N")
+    parser.add_argument("--detector", default=str(DEFAULT_DETECTOR), help="finder for the first level")
     parser.add_argument("--coarse-detector", default=str(DEFAULT_COARSE_DETECTOR),
                         help="finder for the coarser levels ('none': the first finder at every level)")
     parser.add_argument("--min-width", type=int, default=30, help="signs narrower than this are left out")
+    parser.add_argument("--class-id", type=int, help="count only signs of this GTSRB class")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args(argv)
 
@@ -85,13 +87,15 @@ def main(argv: list[str] | None = None) -> int:
     coarse = None if args.coarse_detector == "none" else args.coarse_detector
     results = {}
     for levels in args.levels:
-        proposer = SignDetProposer(levels=levels, coarse_path=coarse)
-        shares = found_share(Recognizer(proposer=proposer), scenes, args.widths, args.min_width, args.frame)
+        proposer = SignDetProposer(args.detector, levels=levels, coarse_path=coarse)
+        shares = found_share(Recognizer(proposer=proposer), scenes, args.widths, args.min_width, args.frame,
+                             args.class_id)
         results[levels] = shares
         print(f"levels {levels}: found, by sign width in a {args.frame[0]}x{args.frame[1]} frame: "
               + "  ".join(f"{w} px {share:.2f}" for w, share in shares.items()))
     if args.json:
-        report = {"split": args.split, "frame": args.frame, "coarse_detector": args.coarse_detector, "found": results}
+        report = {"split": args.split, "frame": args.frame, "detector": args.detector,
+                  "coarse_detector": args.coarse_detector, "class_id": args.class_id, "found": results}
         args.json.write_text(json.dumps(report, indent=1))
     return 0
 

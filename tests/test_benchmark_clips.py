@@ -12,8 +12,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import make_clip  # noqa: E402
 from clip_quality import moved_boxes  # noqa: E402
+from close_up import found_share  # noqa: E402
 from make_clip import fit, zoom_frames  # noqa: E402
 
+from signcam.detection import Detection  # noqa: E402
 from signcam.gtsdb import Scene  # noqa: E402
 
 
@@ -57,3 +59,17 @@ def test_make_clip_writes_frames_of_the_size_asked(tmp_path: Path) -> None:
     while (frame := video.read()[1]) is not None:
         sizes.append(frame.shape)
     assert sizes == [(48, 64, 3)] * 6
+
+
+def test_close_up_counts_a_sign_as_found_only_with_its_class_and_can_count_one_class(tmp_path: Path) -> None:
+    """A stand-in recognizer that names whatever fills the middle of the frame as class 17."""
+    cv2.imwrite(str(tmp_path / "scene.png"), np.zeros((200, 300, 3), np.uint8))
+    scene = Scene(0, tmp_path / "scene.png", [(100, 50, 139, 89, 17), (200, 50, 239, 89, 14)])
+
+    def recognizer(frame: np.ndarray) -> list[Detection]:
+        h, w = frame.shape[:2]
+        return [Detection((w / 2 - 60, h / 2 - 60, w / 2 + 59, h / 2 + 59), 17, 0.9)]
+
+    assert found_share(recognizer, [scene], [120], min_width=30) == {120: 0.5}
+    assert found_share(recognizer, [scene], [120], min_width=30, only_class=17) == {120: 1.0}
+    assert found_share(recognizer, [scene], [120], min_width=30, only_class=14) == {120: 0.0}
