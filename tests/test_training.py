@@ -190,14 +190,17 @@ def test_download_offline_is_one_clear_error(tmp_path: Path, capsys: pytest.Capt
 
 
 @pytest.mark.parametrize("content", [None, b"not a zip file"], ids=["missing", "garbage"])
-@pytest.mark.parametrize("command", ["evaluate", "export"])
+@pytest.mark.parametrize("command", ["evaluate", "export", "fit"])
 def test_bad_checkpoint_is_one_clear_error(command: str, content: bytes | None, tmp_path: Path,
                                            capsys: pytest.CaptureFixture) -> None:
+    """For fit, a bad --teacher is reported before the (here missing) data is looked for."""
     checkpoint = tmp_path / "checkpoint.pt"
     if content is not None:
         checkpoint.write_bytes(content)
-    argv = [command, "--checkpoint", str(checkpoint)]
-    argv += ["--data-dir", str(tmp_path)] if command == "evaluate" else ["--output", str(tmp_path / "m.onnx")]
+    argv = {"evaluate": ["evaluate", "--checkpoint", str(checkpoint), "--data-dir", str(tmp_path)],
+            "export": ["export", "--checkpoint", str(checkpoint), "--output", str(tmp_path / "m.onnx")],
+            "fit": ["fit", "--teacher", str(checkpoint), "--data-dir", str(tmp_path),
+                    "--output-dir", str(tmp_path / "run")]}[command]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(checkpoint) in err

@@ -243,6 +243,12 @@ def main(args: argparse.Namespace) -> int:
     checkpoint_path = args.output_dir / "checkpoint.pt"
     recipe = {k: _plain(v) for k, v in vars(args).items() if k != "func"}
     state = _resumable_state(checkpoint_path, recipe, device) if args.resume else None
+    # Teachers load before the data does, so a wrong path fails at once.
+    distillation = None
+    if args.teacher:
+        distillation = Distillation([load_checkpoint(path, device=device)[0] for path in args.teacher],
+                                    args.distill_temperature)
+        print(f"distilling from {len(args.teacher)} teacher(s), weight {args.distill_weight}")
 
     train_set, val_set, summary = load_data(args)
     print(f"training on {len(train_set)} crops ({summary}), validating on {len(val_set)}; device {device}")
@@ -261,11 +267,6 @@ def main(args: argparse.Namespace) -> int:
                                                     steps_per_epoch=max(steps_per_epoch, 1), pct_start=0.15)
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     augment = Augment(seed=args.seed, device=device, backlight=args.backlight, shadow=args.shadow)
-    distillation = None
-    if args.teacher:
-        distillation = Distillation([load_checkpoint(path, device=device)[0] for path in args.teacher],
-                                    args.distill_temperature)
-        print(f"distilling from {len(args.teacher)} teacher(s), weight {args.distill_weight}")
     if device.type != "cpu":  # the whole set fits on the GPU: no copies per batch
         train_set = TensorSet(train_set.images.to(device), train_set.labels.to(device))
     start_epoch, history = 0, []
