@@ -102,7 +102,8 @@ def test_evaluate_writes_report_and_plots(report_dir: Path, capsys: pytest.Captu
     assert report["test_images"] == 600 and 0 <= report["test_accuracy"] <= 1 and 0 <= report["test_rejected"] <= 1
     assert report["gtsdb_scenes"] == 12 and report["gtsdb_negatives"] > 100 and 0 <= report["false_accept_rate"] <= 1
     assert report["read_zooms"] == list(READ_ZOOMS) and set(report["validation_by_zoom"]) == {str(z) for z in ZOOM_SCAN}
-    assert 0 <= report["validation_accuracy"] <= 1
+    assert 0 <= report["validation_accuracy"] <= 1 and report["validation_log_loss"] > 0
+    assert report["validation_errors"] == round((1 - report["validation_accuracy"]) * report["validation_images"])
     assert all(0 <= acc <= 1 for acc in report["validation_by_zoom"].values())
     rows = report["per_class"]
     assert [r["id"] for r in rows] == list(range(len(CLASSES))) and sum(r["n"] for r in rows) == 600
@@ -245,6 +246,15 @@ def test_distillation_loss_is_zero_only_when_the_student_agrees() -> None:
     assert loss(agreeing, images).item() == pytest.approx(0, abs=1e-5)
     assert loss(agreeing + torch.randn_like(agreeing) * 3, images).item() > 0.05
     assert not any(p.requires_grad for p in loss.parameters()), "teachers stay fixed"
+
+
+def test_log_loss_scores_the_right_sign_over_all_outputs() -> None:
+    probs = torch.full((2, len(CLASSES) + 1), 0.0)
+    probs[0, 3], probs[0, NOT_A_SIGN] = 0.5, 0.5  # right sign, but half "not a sign"
+    probs[1, 7] = 1.0  # certain and right
+    loss = evaluate_module.log_loss(probs, torch.tensor([3, 7]))
+    assert loss == pytest.approx(np.log(2) / 2)
+    assert evaluate_module.log_loss(probs, torch.tensor([4, 7])) > 5  # a wrong sign costs far more
 
 
 @pytest.mark.parametrize("contrast", ["global", "local"])

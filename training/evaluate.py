@@ -33,7 +33,7 @@ from training.fit import pick_device, predict
 
 __all__ = ["add_arguments", "main", "predict_in_batches", "top1_accuracy", "rejected_share", "per_class_accuracy",
            "confusion_matrix", "format_table", "plot_confusion", "plot_history", "plot_mistakes", "evaluate_gtsdb",
-           "read_in_batches", "zoom_images", "REPORT_NAME", "ZOOM_SCAN"]
+           "read_in_batches", "zoom_images", "log_loss", "REPORT_NAME", "ZOOM_SCAN"]
 
 REPORT_NAME = "evaluate-report.json"
 #: Another seed than fit's, so the held-out crops are framed differently from anything tuned on.
@@ -85,6 +85,12 @@ def zoom_images(images: torch.Tensor, zoom: float) -> torch.Tensor:
 def top1_accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
     """Share of signs whose best of the 43 sign classes is right (the reject output ignored)."""
     return (probs[:, :NUM_SIGN_CLASSES].argmax(1) == labels).float().mean().item() if len(labels) else float("nan")
+
+
+def log_loss(probs: torch.Tensor, labels: torch.Tensor) -> float:
+    """Mean negative log-probability of the right sign (over all outputs, "not a sign" included)."""
+    picked = probs[torch.arange(len(labels)), labels].clamp_min(1e-7)
+    return -picked.log().mean().item() if len(labels) else float("nan")
 
 
 def rejected_share(probs: torch.Tensor) -> float:
@@ -245,12 +251,15 @@ def main(args: argparse.Namespace) -> int:
     val_probs = {zoom: predict_in_batches(model, zoom_images(val.images, zoom), device, desc=f"validation x{zoom}")
                  for zoom in sorted({*ZOOM_SCAN, *args.read_zooms})}
     by_zoom = {zoom: top1_accuracy(p, val.labels) for zoom, p in val_probs.items()}
-    val_read = top1_accuracy(torch.stack([val_probs[z] for z in args.read_zooms]).mean(0), val.labels)
+    val_read_probs = torch.stack([val_probs[z] for z in args.read_zooms]).mean(0)
+    val_read = top1_accuracy(val_read_probs, val.labels)
     probs = read_in_batches(model, test.images, args.read_zooms, device, desc="GTSRB test")
     rows = per_class_accuracy(probs, test.labels)
     report: dict[str, Any] = {
         "checkpoint": str(args.checkpoint), "checkpoint_sha256": info["sha256"], "epoch": info["epoch"],
         "weights": args.weights, "read_zooms": args.read_zooms, "validation_accuracy": val_read,
+        "validation_images": len(val), "validation_errors": round((1 - val_read) * len(val)),
+        "validation_log_loss": log_loss(val_read_probs, val.labels),
         "validation_by_zoom": {str(zoom): acc for zoom, acc in by_zoom.items()}, "test_images": len(test),
         "test_accuracy": top1_accuracy(probs, test.labels), "test_rejected": rejected_share(probs),
     }
@@ -270,7 +279,8 @@ def main(args: argparse.Namespace) -> int:
     print(format_table(rows))
     zooms = " and ".join(f"x{zoom}" for zoom in args.read_zooms)
     singles = ", ".join(f"x{zoom} {acc:.4f}" for zoom, acc in by_zoom.items())
-    print(f"validation top-1 ({len(val)} images) read at one zoom: {singles}; averaged over {zooms}: {val_read:.4f}")
+    print(f"validation top-1 ({len(val)} images) read at one zoom: {singles}; averaged over {zooms}: {val_read:.4f} "
+          f"({report['validation_errors']} wrong, log-loss {report['validation_log_loss']:.4f})")
     print(f"GTSRB test, averaged over {zooms}: top-1 {report['test_accuracy']:.4f} on {len(test)} signs; "
           f"{report['test_rejected']:.4f} would be rejected as 'not a sign'")
     if args.gtsdb_dir:
