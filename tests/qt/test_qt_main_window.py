@@ -93,9 +93,10 @@ def test_clicking_an_event_seeks_there(qtbot, window, clip):
         assert window.player.position == target, (
             f"at frame {window.player.position}, not {target}; clicked {rect.center()} of {rect}, "
             f"current row {window.panel.list.currentRow()}, idle {window.player.idle}")
+        # The slider follows the frame once it is shown, a moment later on a busy machine.
+        assert window.bar.slider.value() == target, f"slider at {window.bar.slider.value()}, not {target}"
 
     qtbot.waitUntil(there, timeout=TIMEOUT_MS)
-    assert window.bar.slider.value() == target
     # Finding the same sign again after the seek does not list it twice.
     window.player.play()
     qtbot.waitUntil(lambda: not window.player.playing, timeout=TIMEOUT_MS)
