@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import make_clip  # noqa: E402
+import plot_sweeps  # noqa: E402
 from clip_quality import moved_boxes  # noqa: E402
 from close_up import found_share  # noqa: E402
 from make_clip import fit, zoom_frames  # noqa: E402
@@ -73,3 +75,17 @@ def test_close_up_counts_a_sign_as_found_only_with_its_class_and_can_count_one_c
     assert found_share(recognizer, [scene], [120], min_width=30) == {120: 0.5}
     assert found_share(recognizer, [scene], [120], min_width=30, only_class=17) == {120: 1.0}
     assert found_share(recognizer, [scene], [120], min_width=30, only_class=14) == {120: 0.0}
+
+
+def test_plot_sweeps_rings_the_run_the_rule_picks_and_leaves_out_cut_runs(tmp_path: Path) -> None:
+    runs = {"a": {"validation_errors": 5, "validation_log_loss": 0.2, "test": 0.99, "shadow": 0.2},
+            "b": {"validation_errors": 5, "validation_log_loss": 0.1, "test": 0.98, "backlight": 0.15},
+            "cut": {"validation_errors": 1, "test": 0.97}}
+    report = {"runs": runs, "not_complete": {"cut": "stopped early"}}
+    assert plot_sweeps.chosen(plot_sweeps.complete_runs(report)) == "b"  # tie on errors: lower log-loss
+    assert plot_sweeps.recipe(runs["a"]) == "backlight 0, shadow 0.2"
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps(report))
+    assert plot_sweeps.main([str(path), "--output", str(tmp_path / "out.png")]) == 0
+    assert cv2.imread(str(tmp_path / "out.png")) is not None
+    assert plot_sweeps.main([str(tmp_path / "missing.json"), "--output", str(tmp_path / "x.png")]) == 2
