@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from signcam import cli
 from signcam.classifier import DEFAULT_MODEL, Classifier
+from signcam.commands import bench
 from signcam.commands.bench import bench_classifier, bench_pipeline
 from signcam.detection import Detection
 from signcam.pipeline import Engine
@@ -51,3 +53,13 @@ def test_classifier_figures() -> None:
     report = bench_classifier(Classifier(), batch=32, repeats=3, singles=5)
     assert report["batch"] == 32 and report["crops_per_s_median"] > 0
     assert 0 < report["single_crop_ms_median"] <= report["single_crop_ms_p95"]
+
+
+def test_a_wrong_source_fails_before_the_classifier_is_timed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    def timed(*_args, **_kwargs):
+        raise AssertionError("the classifier was timed before the source was checked")
+
+    monkeypatch.setattr(bench, "bench_classifier", timed)
+    assert cli.main(["bench", str(tmp_path / "missing.mp4")]) == 2
+    assert "no such file" in capsys.readouterr().err

@@ -143,6 +143,11 @@ def bench_pipeline(spec: str, engine, frames: int, loop: bool) -> dict:
 def main(args: argparse.Namespace) -> int:
     from signcam.classifier import Classifier
 
+    if not args.no_pipeline:
+        from signcam.sources import open_source
+
+        with open_source(args.source):  # a wrong source fails now, not after the classifier's figures
+            pass
     classifier = Classifier(args.model, threads=args.threads)
     report = {"classifier": bench_classifier(classifier)}
     c = report["classifier"]
