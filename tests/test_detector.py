@@ -12,7 +12,7 @@ import torch
 from signcam.gtsdb import Scene, load_scenes, split_scenes
 from signcam.proposals import SignDetProposer
 from training.cli import main as train_main
-from training.detector import STRIDE, SceneCrops, heatmap_targets
+from training.detector import STRIDE, SceneCrops, SignPaster, heatmap_targets, sign_mask
 
 
 def test_heatmap_target_peaks_at_the_centre_cell_with_the_size() -> None:
@@ -35,6 +35,46 @@ def test_fit_detector_smoke_run_writes_a_loadable_model(gtsdb_dir: Path, tmp_pat
     proposer = SignDetProposer(output)
     boxes = proposer(cv2.imread(str(gtsdb_dir / "00001.jpg")))
     assert boxes.ndim == 2 and boxes.shape[1] == 4
+
+
+@pytest.mark.parametrize(("class_id", "area"), [(1, np.pi / 4), (12, 0.5), (14, 0.71), (18, 0.43), (13, 0.43)],
+                         ids=["round", "diamond", "octagon", "danger", "give way"])
+def test_sign_mask_has_the_outline_of_the_class(class_id: int, area: float) -> None:
+    mask = sign_mask(class_id, 64)
+    assert mask.shape == (64, 64) and 0 <= mask.min() and mask.max() <= 1
+    assert mask.mean() == pytest.approx(area, abs=0.04)
+    assert mask[32, 32] == 1 and mask[0, 0] == 0
+    # Danger signs point up, "give way" points down.
+    if class_id in (18, 13):
+        assert (mask[6, 32] > mask[58, 32]) == (class_id == 13)
+
+
+def test_sign_paster_adds_signs_with_their_boxes_and_never_over_another() -> None:
+    rng = np.random.default_rng(0)
+    signs = np.full((4, 32, 32, 3), 250, np.uint8)  # bright signs on a dark crop
+    paster = SignPaster(signs, np.array([1, 12, 14, 18]), share=1.0, sizes=(12, 30))
+    patch, existing = np.full((96, 96, 3), 10, np.float32), np.array([[40, 40, 60, 60]], np.float32)
+    added = 0
+    for _ in range(20):
+        out, boxes = paster(patch, existing, rng)
+        assert np.array_equal(boxes[:1], existing) and np.array_equal(patch[40:61, 40:61], out[40:61, 40:61])
+        for x1, y1, x2, y2 in boxes[1:].astype(int):
+            assert out[(y1 + y2) // 2, (x1 + x2) // 2].min() > 200, "a pasted sign's centre is the sign"
+            assert 12 <= x2 - x1 + 1 <= 30 and x2 < 96 and y2 < 96
+        changed = np.argwhere(out.max(2) > 10)
+        covered = np.zeros((96, 96), bool)
+        for x1, y1, x2, y2 in boxes[1:].astype(int):
+            covered[y1:y2 + 1, x1:x2 + 1] = True
+        assert covered[changed[:, 0], changed[:, 1]].all(), "nothing changes outside the pasted boxes"
+        added += len(boxes) - 1
+    assert added >= 20
+    unchanged, boxes = SignPaster(signs, np.array([1, 12, 14, 18]), share=0.0)(patch, existing, rng)
+    assert unchanged is patch and boxes is existing
+
+
+def test_paste_without_gtsrb_is_one_clear_error(gtsdb_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    assert train_main(["fit-detector", "--gtsdb-dir", str(gtsdb_dir), "--paste", "0.5", "--steps", "1"]) != 0
+    assert "--paste needs --gtsrb-dir" in capsys.readouterr().err
 
 
 def test_scene_crops_stream_batches_of_the_asked_size(gtsdb_dir: Path) -> None:

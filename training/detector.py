@@ -24,11 +24,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from signcam.classes import CLASSES
 from signcam.gtsdb import VALIDATION_FROM, Scene, load_scenes, split_scenes, split_validation
 from signcam.proposals import DETECTOR_METADATA_KEY
 from training.fit import pick_device
 
-__all__ = ["SignDet", "add_arguments", "main", "heatmap_targets", "STRIDE"]
+__all__ = ["SignDet", "SignPaster", "add_arguments", "main", "heatmap_targets", "sign_mask", "STRIDE"]
 
 STRIDE = 4  # output cell size, in pixels of the network's input
 
@@ -97,6 +98,67 @@ def _focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (pos_loss.sum() + neg_loss.sum()) / pos.sum().clamp_min(1)
 
 
+def sign_mask(class_id: int, side: int) -> np.ndarray:
+    """The sign's outline as a float mask (0..1) of ``side`` x ``side``: circle, triangle, octagon or diamond."""
+    mask = np.zeros((side * 4, side * 4), np.uint8)  # drawn 4x larger, then shrunk: smooth edges
+    n = side * 4 - 1
+    if class_id == 12:  # priority road
+        points = [(n / 2, 0), (n, n / 2), (n / 2, n), (0, n / 2)]
+    elif class_id == 13:  # give way
+        points = [(0, 0.07 * n), (n, 0.07 * n), (n / 2, 0.93 * n)]
+    elif class_id == 14:  # stop
+        points = [(n / 2 + n / 2 * math.cos(a), n / 2 + n / 2 * math.sin(a))
+                  for a in np.arange(8) * math.pi / 4 + math.pi / 8]
+    elif CLASSES[class_id].category == "danger":
+        points = [(n / 2, 0.07 * n), (n, 0.93 * n), (0, 0.93 * n)]
+    else:
+        points = None
+    if points is None:
+        cv2.circle(mask, (n // 2, n // 2), n // 2, 255, -1, cv2.LINE_AA)
+    else:
+        cv2.fillPoly(mask, [np.round(np.array(points)).astype(np.int32)], 255, cv2.LINE_AA)
+    return cv2.resize(mask, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32) / 255
+
+
+class SignPaster:
+    """Pastes GTSRB signs, cut out along their outline, into training crops (copy-paste augmentation).
+
+    GTSDB's tune scenes hold about 700 signs; GTSRB's training set holds 39,209 crops of
+    1,300 physical signs in every light. Pasted at the sizes signs have in road scenes, they
+    show the finder many more signs than the scenes alone.
+
+    Args:
+        images: GTSRB crops, N x 32 x 32 x 3 uint8 BGR (a border of about 10 % around the sign).
+        labels: Their classes.
+        share: Share of training crops that get pasted signs (1 to 3 each).
+        sizes: Range of the pasted signs' width, network input pixels.
+    """
+
+    def __init__(self, images: np.ndarray, labels: np.ndarray, share: float,
+                 sizes: tuple[int, int] = (10, 64)) -> None:
+        self.images, self.labels, self.share, self.sizes = images, labels, share, sizes
+
+    def __call__(self, patch: np.ndarray, boxes: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        if self.share <= 0 or rng.random() >= self.share:
+            return patch, boxes
+        patch, boxes = patch.copy(), [*boxes]
+        h, w = patch.shape[:2]
+        for _ in range(int(rng.integers(1, 4))):
+            side = int(round(math.exp(rng.uniform(*np.log(self.sizes)))))
+            x, y = int(rng.integers(0, max(w - side, 1))), int(rng.integers(0, max(h - side, 1)))
+            box = np.array([x, y, x + side - 1, y + side - 1], np.float32)
+            if any(min(box[2], b[2]) >= max(box[0], b[0]) - 2 and min(box[3], b[3]) >= max(box[1], b[1]) - 2
+                   for b in boxes):
+                continue  # never over another sign
+            k = int(rng.integers(len(self.images)))
+            sign = cv2.resize(self.images[k][3:29, 3:29], (side, side), interpolation=cv2.INTER_LINEAR)
+            alpha = sign_mask(int(self.labels[k]), side)[..., None]
+            region = patch[y:y + side, x:x + side].astype(np.float32)
+            patch[y:y + side, x:x + side] = np.round(alpha * sign + (1 - alpha) * region).astype(patch.dtype)
+            boxes.append(box)
+        return patch, np.array(boxes, np.float32).reshape(-1, 4)
+
+
 class SceneCrops(torch.utils.data.IterableDataset):
     """Random training crops of half-resolution scenes, with scale and colour jitter.
 
@@ -112,12 +174,14 @@ class SceneCrops(torch.utils.data.IterableDataset):
         balanced: Centre crops on signs drawn with a weight per class of 1 / sqrt(its count),
             so rarer classes are seen more often without repeating a lone sign endlessly;
             otherwise on a random sign of a random scene.
+        paster: Pastes GTSRB signs into some crops (``None``: the scenes' own signs only).
     """
 
     def __init__(self, scenes: list[Scene], scale: float, crop: int, seed: int, batch_size: int = 12,
-                 zoom: tuple[float, float] = (-0.35, 0.35), balanced: bool = False) -> None:
+                 zoom: tuple[float, float] = (-0.35, 0.35), balanced: bool = False,
+                 paster: SignPaster | None = None) -> None:
         super().__init__()
-        self.seed, self.batch_size = seed, batch_size
+        self.seed, self.batch_size, self.paster = seed, batch_size, paster
         self.rng = np.random.default_rng(seed)
         self.crop, self.scale, self.zoom = crop, scale, zoom
         self.images, self.boxes = [], []
@@ -164,6 +228,8 @@ class SceneCrops(torch.utils.data.IterableDataset):
         patch = cv2.resize(patch, (self.crop, self.crop), interpolation=cv2.INTER_AREA)
         b = (boxes - [left, top, left, top]) * s
         b = b[(b[:, 2] > 2) & (b[:, 3] > 2) & (b[:, 0] < self.crop - 2) & (b[:, 1] < self.crop - 2)]
+        if self.paster is not None:
+            patch, b = self.paster(patch, b, self.rng)
         if self.rng.random() < 0.5:  # a mirrored sign is still a sign
             patch = patch[:, ::-1]
             b = np.stack([self.crop - 1 - b[:, 2], b[:, 1], self.crop - 1 - b[:, 0], b[:, 3]], 1)
@@ -212,6 +278,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="range of the log of the random extra scale per crop")
     parser.add_argument("--balanced", action=argparse.BooleanOptionalAction, default=True,
                         help="centre crops on rarer sign classes more often (weight 1/sqrt(count))")
+    parser.add_argument("--paste", type=float, default=0.0,
+                        help="share of training crops that get GTSRB signs pasted in (needs --gtsrb-dir; 0: none)")
+    parser.add_argument("--gtsrb-dir", type=Path, help="GTSRB root (holds gtsrb/GTSRB/...), for --paste")
     parser.add_argument("--validation", action="store_true",
                         help=f"keep tune scenes {VALIDATION_FROM}+ out of training, to compare recipes on them "
                              "with `eval-detect --split val`")
@@ -227,7 +296,16 @@ def main(args: argparse.Namespace) -> int:
     if args.limit:
         tune = tune[: args.limit]
     device = pick_device(args.device)
-    data = SceneCrops(tune, args.scale, args.crop, args.seed, args.batch_size, tuple(args.zoom), args.balanced)
+    paster = None
+    if args.paste:
+        if args.gtsrb_dir is None:
+            raise ValueError("--paste needs --gtsrb-dir, the GTSRB signs to paste")
+        from training.data import load_gtsrb
+
+        gtsrb = load_gtsrb(args.gtsrb_dir, "train")
+        paster = SignPaster(gtsrb.images.permute(0, 2, 3, 1).numpy(), gtsrb.labels.numpy(), args.paste)
+    data = SceneCrops(tune, args.scale, args.crop, args.seed, args.batch_size, tuple(args.zoom), args.balanced,
+                      paster)
     batches = iter(torch.utils.data.DataLoader(data, batch_size=None, num_workers=args.workers,
                                                persistent_workers=args.workers > 0))
     model = SignDet().to(device)
