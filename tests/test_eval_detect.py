@@ -8,7 +8,7 @@ import pytest
 
 from signcam.detection import Detection
 from signcam.gtsdb import Scene
-from training.eval_detect import DetectionScore, match_scene
+from training.eval_detect import DetectionScore, describe_error, match_scene
 
 
 def _scene(*boxes: tuple[int, int, int, int, int]) -> Scene:
@@ -29,6 +29,17 @@ def test_right_place_and_class_is_a_hit_wrong_class_is_a_miss_and_a_false_alarm(
     assert report["recall_by_group"][">=32"] == (1.0, 1)
     assert report["recall_by_group"]["<24"] == (0.0, 1)
     assert report["recall_by_group"]["other"] == (1.0, 1)
+    assert report["errors"] == [
+        {"scene": 0, "kind": "missed", "box": [300, 100, 319, 119], "width": 20, "label": "Speed limit 30",
+         "read_as": "Speed limit 50"},
+        {"scene": 0, "kind": "false alarm", "box": [300, 100, 319, 119], "label": "Speed limit 50", "score": 0.8,
+         "at": "Speed limit 30"},
+        {"scene": 0, "kind": "false alarm", "box": [600, 100, 639, 139], "label": "Keep right", "score": 0.7,
+         "at": None}]
+    assert [describe_error(e) for e in report["errors"]] == [
+        "00000 missed Speed limit 30 (20 px), read as Speed limit 50",
+        "00000 false alarm Speed limit 50 0.80, on a Speed limit 30 sign",
+        "00000 false alarm Keep right 0.70, at 600,100,639,139"]
 
 
 def test_one_sign_is_matched_once_and_signless_scenes_count_false_alarms() -> None:
@@ -37,8 +48,11 @@ def test_one_sign_is_matched_once_and_signless_scenes_count_false_alarms() -> No
     assert match_scene(twice, _scene((100, 100, 139, 139, 14)), score) == [True, False]
     match_scene([Detection((0, 0, 9, 9), 1, 0.6)], _scene(), score)
     match_scene([], _scene(), score)
+    match_scene([], _scene((0, 0, 29, 29, 14)), score)
+    assert score.errors[-1]["read_as"] is None
+    assert describe_error(score.errors[-1]) == "00000 missed Stop (30 px), no detection there"
     assert score.signless_scenes == 2 and score.report()["fp_per_signless_scene"] == 0.5
-    assert (score.tp, score.fp, score.fn) == (1, 2, 0)
+    assert (score.tp, score.fp, score.fn) == (1, 2, 1)
 
 
 def test_low_overlap_is_not_a_hit() -> None:

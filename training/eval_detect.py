@@ -1,10 +1,11 @@
 """``signcam-train eval-detect``: detection quality on GTSDB-format scenes (gt.txt + images).
 
 A detection is right when it overlaps an annotated sign with IoU >= 0.5 *and* names its
-class. Reports precision, recall and F1, recall by sign width and by category, and false
-positives per sign-free scene. By default only the held-out scenes (numbers >= 450) are
-scored: tune on ``--split tune``, report on ``--split holdout``. ``--split val`` scores the
-last 75 tune scenes, for comparing models trained without them (``fit-detector --validation``).
+class. Reports precision, recall and F1, recall by sign width and by category, false
+positives per sign-free scene, and lists each missed sign and each false alarm. By default
+only the held-out scenes (numbers >= 450) are scored: tune on ``--split tune``, report on
+``--split holdout``. ``--split val`` scores the last 75 tune scenes, for comparing models
+trained without them (``fit-detector --validation``).
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from signcam.classes import CATEGORIES, category_of
+from signcam.classes import CATEGORIES, category_of, label_of
 from signcam.detection import Detection, iou_matrix
 from signcam.gtsdb import Scene, load_scenes, split_scenes, split_validation
 
-__all__ = ["add_arguments", "main", "DetectionScore", "match_scene", "WIDTH_BINS"]
+__all__ = ["add_arguments", "main", "DetectionScore", "describe_error", "match_scene", "WIDTH_BINS"]
 
 WIDTH_BINS = (("<24", 0, 24), ("24-48", 24, 48), (">=48", 48, 10_000))
 
@@ -41,6 +42,7 @@ class DetectionScore:
     signless_scenes: int = 0
     hits: Counter = field(default_factory=Counter)
     totals: Counter = field(default_factory=Counter)
+    errors: list[dict] = field(default_factory=list)  # each missed sign and false alarm, to look at
 
     @property
     def precision(self) -> float:
@@ -68,11 +70,16 @@ class DetectionScore:
                                     self.totals[g]) for g in groups},
             "signless_scenes": self.signless_scenes,
             "fp_per_signless_scene": round(self.fp_signless / max(self.signless_scenes, 1), 4),
+            "errors": self.errors,
         }
 
 
 def match_scene(detections: list[Detection], scene: Scene, score: DetectionScore, iou_min: float = 0.5) -> list[bool]:
-    """Greedy best-score-first matching; updates ``score``; returns per-detection correctness."""
+    """Greedy best-score-first matching; updates ``score``; returns per-detection correctness.
+
+    Each missed sign is added to ``score.errors`` with what was read at its place, if anything
+    overlapped it (``read_as``), and each false alarm with the sign it overlapped, if any (``at``).
+    """
     gt = np.array([b[:4] for b in scene.boxes], float).reshape(-1, 4)
     gt_cls = [b[4] for b in scene.boxes]
     order = sorted(range(len(detections)), key=lambda i: -detections[i].score)
@@ -86,6 +93,19 @@ def match_scene(detections: list[Detection], scene: Scene, score: DetectionScore
             taken[candidates[0]] = True
             correct[i] = True
     located = (ious >= iou_min).any(0) if len(order) else np.zeros(len(gt), bool)
+    for j in np.flatnonzero(~taken):
+        x1, y1, x2, y2, cls = scene.boxes[j]
+        overlapping = np.flatnonzero(ious[:, j] >= iou_min) if len(order) else []
+        read_as = label_of(detections[order[overlapping[0]]].class_id) if len(overlapping) else None
+        score.errors.append({"scene": scene.number, "kind": "missed", "box": [x1, y1, x2, y2],
+                             "width": x2 - x1 + 1, "label": label_of(cls), "read_as": read_as})
+    for row, i in enumerate(order):
+        if not correct[i]:
+            detection, on_sign = detections[i], np.flatnonzero(ious[row] >= iou_min)
+            score.errors.append({"scene": scene.number, "kind": "false alarm",
+                                 "box": [round(float(v)) for v in detection.box],
+                                 "label": label_of(detection.class_id), "score": round(float(detection.score), 3),
+                                 "at": label_of(gt_cls[on_sign[0]]) if len(on_sign) else None})
     for j, (x1, _, x2, _, cls) in enumerate(scene.boxes):
         width = x2 - x1 + 1
         keys = [name for name, lo, hi in WIDTH_BINS if lo <= width < hi] + [category_of(cls)]
@@ -124,6 +144,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "at every scale)")
     parser.add_argument("--json", type=Path, help="write the report as JSON")
     parser.add_argument("--save-dir", type=Path, help="write annotated scenes with errors here")
+
+
+def describe_error(error: dict) -> str:
+    """One line per error, e.g. ``00453 missed Speed limit 60 (41 px), read as Speed limit 80``."""
+    if error["kind"] == "missed":
+        found = f"read as {error['read_as']}" if error["read_as"] else "no detection there"
+        return f"{error['scene']:05d} missed {error['label']} ({error['width']} px), {found}"
+    where = f"on a {error['at']} sign" if error["at"] else "at " + ",".join(map(str, error["box"]))
+    return f"{error['scene']:05d} false alarm {error['label']} {error['score']:.2f}, {where}"
 
 
 def main(args: argparse.Namespace) -> int:
@@ -174,6 +203,8 @@ def main(args: argparse.Namespace) -> int:
         print(f"  recall {group:<12} {'-' if value is None else f'{value:.3f}':>6}  of {count}")
     print(f"  false positives per sign-free scene: {report['fp_per_signless_scene']:.3f} "
           f"({report['signless_scenes']} scenes)")
+    for error in report["errors"]:
+        print("  " + describe_error(error))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
     return 0
