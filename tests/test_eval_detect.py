@@ -31,7 +31,7 @@ def test_right_place_and_class_is_a_hit_wrong_class_is_a_miss_and_a_false_alarm(
     assert report["recall_by_group"]["other"] == (1.0, 1)
     assert report["errors"] == [
         {"scene": 0, "kind": "missed", "box": [300, 100, 319, 119], "width": 20, "label": "Speed limit 30",
-         "read_as": "Speed limit 50"},
+         "read_as": "Speed limit 50", "turned_down": None},
         {"scene": 0, "kind": "false alarm", "box": [300, 100, 319, 119], "label": "Speed limit 50", "score": 0.8,
          "at": "Speed limit 30"},
         {"scene": 0, "kind": "false alarm", "box": [600, 100, 639, 139], "label": "Keep right", "score": 0.7,
@@ -49,10 +49,15 @@ def test_one_sign_is_matched_once_and_signless_scenes_count_false_alarms() -> No
     match_scene([Detection((0, 0, 9, 9), 1, 0.6)], _scene(), score)
     match_scene([], _scene(), score)
     match_scene([], _scene((0, 0, 29, 29, 14)), score)
-    assert score.errors[-1]["read_as"] is None
-    assert describe_error(score.errors[-1]) == "00000 missed Stop (30 px), no detection there"
+    assert describe_error(score.errors[-1]) == "00000 missed Stop (30 px), no candidate there"
+    turned_down = [Detection((0, 0, 29, 29), 14, 0.4, accepted=False),
+                   Detection((1, 0, 30, 29), 15, 0.5, accepted=False),     # the best guess on the sign
+                   Detection((200, 0, 229, 29), 1, 0.6, accepted=False)]   # elsewhere
+    match_scene([], _scene((0, 0, 29, 29, 14)), score, rejected=turned_down)
+    assert score.errors[-1]["turned_down"] == ["No vehicles", 0.5]
+    assert describe_error(score.errors[-1]) == "00000 missed Stop (30 px), turned down (best guess No vehicles, 0.50)"
     assert score.signless_scenes == 2 and score.report()["fp_per_signless_scene"] == 0.5
-    assert (score.tp, score.fp, score.fn) == (1, 2, 1)
+    assert (score.tp, score.fp, score.fn) == (1, 2, 2)
 
 
 def test_low_overlap_is_not_a_hit() -> None:

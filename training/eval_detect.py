@@ -14,6 +14,7 @@ import argparse
 import json
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,11 +75,14 @@ class DetectionScore:
         }
 
 
-def match_scene(detections: list[Detection], scene: Scene, score: DetectionScore, iou_min: float = 0.5) -> list[bool]:
+def match_scene(detections: list[Detection], scene: Scene, score: DetectionScore, iou_min: float = 0.5,
+                rejected: Sequence[Detection] = ()) -> list[bool]:
     """Greedy best-score-first matching; updates ``score``; returns per-detection correctness.
 
     Each missed sign is added to ``score.errors`` with what was read at its place, if anything
-    overlapped it (``read_as``), and each false alarm with the sign it overlapped, if any (``at``).
+    overlapped it (``read_as``), else the best of the ``rejected`` candidates that did
+    (``turned_down``: the classifier saw it and said no); each false alarm with the sign it
+    overlapped, if any (``at``).
     """
     gt = np.array([b[:4] for b in scene.boxes], float).reshape(-1, 4)
     gt_cls = [b[4] for b in scene.boxes]
@@ -97,8 +101,12 @@ def match_scene(detections: list[Detection], scene: Scene, score: DetectionScore
         x1, y1, x2, y2, cls = scene.boxes[j]
         overlapping = np.flatnonzero(ious[:, j] >= iou_min) if len(order) else []
         read_as = label_of(detections[order[overlapping[0]]].class_id) if len(overlapping) else None
+        seen = [d for d in rejected if iou_matrix(np.array([d.box], float), gt[j:j + 1])[0, 0] >= iou_min]
+        best = max(seen, key=lambda d: d.score, default=None)
         score.errors.append({"scene": scene.number, "kind": "missed", "box": [x1, y1, x2, y2],
-                             "width": x2 - x1 + 1, "label": label_of(cls), "read_as": read_as})
+                             "width": x2 - x1 + 1, "label": label_of(cls), "read_as": read_as,
+                             "turned_down": None if read_as or best is None
+                             else [label_of(best.class_id), round(float(best.score), 3)]})
     for row, i in enumerate(order):
         if not correct[i]:
             detection, on_sign = detections[i], np.flatnonzero(ious[row] >= iou_min)
@@ -147,9 +155,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def describe_error(error: dict) -> str:
-    """One line per error, e.g. ``00453 missed Speed limit 60 (41 px), read as Speed limit 80``."""
+    """One line per error, e.g. ``00467 missed Speed limit 60 (37 px), read as Speed limit 80``."""
     if error["kind"] == "missed":
-        found = f"read as {error['read_as']}" if error["read_as"] else "no detection there"
+        if error["read_as"]:
+            found = f"read as {error['read_as']}"
+        elif error["turned_down"]:
+            found = "turned down (best guess {}, {:.2f})".format(*error["turned_down"])
+        else:
+            found = "no candidate there"
         return f"{error['scene']:05d} missed {error['label']} ({error['width']} px), {found}"
     where = f"on a {error['at']} sign" if error["at"] else "at " + ",".join(map(str, error["box"]))
     return f"{error['scene']:05d} false alarm {error['label']} {error['score']:.2f}, {where}"
@@ -185,9 +198,10 @@ def main(args: argparse.Namespace) -> int:
         if image is None:
             raise FileNotFoundError(f"cannot read {scene.path}")
         started = time.perf_counter()
-        detections = recognizer(image)
+        found = recognizer(image, keep_rejected=True)
         elapsed.append(time.perf_counter() - started)
-        correct = match_scene(detections, scene, score)
+        detections = [d for d in found if d.accepted]
+        correct = match_scene(detections, scene, score, rejected=[d for d in found if not d.accepted])
         if args.save_dir and (not all(correct) or sum(correct) < len(scene.boxes)):
             shown = draw_overlay(image, detections)
             for x1, y1, x2, y2, _ in scene.boxes:
