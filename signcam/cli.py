@@ -16,7 +16,7 @@ from types import ModuleType
 from signcam import __version__
 from signcam.errors import SignCamError
 
-__all__ = ["main", "get_args_parser", "HelpFormatter", "add_commands", "run_command", "positive_int"]
+__all__ = ["main", "get_args_parser", "HelpFormatter", "add_commands", "run_command", "positive_int", "probability"]
 
 COMMANDS = {
     "app": "open the desktop app (the default)",
@@ -40,6 +40,14 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def probability(text: str) -> float:
+    """An argparse type: a number from 0 to 1."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
     return value
 
 

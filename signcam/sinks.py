@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JSONLinesSink",
+    "refuse_overwriting",
     "VideoSink",
     "ImageFolderSink",
     "VIDEO_CODECS",
@@ -57,8 +58,27 @@ def frame_record(result: FrameResult) -> dict[str, Any]:
             "detections": [detection.to_json() for detection in result.detections]}
 
 
+def refuse_overwriting(flag: str, target: str | os.PathLike, inputs: Iterable[Path], folder: bool = False) -> None:
+    """Stop before an output named by ``flag`` overwrites one of the ``inputs``.
+
+    Args:
+        flag: How the user named the output (``--json``), for the message.
+        target: The output file, or with ``folder`` the folder annotated images go into
+            (refused when it holds an input: they would be written over or among them).
+        inputs: The files being read.
+
+    Raises:
+        SignCamError: the output is one of the inputs, or the folder of one.
+    """
+    out = Path(target).expanduser().resolve()
+    for path in inputs:
+        path = path.expanduser().resolve()
+        if out == path or (folder and out == path.parent):
+            raise SignCamError(f"{flag} {target} would overwrite the input {path}: write somewhere else")
+
+
 class JSONLinesSink:
-    """One JSON object per processed frame, written and flushed line by line.
+    """One JSON object per line, written and flushed line by line: a frame's results, or any record.
 
     Args:
         path: Output file, or ``"-"`` for standard output.
@@ -87,9 +107,13 @@ class JSONLinesSink:
         return self
 
     def append(self, result: FrameResult) -> None:
-        """Write one frame's line and flush it, so a crash later leaves valid JSON Lines."""
+        """Write one frame's line (:func:`frame_record`)."""
+        self.write(frame_record(result))
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Write one object's line and flush it, so a crash later leaves valid JSON Lines."""
         assert self._file is not None, "use JSONLinesSink as a context manager"
-        self._file.write(json.dumps(frame_record(result)) + "\n")
+        self._file.write(json.dumps(record) + "\n")
         self._file.flush()
 
     def __exit__(self, *exc_info: object) -> None:

@@ -42,9 +42,10 @@ __all__ = [
     "demo_video_path",
     "IMAGE_SUFFIXES",
     "quiet_opencv",
+    "read_image",
 ]
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".bmp", ".tif", ".tiff", ".webp")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".tif", ".tiff", ".webp")
 _STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp")
 #: Seconds a live source may stay silent before ``read()`` gives up on it.
 LIVE_TIMEOUT_S = 10.0
@@ -105,6 +106,7 @@ class FrameSource:
         is_stills: True for images: unrelated stills, nothing to track across them.
         fps: Frames per second (nominal for live sources).
         frame_count: Number of frames, ``None`` when unknown (live sources).
+        files: The files it reads (none for cameras and streams), so outputs can stay off them.
         failures: One message per item skipped because it could not be read (image folders).
     """
 
@@ -113,6 +115,7 @@ class FrameSource:
     is_stills: bool = False
     fps: float = 25.0
     frame_count: int | None = None
+    files: tuple[Path, ...] = ()
 
     def __init__(self) -> None:
         self.failures: list[str] = []
@@ -172,6 +175,7 @@ class VideoFileSource(FrameSource):
         self.path = Path(path)
         if not self.path.is_file():
             raise SourceError(f"no such file: {self.path}")
+        self.files = (self.path,)
         self._capture = cv2.VideoCapture(str(self.path))
         if not self._capture.isOpened():
             raise SourceError(f"cannot read {self.path}: not a video, or the file is damaged")
@@ -326,6 +330,7 @@ class ImageSource(FrameSource):
     def __init__(self, paths: list[Path], description: str) -> None:
         super().__init__()
         self.paths = list(paths)
+        self.files = tuple(self.paths)
         self.frame_count = len(self.paths)
         self.description = description
         self._next = 0
@@ -334,15 +339,33 @@ class ImageSource(FrameSource):
         while self._next < len(self.paths):
             index, path = self._next, self.paths[self._next]
             self._next += 1
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                self.failures.append(f"cannot read image {path}: not an image, or the file is damaged")
+            try:
+                image = read_image(path)
+            except SourceError as exc:
+                self.failures.append(str(exc))
                 continue
             return Frame(image, index, index * 1000.0 / self.fps, str(path))
         return None
 
     def seek(self, index: int) -> None:
         self._next = min(max(int(index), 0), len(self.paths))
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """A BGR uint8 image (grey and alpha images converted).
+
+    Raises:
+        SourceError: the file cannot be read or is not a complete image (a truncated JPEG
+            is refused rather than read with its lower part grey).
+    """
+    try:
+        data = np.fromfile(path, np.uint8)  # unlike cv2.imread, handles any path encoding
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise SourceError(f"cannot read image {path}: not an image, or the file is damaged")
+    return image
 
 
 def _is_image(path: Path) -> bool:

@@ -132,6 +132,26 @@ def test_conf_sets_the_acceptance_threshold(crops: Path, toy_model: Path, capsys
     assert code == 0 and record["class_id"] == STOP and record["accepted"] is accepted
 
 
+def test_conf_out_of_range_is_a_usage_error(crops: Path, toy_model: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        run(capsys, str(crops), "--model", str(toy_model), "--conf", "2")
+    assert exit_.value.code == 2 and "must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_json_over_an_input_image_is_refused_and_the_image_kept(crops: Path, toy_model: Path, capsys) -> None:
+    image = crops / "red.png"
+    before = image.read_bytes()
+    code, out, err = run(capsys, str(image), "--model", str(toy_model), "--json", str(image))
+    assert code == 2 and out == "" and image.read_bytes() == before
+    assert err == f"signcam: error: --json {image} would overwrite the input {image.resolve()}: write somewhere else\n"
+
+
+def test_json_into_a_missing_folder_is_one_line_exit_2(crops: Path, toy_model: Path, tmp_path: Path, capsys) -> None:
+    target = tmp_path / "missing" / "out.jsonl"
+    code, _, err = run(capsys, str(crops), "--model", str(toy_model), "--json", str(target))
+    assert code == 2 and err == f"signcam: error: cannot write {target}: No such file or directory\n"
+
+
 def test_table_is_aligned(crops: Path, toy_model: Path, capsys) -> None:
     code, out, _ = run(capsys, str(crops), "--model", str(toy_model), "--top", "2")
     header, *rows = out.splitlines()

@@ -91,7 +91,8 @@ def test_video_to_json_lines(tmp_path: Path, capfd: pytest.CaptureFixture, fake_
         assert found.keys() == {"box", "class_id", "label", "score", "track_id"}
         assert (found["class_id"], found["label"], found["track_id"]) == (2, "Speed limit 50", 1)
         assert iou(found["box"], red_square_at(line["frame"])) > 0.8  # pixels of the original frame
-    assert len(err) == 1 and err[0].startswith("signcam: 12 frames in ") and err[0].endswith("signs confirmed: 1")
+    assert len(err) == 1 and err[0].startswith("signcam: 12 frames in ")
+    assert err[0].endswith("signs confirmed: 1 (Speed limit 50)")
 
 
 @pytest.mark.parametrize(("options", "frames"), [
@@ -198,7 +199,38 @@ def test_image_folder_skips_a_corrupt_image_and_exits_1(tmp_path: Path, capfd: p
     assert sorted(p.name for p in (tmp_path / "annotated").iterdir()) == ["00000.jpg", "00001.jpg", "00003.jpg"]
     assert err == [f"signcam: warning: skipped cannot read image {paths[2]}: not an image, or the file is damaged",
                    err[1], "signcam: error: 1 of 4 images could not be read"]
-    assert err[1].startswith("signcam: 3 images in ") and err[1].endswith("signs found: 3")
+    assert err[1].startswith("signcam: 3 images in ") and err[1].endswith("signs found: 3 (Speed limit 50 x3)")
+
+
+@pytest.mark.parametrize(("target", "flag", "folder"), [
+    ("clip.avi", "--output", False), ("clip.avi", "--json", False), ("scenes", "--output", True),
+    ("scenes/00001.png", "--json", True)])
+def test_an_output_that_would_overwrite_the_input_is_refused(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                            fake_model: None, target: str, flag: str,
+                                                            folder: bool) -> None:
+    source = tmp_path / "scenes" if folder else write_clip(tmp_path / "clip.avi", frames=3)
+    inputs = write_scene_folder(source, 2) if folder else [source]
+    before = [path.read_bytes() for path in inputs]
+    code, _, err = detect(capfd, source, flag, tmp_path / target)
+    assert code == 2 and [path.read_bytes() for path in inputs] == before
+    assert err == [f"signcam: error: {flag} {tmp_path / target} would overwrite the input "
+                   f"{(tmp_path / target) if target.endswith(('.avi', '.png')) else inputs[0]}: write somewhere else"]
+
+
+def test_without_json_or_output_the_summary_says_how_to_keep_the_boxes(
+        tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None) -> None:
+    code, out, err = detect(capfd, write_scene_folder(tmp_path / "scenes", 2)[0])
+    assert code == 0 and out == ""
+    assert err[0].startswith("signcam: 1 image in ") and err[0].endswith("signs found: 1 (Speed limit 50)")
+    assert err[1] == "signcam: add --json FILE or --output FILE to keep where each sign was found"
+
+
+def test_an_output_that_is_not_a_video_becomes_a_folder_with_a_note(
+        tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None) -> None:
+    code, _, err = detect(capfd, write_clip(tmp_path / "clip.avi", frames=2), "--output", tmp_path / "out.xyz")
+    assert code == 0 and sorted(p.name for p in (tmp_path / "out.xyz").iterdir()) == ["000000.jpg", "000001.jpg"]
+    assert err[0] == (f"signcam: note: {tmp_path / 'out.xyz'} is not a video (.mp4, .m4v, .mov, .mkv, .avi): "
+                      "writing annotated images into that folder")
 
 
 def test_annotated_video_output(tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None) -> None:

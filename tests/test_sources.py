@@ -163,6 +163,16 @@ def test_image_folder_skips_unreadable_images_and_lists_them(tmp_path: Path) -> 
     assert len(source.failures) == 1 and str(paths[1]) in source.failures[0]
 
 
+def test_a_truncated_jpeg_is_skipped_not_read_half_grey(tmp_path: Path) -> None:
+    whole, cut = tmp_path / "whole.jpg", tmp_path / "cut.jpg"
+    cv2.imwrite(str(whole), synthetic_frame(0))
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
+    with open_source(tmp_path) as source:
+        frames = list(source)
+    assert [f.source for f in frames] == [str(whole)]
+    assert source.failures == [f"cannot read image {cut}: not an image, or the file is damaged"]
+
+
 def test_single_image_and_glob(tmp_path: Path) -> None:
     paths = write_images(tmp_path, 3)
     (tmp_path / "other.jpg").write_bytes(cv2.imencode(".jpg", synthetic_frame(9))[1].tobytes())

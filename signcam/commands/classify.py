@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -27,17 +26,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-import cv2
 import numpy as np
 
 from signcam.classes import NOT_A_SIGN, NUM_SIGN_CLASSES, label_of
 from signcam.classifier import DEFAULT_MODEL, Classifier
+from signcam.cli import probability
 from signcam.errors import SourceError
+from signcam.sinks import JSONLinesSink, refuse_overwriting
+from signcam.sources import IMAGE_SUFFIXES, read_image
 
-__all__ = ["add_arguments", "main", "CropResult", "find_images", "read_image", "classify_batch",
-           "IMAGE_SUFFIXES", "BATCH_SIZE"]
+__all__ = ["add_arguments", "main", "CropResult", "find_images", "classify_batch", "BATCH_SIZE"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".pbm", ".bmp", ".tif", ".tiff", ".webp")
 #: Images per ONNX Runtime call: large enough to amortise the call, small enough to stream.
 BATCH_SIZE = 256
 
@@ -61,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="write JSON lines to FILE ('-': stdout instead of the table)")
     parser.add_argument("--top", type=_top_k, default=3, metavar="K", help="list the K most likely signs")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ONNX model written by signcam-train export")
-    parser.add_argument("--conf", type=float, default=0.5, help="accept a sign only from this probability on")
+    parser.add_argument("--conf", type=probability, default=0.5, help="accept a sign only from this probability on")
     parser.add_argument("--zoom", type=_zoom, nargs="+", metavar="Z",
                         help="read each crop Z times closer, and average over several Z (default: the "
                              "model's, 1 and 1.1 for the shipped one; 1 alone for crops cut tight to the sign)")
@@ -120,22 +119,6 @@ def find_images(spec: str) -> list[Path]:
             raise SourceError(f"no file matches {spec}")
         return found
     raise SourceError(f"no such file or folder: {spec}")
-
-
-def read_image(path: Path) -> np.ndarray:
-    """A BGR uint8 image (grey and alpha images converted).
-
-    Raises:
-        SourceError: the file cannot be read or is not a (complete) image.
-    """
-    try:
-        data = np.fromfile(path, np.uint8)  # unlike cv2.imread, handles any path encoding
-    except OSError as exc:
-        raise SourceError(f"cannot read {path}: {exc.strerror or exc}") from None
-    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
-    if image is None:
-        raise SourceError(f"cannot read {path}: not an image, or corrupt")
-    return image
 
 
 def classify_batch(classifier: Classifier, images: list[np.ndarray], sources: list[str], conf: float = 0.5,
@@ -216,17 +199,15 @@ def main(args: argparse.Namespace) -> int:
             print(f"signcam: error: {exc}", file=sys.stderr)
             failures.append(spec)
     files = list(dict.fromkeys(files))  # overlapping folders and globs: each image once
+    if args.json and args.json != "-":
+        refuse_overwriting("--json", args.json, files)
     with ExitStack() as stack:
-        json_out = None
-        if args.json == "-":
-            json_out = sys.stdout
-        elif args.json:
-            json_out = stack.enter_context(open(args.json, "w", encoding="utf-8"))
+        json_out = stack.enter_context(JSONLinesSink(args.json)) if args.json else None
         table = _Table(sys.stdout, [str(f) for f in files], args.top) if args.json != "-" and files else None
         for images, sources in _batches(files, failures):
             for result in classify_batch(classifier, images, sources, args.conf, args.top, args.zoom):
                 if json_out is not None:
-                    print(json.dumps(result.to_json()), file=json_out, flush=json_out is sys.stdout)
+                    json_out.write(result.to_json())
                 if table is not None:
                     table.write(result)
     return 1 if failures else 0

@@ -16,25 +16,19 @@ import math
 import os
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from tqdm import tqdm
 
-from signcam.cli import positive_int
+from signcam.cli import positive_int, probability
 from signcam.errors import SourceError
 from signcam.pipeline import DEFAULT_SCAN_EVERY, Engine, FrameResult
 from signcam.recognizer import DEFAULT_CONF
-from signcam.sinks import VIDEO_CODECS, ImageFolderSink, JSONLinesSink, VideoSink
+from signcam.sinks import VIDEO_CODECS, ImageFolderSink, JSONLinesSink, VideoSink, refuse_overwriting
 from signcam.sources import FrameSource, open_source
 
 __all__ = ["add_arguments", "main"]
-
-
-def _probability(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"write annotated frames: a video if PATH ends in {'/'.join(VIDEO_CODECS)} (image "
                              "inputs become one image per second), otherwise a folder of JPEG images named after "
                              "each input image, or 000123.jpg by frame index for videos and cameras")
-    parser.add_argument("--conf", type=_probability, metavar="X",
+    parser.add_argument("--conf", type=probability, metavar="X",
                         help="accept a sign when its class probability is at least X "
                              f"(default: {DEFAULT_CONF}, chosen on the tune scenes)")
     parser.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after processing N frames")
@@ -84,8 +78,7 @@ class _AnnotatedOutput:
         from signcam.overlay import draw_overlay  # drawing code is only needed with --output
 
         self._draw = draw_overlay
-        is_video = Path(path).suffix.lower() in VIDEO_CODECS
-        self._sink = VideoSink(path, fps) if is_video else ImageFolderSink(path)
+        self._sink = VideoSink(path, fps) if _is_video(path) else ImageFolderSink(path)
 
     def write(self, result: FrameResult, is_stills: bool) -> None:
         frame = result.frame
@@ -102,6 +95,29 @@ class _AnnotatedOutput:
         self._sink.__exit__(*exc_info)
 
 
+def _is_video(path: str) -> bool:
+    return Path(path).suffix.lower() in VIDEO_CODECS
+
+
+def _check_outputs(args: argparse.Namespace, source: FrameSource) -> None:
+    """Refuse outputs that would overwrite the input; say where an ``--output`` that is not a video goes."""
+    if args.json and args.json != "-":
+        refuse_overwriting("--json", args.json, source.files)
+    if args.output:
+        folder = not _is_video(args.output)
+        refuse_overwriting("--output", args.output, source.files, folder=folder)
+        if folder and Path(args.output).suffix:
+            print(f"signcam: note: {args.output} is not a video ({', '.join(VIDEO_CODECS)}): "
+                  "writing annotated images into that folder", file=sys.stderr)
+
+
+def _summary(counts: Counter[str], track: bool) -> str:
+    """``signs confirmed: 3 (Stop, Speed limit 50 x2)``: what was found, by class, most first."""
+    total = sum(counts.values())
+    names = ", ".join(label if n == 1 else f"{label} x{n}" for label, n in counts.most_common())
+    return f"signs {'confirmed' if track else 'found'}: {total}" + (f" ({names})" if names else "")
+
+
 def _warn_skipped(source: FrameSource, already: int, bar: tqdm) -> int:
     """Print the source's skipped items not reported yet (above the progress bar); returns how many there are."""
     for message in source.failures[already:]:
@@ -112,8 +128,10 @@ def _warn_skipped(source: FrameSource, already: int, bar: tqdm) -> int:
 def main(args: argparse.Namespace) -> int:
     """Run detection over the whole source; 0 on success, 1 if some images were skipped."""
     with open_source(args.source) as source:
+        _check_outputs(args, source)
         engine = _engine(args, track=not (args.no_track or source.is_stills))
-        processed = confirmed = found = 0
+        processed = 0
+        signs: Counter[str] = Counter()
         failure: BaseException | None = None
         warned = 0
         start = time.perf_counter()
@@ -134,8 +152,7 @@ def main(args: argparse.Namespace) -> int:
                     if annotated is not None:
                         annotated.write(result, source.is_stills)
                     processed += 1
-                    confirmed += len(result.events)
-                    found += len(result.detections)
+                    signs.update(event.label for event in result.events)  # stills: each detection
                     bar.update()
                     if processed == args.max_frames:
                         break
@@ -147,9 +164,11 @@ def main(args: argparse.Namespace) -> int:
                 failure = exc  # everything processed so far is written; report after the summary
             _warn_skipped(source, warned, bar)
     elapsed = max(time.perf_counter() - start, 1e-9)
-    unit = "images" if source.is_stills else "frames"
-    signs = f"signs confirmed: {confirmed}" if engine.track else f"signs found: {found}"
-    print(f"signcam: {processed} {unit} in {elapsed:.1f} s ({processed / elapsed:.1f} fps), {signs}", file=sys.stderr)
+    unit = ("image" if source.is_stills else "frame") + ("" if processed == 1 else "s")
+    print(f"signcam: {processed} {unit} in {elapsed:.1f} s ({processed / elapsed:.1f} fps), "
+          f"{_summary(signs, engine.track)}", file=sys.stderr)
+    if not (args.json or args.output):
+        print("signcam: add --json FILE or --output FILE to keep where each sign was found", file=sys.stderr)
     if failure is not None:
         raise failure
     if source.failures:
