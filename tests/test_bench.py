@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +64,31 @@ def test_a_wrong_source_fails_before_the_classifier_is_timed(tmp_path: Path, mon
     monkeypatch.setattr(bench, "bench_classifier", timed)
     assert cli.main(["bench", str(tmp_path / "missing.mp4")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_an_unwritable_json_fails_before_the_classifier_is_timed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture) -> None:
+    def timed(*_args, **_kwargs):
+        raise AssertionError("the classifier was timed before --json was checked")
+
+    monkeypatch.setattr(bench, "bench_classifier", timed)
+    target = tmp_path / "missing" / "bench.json"
+    assert cli.main(["bench", "--no-pipeline", "--json", str(target)]) == 2
+    assert capsys.readouterr().err == f"signcam: error: cannot write {target}: No such file or directory\n"
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="shipped model not built")
+def test_json_report_holds_the_printed_figures(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(bench, "bench_classifier", lambda classifier: {
+        "batch": 256, "crops_per_s_median": 8000, "single_crop_ms_median": 0.2, "single_crop_ms_p95": 0.3})
+    assert cli.main(["bench", "--no-pipeline", "--json", str(tmp_path / "bench.json")]) == 0
+    assert json.loads((tmp_path / "bench.json").read_text())["classifier"]["crops_per_s_median"] == 8000
+    assert capsys.readouterr().out.startswith("classifier: 8000 crops/s (batch 256)")
+
+
+@pytest.mark.parametrize("frames", ["0", "-1"])
+def test_frames_must_be_positive(frames: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["bench", "--frames", frames])
+    assert exit_info.value.code == 2 and "must be 1 or more" in capsys.readouterr().err

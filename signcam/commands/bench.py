@@ -9,7 +9,7 @@ the process's memory over the run. ``--frames 20000 --loop`` shows memory stays 
 from __future__ import annotations
 
 import argparse
-import json
+import contextlib
 import time
 from pathlib import Path
 
@@ -18,21 +18,23 @@ from tqdm import tqdm
 
 from signcam.cli import positive_int
 from signcam.pipeline import DEFAULT_SCAN_EVERY
+from signcam.sinks import JSONLinesSink
 
 __all__ = ["add_arguments", "main", "bench_classifier", "bench_pipeline"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", nargs="?", default="demo", help="video, image folder, camera or 'demo'")
-    parser.add_argument("--frames", type=int, default=300, help="frames to time in each pass")
+    parser.add_argument("--frames", type=positive_int, default=300, help="frames to time in each pass")
     parser.add_argument("--loop", action="store_true", help="rewind a file at its end to reach --frames")
     parser.add_argument("--model", type=Path, help="classifier ONNX (default: the shipped one)")
-    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: all cores)")
+    parser.add_argument("--threads", type=positive_int, default=None,
+                        help="ONNX Runtime threads (default: all cores)")
     parser.add_argument("--no-pipeline", action="store_true", help="time the classifier only")
     parser.add_argument("--scan-every", type=positive_int, default=DEFAULT_SCAN_EVERY, metavar="N",
                         help="search whole frames every Nth frame, in between only around tracked signs, "
                              "as detect and the app do; 1: every frame")
-    parser.add_argument("--json", type=Path, help="also write the figures as JSON")
+    parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON (one line; '-': stdout)")
 
 
 #: The stages timed on every frame, in the order ``signcam bench`` prints them.
@@ -141,13 +143,23 @@ def bench_pipeline(spec: str, engine, frames: int, loop: bool) -> dict:
 
 
 def main(args: argparse.Namespace) -> int:
-    from signcam.classifier import Classifier
-
+    # A wrong source or an unwritable --json fails now, not after minutes of timing.
     if not args.no_pipeline:
         from signcam.sources import open_source
 
-        with open_source(args.source):  # a wrong source fails now, not after the classifier's figures
+        with open_source(args.source):
             pass
+    with JSONLinesSink(args.json) if args.json else contextlib.nullcontext() as json_sink:
+        report = _run(args)
+        if json_sink is not None:
+            json_sink.write(report)
+    return 0
+
+
+def _run(args: argparse.Namespace) -> dict:
+    """Time what ``args`` asks for, print the figures; returns them."""
+    from signcam.classifier import Classifier
+
     classifier = Classifier(args.model, threads=args.threads)
     report = {"classifier": bench_classifier(classifier)}
     c = report["classifier"]
@@ -171,6 +183,4 @@ def main(args: argparse.Namespace) -> int:
         step = max(len(p["rss_mb"]) // 10, 1)
         shown = p["rss_mb"][::step] + ([p["rss_mb"][-1]] if (len(p["rss_mb"]) - 1) % step else [])
         print("  memory (RSS, MB) after N frames: " + ", ".join(f"{n}: {mb:.0f}" for n, mb in shown))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
-    return 0
+    return report
