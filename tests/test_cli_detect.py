@@ -10,6 +10,7 @@ import json
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -175,6 +176,24 @@ def test_reader_of_stdout_going_away_stops_quietly(tmp_path: Path) -> None:
         err = run.stderr.read()
         assert run.wait(timeout=120) == 0
     assert "Traceback" not in err and err.startswith("signcam: ") and len(err.splitlines()) == 1
+
+
+def test_sigterm_stops_like_ctrl_c_and_leaves_a_playable_video(tmp_path: Path) -> None:
+    clip, out, lines = write_clip(tmp_path / "clip.avi", frames=3000), tmp_path / "out.mp4", tmp_path / "out.jsonl"
+    with subprocess.Popen([sys.executable, "-m", "signcam", "detect", str(clip), "--json", str(lines),
+                           "--output", str(out)], stderr=subprocess.PIPE, text=True) as run:
+        deadline = time.monotonic() + 60
+        while (not lines.exists() or lines.read_text().count("\n") < 5) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        run.terminate()
+        err = run.stderr.read()
+        assert run.wait(timeout=60) == 130
+    assert err.splitlines()[-1] == "signcam: interrupted" and "Traceback" not in err
+    written = read_jsonl(lines)
+    capture = cv2.VideoCapture(str(out))
+    assert 5 <= len(written) < 3000 and int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == len(written)
+    assert capture.read()[0]
+    capture.release()
 
 
 def write_scene_folder(folder: Path, count: int) -> list[Path]:

@@ -14,9 +14,12 @@ import argparse
 import contextlib
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 from tqdm import tqdm
@@ -125,9 +128,25 @@ def _warn_skipped(source: FrameSource, already: int, bar: tqdm) -> int:
     return len(source.failures)
 
 
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``timeout``, ``kill``, systemd, docker) stops the run as Ctrl-C does: outputs closed, video playable."""
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread may set signal handlers
+        return
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(args: argparse.Namespace) -> int:
     """Run detection over the whole source; 0 on success, 1 if some images were skipped."""
-    with open_source(args.source) as source:
+    with _terminate_as_interrupt(), open_source(args.source) as source:
         _check_outputs(args, source)
         engine = _engine(args, track=not (args.no_track or source.is_stills))
         processed = 0
