@@ -19,7 +19,7 @@ from types import TracebackType
 from PyQt6.QtCore import QObject, QSettings, Qt, QTimer, pyqtSignal
 from PyQt6.QtWidgets import QApplication
 
-from signcam.errors import SignCamError
+from signcam.errors import ModelError, SignCamError
 from signcam.pipeline import DEFAULT_SCAN_EVERY, Engine
 
 from .qt_main_window import QtMainWindow
@@ -86,7 +86,9 @@ class QtFpsMeter(QObject):
                            self.window.player.frames_skipped)
             QTimer.singleShot(round(self.seconds * 1000), Qt.TimerType.PreciseTimer, self._finish)
 
-    def _finish(self) -> None:
+    def _finish(self, status: int = 0) -> None:
+        if self.window.isHidden():  # already finished: the source failed before the timer ran out
+            return
         assert self._start is not None
         start, shown, processed, skipped = self._start
         seconds = time.monotonic() - start
@@ -97,12 +99,15 @@ class QtFpsMeter(QObject):
               f"({recognition.latency_ms:.0f} ms per frame) over {seconds:.1f} s"
               + (f": {player.info.description}" if player.info else ""))
         self.window.close()
-        QApplication.exit(0)
+        QApplication.exit(status)
 
     def _on_failed(self, message: str) -> None:
-        if self._start is None:  # never got going: nothing to measure (the window has logged why)
+        # The window has logged why. Broken off half-way: the rate up to there, and a failure status.
+        if self._start is None:
             self.window.close()
             QApplication.exit(2)
+        else:
+            self._finish(status=2)
 
 
 def run_app(source: str | None = None, model: str | None = None, measure_fps: float | None = None,
@@ -111,8 +116,8 @@ def run_app(source: str | None = None, model: str | None = None, measure_fps: fl
 
     Args:
         source: What to open (see :func:`signcam.sources.open_source`).
-        model: ONNX model file; default ``assets/signnet.onnx``. If it cannot be loaded the app
-            still plays video and says why recognition is off.
+        model: ONNX model file; default ``assets/signnet.onnx``. If the default cannot be
+            loaded the app still plays video and says why recognition is off.
         measure_fps: Play ``source`` in a loop, print the displayed frame rate after this many
             seconds and quit (settings are left untouched).
         settings: Where settings live; default: the user's.
@@ -120,12 +125,17 @@ def run_app(source: str | None = None, model: str | None = None, measure_fps: fl
 
     Returns:
         The exit status.
+
+    Raises:
+        ModelError: a ``model`` named explicitly cannot be loaded.
     """
     logging.basicConfig(level=logging.WARNING, format="signcam: %(message)s")
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("signcam")
     app.setOrganizationName("signcam")
     engine, model_error = load_engine(model, scan_every)
+    if model is not None and engine is None:
+        raise ModelError(model_error)
     with tempfile.TemporaryDirectory(prefix="signcam-") as scratch:
         if measure_fps:
             settings = QtAppSettings(QSettings(str(Path(scratch) / "measure.ini"), QSettings.Format.IniFormat))

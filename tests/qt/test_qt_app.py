@@ -17,6 +17,7 @@ from signcam._qt.qt_app import QtErrorReporter, load_engine
 from signcam.classifier import DEFAULT_MODEL
 from signcam.demo import DemoClip, write_demo_video
 from signcam.pipeline import DEFAULT_SCAN_EVERY
+from signcam.sinks import VideoSink
 
 needs_model = pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason=f"{DEFAULT_MODEL} not built yet")
 
@@ -83,6 +84,28 @@ def test_measure_fps_errors(args, message):
     done = run_cli("app", *args)
     assert done.returncode == 2
     assert done.stderr.count(message) == 1 and "Traceback" not in done.stderr
+
+
+@needs_model
+def test_measure_fps_on_a_video_that_breaks_off_reports_the_rate_until_then_and_fails(tmp_path):
+    broken = tmp_path / "broken.avi"
+    with VideoSink(broken, fps=25.0) as video:
+        for index in range(100):
+            video.write(np.full((240, 320, 3), index * 2, np.uint8))
+    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])
+    done = run_cli("app", "--source", str(broken), "--measure-fps", "20")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "stopped after" in done.stderr and done.stdout.startswith("displayed ")
+    seconds = float(done.stdout.split(" over ")[1].split(" s")[0])
+    assert seconds < 10  # measured until the video broke off, not over the whole 20 s
+
+
+def test_a_model_named_explicitly_that_cannot_load_is_one_line_and_exit_2(tmp_path, clip):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx")
+    done = run_cli("app", "--source", str(clip), "--model", str(bad), "--measure-fps", "1")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith(f"signcam: error: cannot load model {bad}") and done.stderr.count("\n") == 1
 
 
 SCREENSHOT_SCRIPT = textwrap.dedent("""
