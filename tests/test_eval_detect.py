@@ -93,3 +93,11 @@ def test_eval_detect_with_a_missing_detector_file_says_so_in_one_line(
     assert train_main(["eval-detect", str(gtsdb_dir), "--detector", str(missing)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("signcam-train: error:") and str(missing) in err and "\n" not in err
+
+
+def test_conf_out_of_range_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from training.cli import main as train_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["eval-detect", str(tmp_path), "--conf", "5"])
+    assert exit_info.value.code == 2 and "must be between 0 and 1" in capsys.readouterr().err

@@ -190,6 +190,15 @@ def test_download_offline_is_one_clear_error(tmp_path: Path, capsys: pytest.Capt
     assert "downloading GTSRB failed" in err and "extract a copy" in err and "Traceback" not in err
 
 
+def test_a_wrong_network_shape_fails_before_the_data_is_looked_for(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["fit", "--data-dir", str(tmp_path / "nothing"), "--widths", "16", "32",
+                     "--output-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "one depth (>= 1) per stage" in err and err.count("\n") == 1
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("content", [None, b"not a zip file"], ids=["missing", "garbage"])
 @pytest.mark.parametrize("command", ["evaluate", "export", "fit"])
 def test_bad_checkpoint_is_one_clear_error(command: str, content: bytes | None, tmp_path: Path,
@@ -206,6 +215,7 @@ def test_bad_checkpoint_is_one_clear_error(command: str, content: bytes | None, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(checkpoint) in err
     assert ("no checkpoint at" if content is None else "not a signcam-train checkpoint") in err
+    assert "weights_only" not in err  # torch's advice to unpickle anything is not for files that are not ours
 
 
 @pytest.mark.skipif(not DEFAULT_DETECTOR.is_file(), reason="assets/signdet.onnx not built")

@@ -23,6 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from signcam.classes import CATEGORIES, category_of, label_of
+from signcam.cli import probability
 from signcam.detection import Detection, iou_matrix
 from signcam.gtsdb import Scene, load_scenes, split_scenes, split_validation
 
@@ -138,7 +139,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="which scenes to score; tune parameters on 'tune' only; 'val': the tune scenes "
                              "that fit-detector --validation keeps out of training")
     parser.add_argument("--model", type=Path, help="ONNX model (default: the shipped one)")
-    parser.add_argument("--conf", type=float, default=None, help="classifier confidence threshold")
+    parser.add_argument("--conf", type=probability, default=None, help="classifier confidence threshold")
     parser.add_argument("--proposer", choices=("signdet", "colour"), default="signdet",
                         help="where candidates come from: the learned detector, or colour regions (no model)")
     parser.add_argument("--detector", type=Path, help="SignDet ONNX (default: the shipped one)")

@@ -19,6 +19,7 @@ import hashlib
 import io
 import json
 import os
+import pickle
 import warnings
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,10 @@ def load_checkpoint(path: str | Path, weights: str = "ema", device: str | torch.
     try:
         state = torch.load(path, map_location=device, weights_only=True)
         weights_state = state[weights]
+    except pickle.UnpicklingError:
+        # torch's own message suggests weights_only=False: never for a file that is not ours.
+        raise ValueError(f"{path} is not a signcam-train checkpoint (it holds objects other than "
+                         "tensors and plain data, or is not a torch file)") from None
     except Exception as exc:  # a corrupt file fails in pickle, zipfile or torch
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ValueError(f"{path} is not a signcam-train checkpoint ({reason})") from None

@@ -239,26 +239,25 @@ def main(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
     checkpoint_path = args.output_dir / "checkpoint.pt"
     recipe = {k: _plain(v) for k, v in vars(args).items() if k != "func"}
     state = _resumable_state(checkpoint_path, recipe, device) if args.resume else None
-    # Teachers load before the data does, so a wrong path fails at once.
+    # The teachers and the network are made before the data loads, so a wrong path or shape fails at once.
     distillation = None
     if args.teacher:
         distillation = Distillation([load_checkpoint(path, device=device)[0] for path in args.teacher],
                                     args.distill_temperature)
         print(f"distilling from {len(args.teacher)} teacher(s), weight {args.distill_weight}")
-
-    train_set, val_set, summary = load_data(args)
-    print(f"training on {len(train_set)} crops ({summary}), validating on {len(val_set)}; device {device}")
-
     if args.init:
         model, _ = load_checkpoint(args.init, device=device)
         print(f"starting from the EMA weights of {args.init}")
     else:
         model = SignNet(num_classes=NOT_A_SIGN + 1, widths=tuple(args.widths), depths=tuple(args.depths),
                         contrast=args.contrast).to(device)
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+
+    train_set, val_set, summary = load_data(args)
+    print(f"training on {len(train_set)} crops ({summary}), validating on {len(val_set)}; device {device}")
     ema = torch.optim.swa_utils.AveragedModel(
         model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
