@@ -38,6 +38,7 @@ __all__ = [
     "LiveSource",
     "ImageSource",
     "open_source",
+    "open_images",
     "open_camera",
     "demo_video_path",
     "IMAGE_SUFFIXES",
@@ -422,6 +423,22 @@ def demo_video_path() -> Path:
 
 def _image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and _is_image(p))
+
+
+def open_images(specs: list[str]) -> ImageSource:
+    """Several image files named one by one (as a shell expands an unquoted glob), as one still source.
+
+    Raises:
+        SourceError: one of them is missing or not an image file.
+    """
+    paths = [Path(spec).expanduser() for spec in specs]
+    for path in paths:
+        if not path.is_file():
+            raise SourceError(f"no such file: {path}")
+        if not _is_image(path):
+            raise SourceError(f"{path} is not an image ({', '.join(IMAGE_SUFFIXES)}): several inputs must all be "
+                              "images; a video, camera or stream comes alone")
+    return ImageSource(paths, f"{len(paths)} images")
 
 
 def open_source(spec: int | str | os.PathLike, realtime: bool | None = None) -> FrameSource:

@@ -252,6 +252,23 @@ def test_an_output_that_is_not_a_video_becomes_a_folder_with_a_note(
                       "writing annotated images into that folder")
 
 
+def test_several_image_files_as_a_shell_expands_a_glob(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                       fake_model: None) -> None:
+    paths = write_scene_folder(tmp_path / "scenes", 3)
+    code, _, err = detect(capfd, paths[2], paths[0], "--json", tmp_path / "out.jsonl")
+    assert code == 0 and err[0].startswith("signcam: 2 images in ")
+    assert [(line["source"], line["frame"]) for line in read_jsonl(tmp_path / "out.jsonl")] == [
+        (str(paths[2]), 0), (str(paths[0]), 1)]
+
+
+def test_several_inputs_must_all_be_images(tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None) -> None:
+    image, clip = write_scene_folder(tmp_path / "scenes", 1)[0], write_clip(tmp_path / "clip.avi", frames=2)
+    code, _, err = detect(capfd, image, clip)
+    assert code == 2 and err == [f"signcam: error: {clip} is not an image (.jpg, .jpeg, .png, .ppm, .pgm, .pbm, "
+                                 ".bmp, .tif, .tiff, .webp): several inputs must all be images; a video, camera "
+                                 "or stream comes alone"]
+
+
 def test_annotated_video_output(tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None) -> None:
     clip = write_clip(tmp_path / "clip.avi", frames=10)
     code, _, _ = detect(capfd, clip, "--output", tmp_path / "annotated.mp4", "--stride", "2")

@@ -29,14 +29,15 @@ from signcam.errors import SourceError
 from signcam.pipeline import DEFAULT_SCAN_EVERY, Engine, FrameResult
 from signcam.recognizer import DEFAULT_CONF
 from signcam.sinks import VIDEO_CODECS, ImageFolderSink, JSONLinesSink, VideoSink, refuse_overwriting
-from signcam.sources import FrameSource, open_source
+from signcam.sources import FrameSource, open_images, open_source
 
 __all__ = ["add_arguments", "main"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("source", help="camera index (0) or /dev/videoN, rtsp/http URL, video file, image, folder "
-                                       "or quoted glob of images ('scenes/*.jpg'), or 'demo' for the built-in clip")
+    parser.add_argument("source", nargs="+", metavar="SOURCE",
+                        help="camera index (0) or /dev/videoN, rtsp/http URL, video file, image, folder or glob of "
+                             "images ('scenes/*.jpg', or several image files), or 'demo' for the built-in clip")
     parser.add_argument("--json", metavar="FILE", help="write one JSON object per processed frame (JSON Lines); "
                                                        "'-' for standard output")
     parser.add_argument("--output", metavar="PATH",
@@ -65,6 +66,11 @@ def _engine(args: argparse.Namespace, track: bool) -> Engine:
     if args.conf is not None:
         recognizer.conf = args.conf
     return Engine(recognizer, track=track, scan_every=args.scan_every)
+
+
+def _open(specs: list[str]) -> FrameSource:
+    """One source as typed, or several image files (an unquoted glob the shell expanded)."""
+    return open_source(specs[0]) if len(specs) == 1 else open_images(specs)
 
 
 def _expected_frames(source: FrameSource, args: argparse.Namespace) -> int | None:
@@ -146,7 +152,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 def main(args: argparse.Namespace) -> int:
     """Run detection over the whole source; 0 on success, 1 if some images were skipped."""
-    with _terminate_as_interrupt(), open_source(args.source) as source:
+    with _terminate_as_interrupt(), _open(args.source) as source:
         _check_outputs(args, source)
         engine = _engine(args, track=not (args.no_track or source.is_stills))
         processed = 0
