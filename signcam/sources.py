@@ -391,12 +391,16 @@ def open_camera(index_or_device: int | str, timeout_s: float = LIVE_TIMEOUT_S) -
     return LiveSource(capture, f"camera:{spec}", is_camera=True, timeout_s=timeout_s)
 
 
-def _open_stream(url: str) -> LiveSource:
-    capture = cv2.VideoCapture(url)
+def _open_stream(url: str, timeout_s: float = LIVE_TIMEOUT_S) -> LiveSource:
+    # FFmpeg's own wait for a server that never answers is 30 s; ours is the live sources' timeout.
+    wait_ms = round(timeout_s * 1000)
+    capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG,
+                               [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, wait_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, wait_ms])
     if not capture.isOpened():
         capture.release()
-        raise SourceError(f"cannot open stream {url}")
-    return LiveSource(capture, url, is_camera=False)
+        raise SourceError(f"cannot open stream {url} (no server answered within {timeout_s:g} s, "
+                          "or it sent no video)")
+    return LiveSource(capture, url, is_camera=False, timeout_s=timeout_s)
 
 
 def demo_video_path() -> Path:

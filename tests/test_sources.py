@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from pathlib import Path
@@ -10,6 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
+from signcam import sources
 from signcam.errors import SourceError
 from signcam.sources import Frame, ImageSource, LiveSource, VideoFileSource, open_source
 
@@ -139,6 +141,17 @@ def test_camera_that_does_not_exist_fails_fast(spec: int | str, message: str) ->
 def test_stream_that_cannot_connect() -> None:
     with pytest.raises(SourceError, match="cannot open stream http://127.0.0.1:9/"):
         open_source("http://127.0.0.1:9/live.mjpg")
+
+
+def test_a_server_that_never_answers_is_given_up_after_the_live_timeout() -> None:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()  # accepts connections, never sends a byte
+        url = f"rtsp://127.0.0.1:{server.getsockname()[1]}/live"
+        start = time.monotonic()
+        with pytest.raises(SourceError, match="no server answered within 1 s"):
+            sources._open_stream(url, timeout_s=1.0)
+        assert time.monotonic() - start < 5.0
 
 
 def write_images(folder: Path, count: int) -> list[Path]:
