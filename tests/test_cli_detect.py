@@ -191,7 +191,8 @@ def test_sigterm_stops_like_ctrl_c_and_leaves_a_playable_video(tmp_path: Path) -
     assert err.splitlines()[-1] == "signcam: interrupted" and "Traceback" not in err
     written = read_jsonl(lines)
     capture = cv2.VideoCapture(str(out))
-    assert 5 <= len(written) < 3000 and int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == len(written)
+    # The signal may land between a frame's JSON line and its video frame.
+    assert 5 <= len(written) < 3000 and len(written) - 1 <= int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) <= len(written)
     assert capture.read()[0]
     capture.release()
 
