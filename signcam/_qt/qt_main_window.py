@@ -315,8 +315,8 @@ class QtMainWindow(QMainWindow):
         self.settings.last_source = info.spec
         if Path(info.spec).exists():
             self.settings.add_recent(str(Path(info.spec).resolve()))
-        if self.model_error:
-            self.show_error(f"recognition is off: {self.model_error}")
+        if self.model_error:  # said (and logged) at start; opening replaced it in the status bar
+            self.statusBar().showMessage(f"⚠ recognition is off: {self.model_error}")
         elif self.statusBar().currentMessage().startswith("Opening"):
             self.statusBar().clearMessage()  # the source's description stays on the right
 
