@@ -224,7 +224,7 @@ class SignDetProposer:
         the w x h image; only signs at least ``min_px`` wide as the network saw them."""
         logit = maps[0]
         threshold_logit = np.log(self.threshold / (1 - self.threshold))
-        peaks = (logit == cv2.dilate(logit, np.ones((3, 3), np.uint8))) & (logit > threshold_logit)
+        peaks = (logit == cv2.dilate(logit, _KERNEL)) & (logit > threshold_logit)
         ys, xs = np.nonzero(peaks)
         fx = w / (maps.shape[2] * stride)
         fy = h / (maps.shape[1] * stride)

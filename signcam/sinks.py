@@ -11,6 +11,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -113,12 +114,19 @@ class JSONLinesSink:
     def write(self, record: dict[str, Any]) -> None:
         """Write one object's line and flush it, so a crash later leaves valid JSON Lines."""
         assert self._file is not None, "use JSONLinesSink as a context manager"
-        self._file.write(json.dumps(record) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(record) + "\n")
+            self._file.flush()
+        except BrokenPipeError:
+            raise  # the reader of stdout went away: the caller decides (detect stops quietly)
+        except OSError as exc:  # e.g. the disk is full
+            raise SignCamError(f"cannot write {self.path}: {exc.strerror or exc}") from None
 
     def __exit__(self, *exc_info: object) -> None:
         if self._file is not None and self._file is not sys.stdout:
-            self._file.close()
+            # Every line was flushed as written, so a failure here repeats one write() reported.
+            with contextlib.suppress(OSError):
+                self._file.close()
         self._file = None
 
 

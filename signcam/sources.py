@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import os
@@ -414,14 +415,18 @@ def demo_video_path() -> Path:
     if not path.is_file():
         from signcam.demo import write_demo_video  # draws the clip: only needed the first time
 
-        cache.mkdir(parents=True, exist_ok=True)
         # Written beside and renamed, so an interrupted first run never leaves half a clip behind.
         partial = cache / f"demo.partial-{os.getpid()}.mp4"
         try:
+            cache.mkdir(parents=True, exist_ok=True)
             write_demo_video(partial)
             os.replace(partial, path)
+        except OSError as exc:
+            raise SourceError(f"cannot write the demo clip into {cache}: {exc.strerror or exc} "
+                              "(set XDG_CACHE_HOME to a writable folder)") from None
         finally:
-            partial.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
     return path
 
 

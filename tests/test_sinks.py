@@ -63,6 +63,13 @@ def test_json_lines_unwritable_path(tmp_path: Path) -> None:
         pass
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device that is always full")
+def test_json_lines_on_a_full_disk_is_one_clear_error() -> None:
+    with pytest.raises(SignCamError, match="cannot write /dev/full: No space left on device"), \
+            JSONLinesSink("/dev/full") as sink:
+        sink.append(result(0))
+
+
 def count_frames(path: Path) -> tuple[int, tuple[int, int]]:
     capture = cv2.VideoCapture(str(path))
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))

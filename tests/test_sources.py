@@ -278,6 +278,14 @@ def test_demo_clip_is_generated_once_into_the_cache(tmp_path: Path, monkeypatch:
     assert cached.name.startswith("demo-") and cached.suffix == ".mp4"
 
 
+def test_an_unwritable_cache_for_the_demo_clip_is_one_clear_error(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "file").write_text("a file where the cache folder should go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    with pytest.raises(SourceError, match="cannot write the demo clip into .*set XDG_CACHE_HOME"):
+        open_source("demo")
+
+
 def test_frame_is_a_plain_record() -> None:
     frame = Frame(np.zeros((2, 2, 3), np.uint8), 3, 120.0, "camera:0")
     with pytest.raises(AttributeError):
