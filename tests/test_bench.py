@@ -13,6 +13,7 @@ from signcam.classifier import DEFAULT_MODEL, Classifier
 from signcam.commands import bench
 from signcam.commands.bench import bench_classifier, bench_pipeline
 from signcam.detection import Detection
+from signcam.errors import SourceError
 from signcam.pipeline import Engine
 from signcam.sinks import VideoSink
 
@@ -92,3 +93,9 @@ def test_frames_must_be_positive(frames: str, capsys: pytest.CaptureFixture) -> 
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["bench", "--frames", frames])
     assert exit_info.value.code == 2 and "must be 1 or more" in capsys.readouterr().err
+
+
+def test_a_source_with_no_readable_frame_is_one_clear_error(tmp_path: Path) -> None:
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    with pytest.raises(SourceError, match="gave no frame to time"):
+        bench_pipeline(str(tmp_path), Engine(StillSign()), frames=5, loop=False)

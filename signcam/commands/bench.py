@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import numpy as np
 from tqdm import tqdm
 
 from signcam.cli import positive_int
+from signcam.errors import SourceError
 from signcam.pipeline import DEFAULT_SCAN_EVERY
 from signcam.sinks import JSONLinesSink
 
@@ -29,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--loop", action="store_true", help="rewind a file at its end to reach --frames")
     parser.add_argument("--model", type=Path, help="classifier ONNX (default: the shipped one)")
     parser.add_argument("--threads", type=positive_int, default=None,
-                        help="ONNX Runtime threads (default: all cores)")
+                        help="ONNX Runtime threads for each network (default: all cores, at most 4)")
     parser.add_argument("--no-pipeline", action="store_true", help="time the classifier only")
     parser.add_argument("--scan-every", type=positive_int, default=DEFAULT_SCAN_EVERY, metavar="N",
                         help="search whole frames every Nth frame, in between only around tracked signs, "
@@ -41,10 +43,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 STAGES = ("decode", "proposals", "classify", "track", "overlay")
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        pages = int(statm.read().split()[1])
-    return pages * 4096 / 2**20
+def _rss_mb() -> float | None:
+    """The process's resident memory, where /proc tells it (Linux); ``None`` elsewhere."""
+    try:
+        with open("/proc/self/statm") as statm:
+            pages = int(statm.read().split()[1])
+    except OSError:
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
 def bench_classifier(classifier, batch: int = 256, repeats: int = 20, singles: int = 500) -> dict:
@@ -93,6 +99,8 @@ def bench_pipeline(spec: str, engine, frames: int, loop: bool) -> dict:
         for _ in tqdm(_frames(source, frames, loop), total=frames, desc="decode only", unit="frame", leave=False):
             count += 1
         decode_fps = count / max(time.perf_counter() - started, 1e-9)
+    if count == 0:
+        raise SourceError(f"{spec} gave no frame to time")
 
     # Milliseconds per frame: the stages, then the whole frame. Allocated and written once before
     # the first memory reading, so the benchmark's own figures do not grow the process (lists of
@@ -134,11 +142,11 @@ def bench_pipeline(spec: str, engine, frames: int, loop: bool) -> dict:
         "decode_only_fps": round(decode_fps, 1), "pipeline_fps": round(fps, 1),
         "ratio_to_decode": round(fps / max(decode_fps, 1e-9), 3),
         "scan_every": engine.scan_every, "frames_searched_whole": scanned,
-        "latency_ms_median": round(float(np.median(latency)), 2) if count else None,
-        "latency_ms_p95": round(float(np.percentile(latency, 95)), 2) if count else None,
-        "stage_ms_median": {k: round(float(np.median(ms[:, i])), 2) for i, k in enumerate(STAGES)} if count else {},
-        # (frames processed, MB): flat after the first thousand frames means no leak.
-        "rss_mb": [(frames, round(mb, 1)) for frames, mb in rss],
+        "latency_ms_median": round(float(np.median(latency)), 2),
+        "latency_ms_p95": round(float(np.percentile(latency, 95)), 2),
+        "stage_ms_median": {k: round(float(np.median(ms[:, i])), 2) for i, k in enumerate(STAGES)},
+        # (frames processed, MB): flat after the first thousand frames means no leak. Empty where unknown.
+        "rss_mb": [(frames, round(mb, 1)) for frames, mb in rss if mb is not None],
     }
 
 
@@ -167,10 +175,11 @@ def _run(args: argparse.Namespace) -> dict:
           f"{c['single_crop_ms_median']:.3f} ms median, {c['single_crop_ms_p95']:.3f} ms p95")
     if not args.no_pipeline:
         from signcam.pipeline import Engine
+        from signcam.proposals import SignDetProposer
         from signcam.recognizer import Recognizer
 
-        engine = Engine(Recognizer(Classifier(args.model, threads=args.threads, spin=False)),
-                        scan_every=args.scan_every)
+        engine = Engine(Recognizer(Classifier(args.model, threads=args.threads, spin=False),
+                                   proposer=SignDetProposer(threads=args.threads)), scan_every=args.scan_every)
         p = report["pipeline"] = bench_pipeline(args.source, engine, args.frames, args.loop)
         print(f"pipeline on {p['source']} ({p['frame_size'][0]}x{p['frame_size'][1]}, {p['frames']} frames): "
               f"{p['pipeline_fps']:.1f} fps end to end, decode alone {p['decode_only_fps']:.1f} fps "
@@ -182,5 +191,6 @@ def _run(args: argparse.Namespace) -> dict:
         print("  stage medians (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in p["stage_ms_median"].items()))
         step = max(len(p["rss_mb"]) // 10, 1)
         shown = p["rss_mb"][::step] + ([p["rss_mb"][-1]] if (len(p["rss_mb"]) - 1) % step else [])
-        print("  memory (RSS, MB) after N frames: " + ", ".join(f"{n}: {mb:.0f}" for n, mb in shown))
+        print("  memory (RSS, MB) after N frames: " + (", ".join(f"{n}: {mb:.0f}" for n, mb in shown) or
+                                                      "not measured on this system (no /proc)"))
     return report
