@@ -14,9 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from signcam.sources import IMAGE_SUFFIXES
+
 __all__ = ["Scene", "load_scenes", "split_scenes", "split_validation", "HOLDOUT_FROM", "VALIDATION_FROM"]
 
-_IMAGE_SUFFIXES = (".ppm", ".jpg", ".jpeg", ".png")
 
 #: Scenes numbered from here on are never tuned on: they measure detection quality.
 HOLDOUT_FROM = 450
@@ -40,14 +41,6 @@ class Scene:
     boxes: list[tuple[int, int, int, int, int]] = field(default_factory=list)
 
 
-def _find_image(folder: Path, stem: str) -> Path | None:
-    for suffix in _IMAGE_SUFFIXES:
-        candidate = folder / f"{stem}{suffix}"
-        if candidate.is_file():
-            return candidate
-    return None
-
-
 def load_scenes(folder: str | Path) -> list[Scene]:
     """Every image of a GTSDB-format folder with its boxes, signless scenes included.
 
@@ -63,7 +56,7 @@ def load_scenes(folder: str | Path) -> list[Scene]:
         raise FileNotFoundError(f"{gt_file} not found: a GTSDB folder holds gt.txt and 00000.ppm/.jpg ...")
     scenes: dict[str, Scene] = {}
     for path in sorted(folder.iterdir()):
-        if path.suffix.lower() in _IMAGE_SUFFIXES and path.stem.isdigit():
+        if path.suffix.lower() in IMAGE_SUFFIXES and path.stem.isdigit():
             scenes.setdefault(path.stem, Scene(int(path.stem), path))
     for line_no, line in enumerate(gt_file.read_text().splitlines(), 1):
         if not line.strip():
@@ -75,10 +68,8 @@ def load_scenes(folder: str | Path) -> list[Scene]:
             raise ValueError(f"{gt_file}:{line_no}: expected file;left;top;right;bottom;classId") from exc
         stem = Path(name).stem
         if stem not in scenes:
-            image = _find_image(folder, stem)
-            if image is None:
-                raise FileNotFoundError(f"{gt_file}:{line_no}: no image for {name}")
-            scenes[stem] = Scene(int(stem), image)
+            raise FileNotFoundError(f"{gt_file}:{line_no}: no image for {name} (looked for a numbered image "
+                                    f"{stem}.ppm, .jpg, .png ... beside gt.txt)")
         scenes[stem].boxes.append(box)
     return sorted(scenes.values(), key=lambda s: s.number)
 
