@@ -96,10 +96,6 @@ class ModelInfo:
     read_zooms: tuple[float, ...] = (1.0,)  # files from before they were recorded: as framed
     extra: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def reject_index(self) -> int:
-        return len(self.class_names)
-
 
 class Classifier:
     """The 44-way sign classifier (43 signs + "not a sign") on ONNX Runtime.
@@ -122,6 +118,11 @@ class Classifier:
                               read_zooms=tuple(raw.get("read_zooms", (1.0,))), extra=raw)
         if len(self.info.class_names) != NUM_SIGN_CLASSES:
             raise ModelError(f"{self.path} has {len(self.info.class_names)} classes, expected {NUM_SIGN_CLASSES}")
+        # The runtime feeds BGR crops and reads "not a sign" from the last output: a file that says
+        # otherwise would be read wrong without a word.
+        if self.info.channel_order != "BGR" or raw.get("reject_index", NOT_A_SIGN) != NOT_A_SIGN:
+            raise ModelError(f"{self.path} expects {self.info.channel_order} crops with 'not a sign' at output "
+                             f"{raw.get('reject_index')}; signcam feeds BGR and reads it at {NOT_A_SIGN}")
         self._input = self._session.get_inputs()[0].name
 
     def predict(self, patches: np.ndarray) -> np.ndarray:

@@ -84,6 +84,9 @@ def _identity_onnx(path: Path, metadata: dict | None) -> Path:
     return path
 
 
+SIGNCAM_META = {"class_names": [c.name for c in CLASSES], "input_size": 32}
+
+
 def _write(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
@@ -97,7 +100,9 @@ def _write(path: Path, data: bytes) -> Path:
     (lambda d: _identity_onnx(d / "plain.onnx", None), "not a signcam model"),
     (lambda d: _identity_onnx(d / "ten.onnx", {"class_names": [str(i) for i in range(10)], "input_size": 32}),
      "has 10 classes"),
-], ids=["missing", "directory", "random-bytes", "empty", "no-metadata", "wrong-classes"])
+    (lambda d: _identity_onnx(d / "rgb.onnx", {**SIGNCAM_META, "channel_order": "RGB"}), "expects RGB crops"),
+    (lambda d: _identity_onnx(d / "first.onnx", {**SIGNCAM_META, "reject_index": 0}), "'not a sign' at output 0"),
+], ids=["missing", "directory", "random-bytes", "empty", "no-metadata", "wrong-classes", "rgb", "reject-first"])
 def test_bad_model_file_is_one_clear_error(tmp_path: Path, make, message: str) -> None:
     path = make(tmp_path)
     with pytest.raises(ModelError, match=message) as error:
@@ -111,7 +116,7 @@ def test_shipped_model_describes_itself_and_predicts(frame: np.ndarray) -> None:
     classifier = Classifier()
     info = classifier.info
     assert info.class_names == [c.name for c in CLASSES]
-    assert (info.input_size, info.channel_order, info.reject_index) == (32, "BGR", NOT_A_SIGN)
+    assert (info.input_size, info.channel_order) == (32, "BGR")
     assert info.extra["reject_index"] == NOT_A_SIGN and info.extra["params"] > 0
     whole = classifier.prepare(frame)
     boxed = classifier.prepare(frame, [WHITE_SQUARE, (0, 0, 30, 30)])
