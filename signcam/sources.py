@@ -41,6 +41,8 @@ __all__ = [
     "open_source",
     "open_images",
     "open_camera",
+    "find_cameras",
+    "PROBED_CAMERAS",
     "demo_video_path",
     "IMAGE_SUFFIXES",
     "quiet_opencv",
@@ -390,6 +392,42 @@ def open_camera(index_or_device: int | str, timeout_s: float = LIVE_TIMEOUT_S) -
         capture.release()
         raise SourceError(f"no camera at {spec if match else f'index {index}'}")
     return LiveSource(capture, f"camera:{spec}", is_camera=True, timeout_s=timeout_s)
+
+
+#: Camera indices tried when the system cannot list its cameras.
+PROBED_CAMERAS = range(4)
+_V4L = Path("/sys/class/video4linux")
+
+
+def find_cameras() -> list[tuple[int, str]]:
+    """``(OpenCV index, name)`` of the cameras present.
+
+    On Linux from video4linux, which names them and knows which device nodes capture video
+    (a UVC camera has a metadata node too, so the second camera is often ``/dev/video2``).
+    Elsewhere indices ``PROBED_CAMERAS`` are tried with OpenCV and named "Camera N".
+    """
+    if _V4L.is_dir():
+        return _v4l_cameras()
+    found = []
+    for index in PROBED_CAMERAS:
+        capture = cv2.VideoCapture(index)
+        if capture.isOpened():
+            found.append((index, f"Camera {index}"))
+        capture.release()
+    return found
+
+
+def _v4l_cameras() -> list[tuple[int, str]]:
+    cameras = []
+    for node in sorted(_V4L.glob("video*"), key=lambda p: int(p.name[5:]) if p.name[5:].isdigit() else -1):
+        # Each UVC camera also has metadata nodes; the capture node is the one with index 0.
+        index_file = node / "index"
+        if index_file.is_file() and index_file.read_text().strip() != "0":
+            continue
+        name = (node / "name").read_text().strip() if (node / "name").is_file() else node.name
+        if node.name[5:].isdigit():
+            cameras.append((int(node.name[5:]), name))
+    return cameras
 
 
 def _open_stream(url: str, timeout_s: float = LIVE_TIMEOUT_S) -> LiveSource:

@@ -290,3 +290,13 @@ def test_frame_is_a_plain_record() -> None:
     frame = Frame(np.zeros((2, 2, 3), np.uint8), 3, 120.0, "camera:0")
     with pytest.raises(AttributeError):
         frame.index = 4  # type: ignore[misc]
+
+
+def test_cameras_come_from_video4linux_capture_nodes_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for node, index, name in [("video0", 0, "Cam A"), ("video1", 1, "Cam A"), ("video2", 0, "Cam B"),
+                              ("video3", 1, "Cam B")]:
+        (tmp_path / node).mkdir()
+        (tmp_path / node / "index").write_text(f"{index}\n")
+        (tmp_path / node / "name").write_text(f"{name}\n")
+    monkeypatch.setattr(sources, "_V4L", tmp_path)
+    assert sources.find_cameras() == [(0, "Cam A"), (2, "Cam B")]  # the metadata nodes are not cameras

@@ -35,14 +35,14 @@ from PyQt6.QtWidgets import (
 from signcam.errors import SignCamError
 from signcam.pipeline import Engine
 from signcam.road import SignEvent
-from signcam.sources import IMAGE_SUFFIXES
+from signcam.sources import IMAGE_SUFFIXES, PROBED_CAMERAS
 
 from .qt_controls import QtPlaybackBar, QtRecognitionControls
 from .qt_event_panel import QtEventPanel
 from .qt_frame_view import QtFrameView
 from .qt_player import QtPlayer, QtRecognition, SourceInfo
 from .qt_settings import QtAppSettings
-from .qt_start_screen import PROBED_CAMERAS, QtStartScreen, list_cameras
+from .qt_start_screen import QtStartScreen, list_cameras
 
 __all__ = ["QtMainWindow", "NO_CAMERA", "SEEK_SECONDS"]
 

@@ -11,18 +11,14 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 from PyQt6.QtCore import Qt
 from PyQt6.QtGui import QAction, QFont
 from PyQt6.QtWidgets import QLabel, QPushButton, QVBoxLayout, QWidget
 
-__all__ = ["QtStartScreen", "list_cameras", "PROBED_CAMERAS"]
+from signcam.sources import find_cameras
 
-#: Camera indices tried when the system cannot list its cameras.
-PROBED_CAMERAS = range(4)
-_V4L = Path("/sys/class/video4linux")
-
+__all__ = ["QtStartScreen", "list_cameras"]
 
 def _qt_cameras() -> list[str]:
     try:
@@ -32,43 +28,17 @@ def _qt_cameras() -> list[str]:
     return [device.description() for device in QMediaDevices.videoInputs()]
 
 
-def _v4l_cameras() -> list[tuple[int, str]]:
-    cameras = []
-    for node in sorted(_V4L.glob("video*"), key=lambda p: int(p.name[5:]) if p.name[5:].isdigit() else -1):
-        # Each UVC camera also has metadata nodes; the capture node is the one with index 0.
-        index_file = node / "index"
-        if index_file.is_file() and index_file.read_text().strip() != "0":
-            continue
-        name = (node / "name").read_text().strip() if (node / "name").is_file() else node.name
-        if node.name[5:].isdigit():
-            cameras.append((int(node.name[5:]), name))
-    return cameras
-
-
-def _probe_cameras() -> list[tuple[int, str]]:
-    import cv2
-
-    found = []
-    for index in PROBED_CAMERAS:
-        capture = cv2.VideoCapture(index)
-        if capture.isOpened():
-            found.append((index, f"Camera {index}"))
-        capture.release()
-    return found
-
-
 def list_cameras() -> list[tuple[int, str]]:
     """``(OpenCV index, name)`` of the cameras present, by name where the system can tell.
 
-    Names come from QtMultimedia, else (Linux) from video4linux; without either, indices
-    0..3 are probed with OpenCV and named "Camera N".
+    On Linux, video4linux gives both (see :func:`signcam.sources.find_cameras`). Elsewhere
+    QtMultimedia's names are taken in OpenCV's order; without them, indices are probed.
     """
-    names = _qt_cameras()
-    if names:
-        return list(enumerate(names))
-    if sys.platform.startswith("linux"):
-        return _v4l_cameras()
-    return _probe_cameras()
+    if not sys.platform.startswith("linux"):
+        names = _qt_cameras()
+        if names:
+            return list(enumerate(names))
+    return find_cameras()
 
 
 class QtStartScreen(QWidget):
