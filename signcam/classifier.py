@@ -23,7 +23,7 @@ from signcam.errors import ModelError
 from signcam.onnx_session import open_onnx
 
 __all__ = ["Classifier", "ModelInfo", "DEFAULT_MODEL", "CROP_MARGIN", "READ_ZOOMS", "crop_patches", "zoom_patches",
-           "METADATA_KEY"]
+           "best_signs", "METADATA_KEY"]
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "signnet.onnx"
 #: GTSRB crops keep about 17 % of the sign's width as margin on each side (measured on
@@ -95,6 +95,20 @@ class ModelInfo:
     crop_margin: float = CROP_MARGIN
     read_zooms: tuple[float, ...] = (1.0,)  # files from before they were recorded: as framed
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+def best_signs(probs: np.ndarray, conf: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What N x 44 probabilities say, row by row, under the rule both detection and ``classify`` use.
+
+    Returns:
+        ``(class_ids, scores, not_a_sign, accepted)``: the best of the 43 signs and its
+        probability; whether "not a sign" is the most likely output; and whether the sign is
+        accepted (it is not, and its probability is at least ``conf``).
+    """
+    class_ids = probs[:, :NOT_A_SIGN].argmax(1)
+    scores = probs[np.arange(len(probs)), class_ids]
+    not_a_sign = probs.argmax(1) == NOT_A_SIGN
+    return class_ids, scores, not_a_sign, ~not_a_sign & (scores >= conf)
 
 
 class Classifier:

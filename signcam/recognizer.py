@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from signcam.classes import NOT_A_SIGN
-from signcam.classifier import Classifier
+from signcam.classifier import Classifier, best_signs
 from signcam.detection import Detection, inner_boxes, nms
 from signcam.proposals import SignDetProposer
 
@@ -97,9 +97,7 @@ class Recognizer:
                            "classify": (time.perf_counter() - proposed) * 1e3}
         if len(boxes) == 0:
             return []
-        class_ids = probs[:, :NOT_A_SIGN].argmax(1)
-        scores = probs[np.arange(len(probs)), class_ids]
-        accepted = (probs.argmax(1) != NOT_A_SIGN) & (scores >= self.conf)
+        class_ids, scores, _, accepted = best_signs(probs, self.conf)
         h, w = image.shape[:2]
         int_boxes = np.round(boxes).astype(int)
         np.clip(int_boxes, 0, [w - 1, h - 1, w - 1, h - 1], out=int_boxes)

@@ -29,7 +29,7 @@ from typing import IO, Any
 import numpy as np
 
 from signcam.classes import NOT_A_SIGN, NUM_SIGN_CLASSES, label_of
-from signcam.classifier import DEFAULT_MODEL, Classifier
+from signcam.classifier import DEFAULT_MODEL, Classifier, best_signs
 from signcam.cli import probability
 from signcam.errors import SourceError
 from signcam.sinks import JSONLinesSink, refuse_overwriting
@@ -136,15 +136,13 @@ def classify_batch(classifier: Classifier, images: list[np.ndarray], sources: li
     if not images:
         return []
     probs = classifier.predict_crops(images, zooms)
-    results = []
-    for source, p in zip(sources, probs, strict=True):
-        ranked = np.argsort(-p[:NOT_A_SIGN], kind="stable")[:top]
-        best = int(ranked[0])
-        score = round(float(p[best]), 6)
-        rejected_as = "not a sign" if int(p.argmax()) == NOT_A_SIGN else "low score" if score < conf else None
-        results.append(CropResult(source, best, score, rejected_as,
-                                  [(int(c), round(float(p[c]), 6)) for c in ranked]))
-    return results
+    class_ids, scores, not_a_sign, accepted = best_signs(probs, conf)
+    ranked = np.argsort(-probs[:, :NOT_A_SIGN], axis=1, kind="stable")[:, :top]
+    return [CropResult(source, int(class_id), round(float(score), 6),
+                       None if ok else "not a sign" if rejected else "low score",
+                       [(int(c), round(float(p[c]), 6)) for c in order])
+            for source, p, class_id, score, rejected, ok, order
+            in zip(sources, probs, class_ids, scores, not_a_sign, accepted, ranked, strict=True)]
 
 
 def _batches(files: list[Path], failures: list[str]) -> Iterator[tuple[list[np.ndarray], list[str]]]:
