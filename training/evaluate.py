@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from signcam.classes import CLASSES, NOT_A_SIGN, NUM_SIGN_CLASSES
 from signcam.classifier import READ_ZOOMS, zoom_patches
@@ -31,7 +30,7 @@ from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, spl
 from training.export import load_checkpoint
 from training.fit import pick_device, predict
 
-__all__ = ["add_arguments", "main", "predict_in_batches", "top1_accuracy", "rejected_share", "per_class_accuracy",
+__all__ = ["add_arguments", "main", "top1_accuracy", "rejected_share", "per_class_accuracy",
            "confusion_matrix", "format_table", "plot_confusion", "plot_history", "plot_mistakes", "evaluate_gtsdb",
            "read_in_batches", "zoom_images", "log_loss", "REPORT_NAME", "ZOOM_SCAN"]
 
@@ -58,19 +57,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
 
-def predict_in_batches(model: nn.Module, images: torch.Tensor, device: torch.device | str = "cpu",
-                       batch_size: int = 1024, desc: str = "predict") -> torch.Tensor:
-    """Softmax probabilities (N x 44) of uint8 images, with a progress bar."""
-    device = torch.device(device)
-    chunks = [predict(model, images[i:i + batch_size], device, batch_size)
-              for i in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch", leave=False)]
-    return torch.cat(chunks) if chunks else torch.zeros(0, NOT_A_SIGN + 1)
-
-
 def read_in_batches(model: nn.Module, images: torch.Tensor, zooms: list[float], device: torch.device | str = "cpu",
                     desc: str = "predict") -> torch.Tensor:
     """Softmax probabilities of uint8 images read at each zoom and averaged, as ``signcam classify`` reads crops."""
-    return torch.stack([predict_in_batches(model, zoom_images(images, zoom), device, desc=f"{desc} x{zoom}")
+    return torch.stack([predict(model, zoom_images(images, zoom), device, desc=f"{desc} x{zoom}")
                         for zoom in zooms]).mean(0)
 
 
@@ -230,8 +220,8 @@ def evaluate_gtsdb(model: nn.Module, folder: Path, device: torch.device, limit: 
     if limit:
         holdout = holdout[: max(limit // 50, 2)]
     positives, negatives = cut_scene_crops(holdout, seed=CROP_SEED)
-    pos_probs = predict_in_batches(model, positives.images, device, desc="GTSDB positives")
-    neg_probs = predict_in_batches(model, negatives.images, device, desc="GTSDB negatives")
+    pos_probs = predict(model, positives.images, device, desc="GTSDB positives")
+    neg_probs = predict(model, negatives.images, device, desc="GTSDB negatives")
     return {"gtsdb_scenes": len(holdout), "gtsdb_negatives": len(negatives),
             "false_accept_rate": 1 - rejected_share(neg_probs) if len(negatives) else None,
             "gtsdb_positives": len(positives),
@@ -248,7 +238,7 @@ def main(args: argparse.Namespace) -> int:
     if args.limit:
         test = test.subset(np.random.default_rng(0).permutation(len(test))[: args.limit])
         val = val.subset(np.random.default_rng(0).permutation(len(val))[: args.limit])
-    val_probs = {zoom: predict_in_batches(model, zoom_images(val.images, zoom), device, desc=f"validation x{zoom}")
+    val_probs = {zoom: predict(model, zoom_images(val.images, zoom), device, desc=f"validation x{zoom}")
                  for zoom in sorted({*ZOOM_SCAN, *args.read_zooms})}
     by_zoom = {zoom: top1_accuracy(p, val.labels) for zoom, p in val_probs.items()}
     val_read_probs = torch.stack([val_probs[z] for z in args.read_zooms]).mean(0)

@@ -179,11 +179,14 @@ def train_one_epoch(model: nn.Module, ema: torch.optim.swa_utils.AveragedModel, 
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, device: torch.device, batch_size: int = 1024) -> torch.Tensor:
-    """Softmax probabilities for uint8 images, in batches."""
+def predict(model: nn.Module, images: torch.Tensor, device: torch.device | str, batch_size: int = 1024,
+            desc: str | None = None) -> torch.Tensor:
+    """Softmax probabilities (N x 44) for uint8 images, in batches; with ``desc``, under a progress bar."""
     model.eval()
-    out = [torch.softmax(model(images[i:i + batch_size].float().to(device)), 1).cpu()
-           for i in range(0, len(images), batch_size)]
+    starts = range(0, len(images), batch_size)
+    if desc is not None:
+        starts = tqdm(starts, desc=desc, unit="batch", leave=False)
+    out = [torch.softmax(model(images[i:i + batch_size].float().to(device)), 1).cpu() for i in starts]
     return torch.cat(out) if out else torch.zeros(0, NOT_A_SIGN + 1)
 
 
