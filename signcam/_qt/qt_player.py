@@ -81,6 +81,7 @@ class QtRecognition(QObject):
         self._latest: FrameResult | None = None
         self._epoch = 0
         self._reset_due = False
+        self._track_due: bool | None = None
         self._speed_limit: int | None = None
         self._error: str | None = None
         self._closed = False
@@ -117,13 +118,20 @@ class QtRecognition(QObject):
         """The newest result since the last reset."""
         return self._latest
 
-    def reset(self) -> None:
-        """Forget tracks, road state and results (seek, new source); frames in flight are discarded."""
+    def reset(self, track: bool | None = None) -> None:
+        """Forget tracks, road state and results (seek, new source); frames in flight are discarded.
+
+        Args:
+            track: For a new source, whether to track signs across its frames (not across
+                unrelated stills); applied on the recognition thread, between two frames.
+        """
         with self._cond:
             self._epoch += 1
             self._pending = None
             self._latest = None
             self._reset_due = True
+            if track is not None:
+                self._track_due = track
             self._error = None
             self._cond.notify_all()
         self._set_speed_limit(None)
@@ -148,10 +156,13 @@ class QtRecognition(QObject):
                 assert self._pending is not None
                 (frame, epoch), self._pending = self._pending, None
                 reset, self._reset_due = self._reset_due, False
+                track, self._track_due = self._track_due, None
                 self._current = frame
             result, error = None, None
             start = time.perf_counter()
             try:
+                if track is not None:
+                    self.engine.track = track
                 if reset:
                     self.engine.reset()
                 result = self.engine.process(frame)
@@ -448,9 +459,8 @@ class QtPlayer(QObject):
         except Exception as exc:  # SourceError, or OpenCV failing in its own way
             self._fail(session, _message(exc))
             return
-        if self.recognition.engine is not None:
-            # Unrelated stills have nothing to track across; their signs are reported one by one.
-            self.recognition.engine.track = not source.is_stills
+        # Unrelated stills have nothing to track across; their signs are reported one by one.
+        self.recognition.reset(track=not source.is_stills)
         try:
             info = SourceInfo(session.spec, source.description, source.is_live, source.is_stills,
                               source.fps, source.frame_count)

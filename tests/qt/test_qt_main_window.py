@@ -335,6 +335,15 @@ def test_image_folder_steps_through_images(qtbot, window, tmp_path):
     assert window.windowTitle() == f"{tmp_path.name} – signcam"
 
 
+def test_stills_are_not_tracked_and_a_video_opened_after_them_is(qtbot, window, tmp_path, clip):
+    cv2.imwrite(str(tmp_path / "00000.png"), np.full((240, 320, 3), 40, np.uint8))
+    open_and_play(qtbot, window, tmp_path, speed=1.0)
+    qtbot.waitUntil(lambda: window.recognition.processed > 0, timeout=TIMEOUT_MS)
+    assert window.recognition.engine.track is False
+    open_and_play(qtbot, window, clip)
+    qtbot.waitUntil(lambda: window.recognition.engine.track is True, timeout=TIMEOUT_MS)
+
+
 def test_fullscreen_toggles(qtbot, window):
     qtbot.keyClick(window, Qt.Key.Key_F)
     assert window.commands["fullscreen"].isChecked() and not window.dock.isVisible()
