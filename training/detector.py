@@ -9,11 +9,8 @@ trains it on GTSDB-format scenes (the tune part only) and writes ``assets/signde
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import math
 import time
-import warnings
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -333,22 +330,15 @@ def main(args: argparse.Namespace) -> int:
 
 def export(model: SignDet, args: argparse.Namespace, summary: dict) -> None:
     """Write the detector as ONNX with the metadata the runtime reads."""
-    import onnx
+    from training.export import export_onnx, write_onnx
 
-    from training.export import OPSET, write_onnx
-
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        # The TorchScript exporter is chosen on purpose, as for SignNet: a plain opset-17 graph.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(model, torch.zeros(1, 3, 400, 688), buffer, dynamo=False, opset_version=OPSET,
-                          input_names=["image"], output_names=["maps"],
-                          dynamic_axes={"image": {0: "n", 2: "h", 3: "w"}})
-    proto = onnx.load_from_string(buffer.getvalue())
     meta = {"scale": args.scale, "stride": STRIDE, "input": "BGR 0..255, N x 3 x H x W",
             "outputs": "heatmap logit, log w, log h (cells), dx, dy", "recipe": {
                 k: str(v) for k, v in vars(args).items() if k != "func"}, "training": summary,
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    onnx.helper.set_model_props(proto, {DETECTOR_METADATA_KEY: json.dumps(meta)})
+    proto = export_onnx(model, torch.zeros(1, 3, 400, 688), "maps", {"image": {0: "n", 2: "h", 3: "w"}},
+                        DETECTOR_METADATA_KEY, meta, "SignDet sign finder: image N x 3 x H x W float32 BGR 0..255 "
+                        f"-> maps N x 5 x H/{STRIDE} x W/{STRIDE}. Metadata key '{DETECTOR_METADATA_KEY}' holds the "
+                        "details.")
     write_onnx(proto, args.output)
     print(f"wrote {args.output}")

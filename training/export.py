@@ -36,8 +36,8 @@ from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY, READ_ZO
 from training.data import load_gtsrb
 from training.model import INPUT_SIZE, SignNet, count_macs
 
-__all__ = ["add_arguments", "main", "load_checkpoint", "to_onnx", "write_onnx", "max_prob_difference", "Probabilities",
-           "OPSET", "TOLERANCE"]
+__all__ = ["add_arguments", "main", "load_checkpoint", "export_onnx", "to_onnx", "write_onnx", "max_prob_difference",
+           "Probabilities", "OPSET", "TOLERANCE"]
 
 OPSET = 17
 #: Largest allowed difference between torch and ONNX Runtime probabilities.
@@ -108,24 +108,40 @@ class Probabilities(nn.Module):
         return torch.softmax(self.net(image), dim=1)
 
 
-def to_onnx(model: nn.Module, metadata: dict[str, Any]) -> onnx.ModelProto:
-    """Export ``model`` with a dynamic batch axis and attach the signcam metadata."""
+def export_onnx(module: nn.Module, dummy: torch.Tensor, output: str, dynamic_axes: dict[str, dict[int, str]],
+                metadata_key: str, metadata: dict[str, Any], doc: str) -> onnx.ModelProto:
+    """Any of our networks as a checked ONNX graph with input ``image``, its metadata attached.
+
+    Args:
+        module: The network, in eval mode.
+        dummy: An input of the right shape, to trace.
+        output: The output's name.
+        dynamic_axes: Per input/output name, the axes that may change size.
+        metadata_key: Where the runtime looks for ``metadata`` (a JSON string).
+        metadata: What the file says about itself.
+        doc: The graph's one-line description.
+    """
     buffer = io.BytesIO()
-    dummy = torch.zeros(2, 3, INPUT_SIZE, INPUT_SIZE)
     with warnings.catch_warnings():
         # The TorchScript exporter is chosen on purpose: it gives a plain, stable opset-17 graph.
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(Probabilities(model).eval(), (dummy,), buffer, dynamo=False, opset_version=OPSET,
-                          input_names=["image"], output_names=["probs"],
-                          dynamic_axes={"image": {0: "batch"}, "probs": {0: "batch"}})
+        torch.onnx.export(module, (dummy,), buffer, dynamo=False, opset_version=OPSET, input_names=["image"],
+                          output_names=[output], dynamic_axes=dynamic_axes)
     proto = onnx.load_from_string(buffer.getvalue())
-    onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(metadata)})
+    onnx.helper.set_model_props(proto, {metadata_key: json.dumps(metadata)})
     proto.producer_name = "signcam-train"
     proto.producer_version = signcam.__version__
-    proto.doc_string = ("SignNet road-sign classifier: image N x 3 x 32 x 32 float32 BGR 0..255 -> probs N x 44 "
-                        "(43 GTSRB signs, then 'not a sign'). Metadata key 'signcam' holds the details.")
+    proto.doc_string = doc
     onnx.checker.check_model(proto)
     return proto
+
+
+def to_onnx(model: nn.Module, metadata: dict[str, Any]) -> onnx.ModelProto:
+    """SignNet with its softmax, a dynamic batch axis and the signcam metadata."""
+    return export_onnx(Probabilities(model).eval(), torch.zeros(2, 3, INPUT_SIZE, INPUT_SIZE), "probs",
+                       {"image": {0: "batch"}, "probs": {0: "batch"}}, METADATA_KEY, metadata,
+                       "SignNet road-sign classifier: image N x 3 x 32 x 32 float32 BGR 0..255 -> probs N x 44 "
+                       "(43 GTSRB signs, then 'not a sign'). Metadata key 'signcam' holds the details.")
 
 
 def write_onnx(proto: onnx.ModelProto, path: Path) -> None:
