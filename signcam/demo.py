@@ -23,8 +23,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from signcam.errors import SourceError
+from signcam.overlay import blend
 from signcam.pictograms import sign_layers
+from signcam.sinks import VideoSink
 
 __all__ = ["DEMO_SIGNS", "DemoClip", "write_demo_video"]
 
@@ -218,14 +219,7 @@ class DemoClip:
         sigma = 0.5 + side / 160
         face = cv2.GaussianBlur(face, (0, 0), sigma)
         cover = cv2.GaussianBlur(cover, (0, 0), sigma)[..., None]
-        x1, y1 = max(x, 0), max(y, 0)
-        x2, y2 = min(x + side, self.width), min(y + side, self.height)
-        if x1 >= x2 or y1 >= y2:
-            return
-        sy, sx = slice(y1 - y, y2 - y), slice(x1 - x, x2 - x)
-        region = image[y1:y2, x1:x2].astype(np.float32)
-        blended = region * (1 - cover[sy, sx]) + face[sy, sx] * cover[sy, sx]
-        image[y1:y2, x1:x2] = np.clip(blended, 0, 255).astype(np.uint8)
+        blend(image, (face * cover, 1 - cover), x, y)
 
     def frames(self) -> Iterator[np.ndarray]:
         """Every frame, in order."""
@@ -251,7 +245,7 @@ def write_demo_video(path: str | os.PathLike, clip: DemoClip | None = None) -> P
         The path written.
 
     Raises:
-        SourceError: OpenCV cannot write a video there.
+        SignCamError: OpenCV cannot write a video there, or ``path`` is not ``.mp4``, ``.avi``, ...
 
     Example:
         >>> write_demo_video("/tmp/demo.mp4")
@@ -259,12 +253,7 @@ def write_demo_video(path: str | os.PathLike, clip: DemoClip | None = None) -> P
     """
     clip = clip or DemoClip()
     path = Path(path)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), clip.fps, (clip.width, clip.height))
-    if not writer.isOpened():
-        raise SourceError(f"cannot write a video to {path}")
-    try:
+    with VideoSink(path, clip.fps, (clip.width, clip.height)) as video:
         for frame in clip.frames():
-            writer.write(frame)
-    finally:
-        writer.release()
+            video.write(frame)
     return path

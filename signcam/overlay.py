@@ -22,7 +22,7 @@ import numpy as np
 from signcam.detection import Detection
 from signcam.pictograms import sign_layers, speed_limit_sign
 
-__all__ = ["CATEGORY_COLORS", "REJECTED_COLOR", "draw_overlay"]
+__all__ = ["CATEGORY_COLORS", "REJECTED_COLOR", "draw_overlay", "blend"]
 
 #: BGR box colour per sign category, bright enough to read on asphalt, foliage and sky.
 CATEGORY_COLORS: dict[str, tuple[int, int, int]] = {
@@ -64,8 +64,15 @@ def _sprite(class_id: int | None, limit: int | None, size: int) -> tuple[np.ndar
     return bgr * a, 1.0 - a
 
 
-def _paste(image: np.ndarray, sprite: tuple[np.ndarray, np.ndarray], x: int, y: int) -> None:
-    """Blend a sprite into ``image`` with its top-left corner at (x, y), clipped to the frame."""
+def blend(image: np.ndarray, sprite: tuple[np.ndarray, np.ndarray], x: int, y: int) -> None:
+    """Blend a square sprite into ``image`` in place, its top-left corner at (x, y), clipped to the frame.
+
+    Args:
+        image: A BGR uint8 frame.
+        sprite: ``(colour premultiplied by alpha, 1 - alpha)``, float, S x S x 3 and S x S x 1.
+        x: Left edge in the frame (may be off it).
+        y: Top edge in the frame (may be off it).
+    """
     premultiplied, inverse = sprite
     size = premultiplied.shape[0]
     x1, y1 = max(x, 0), max(y, 0)
@@ -74,7 +81,7 @@ def _paste(image: np.ndarray, sprite: tuple[np.ndarray, np.ndarray], x: int, y: 
         return
     sy, sx = slice(y1 - y, y2 - y), slice(x1 - x, x2 - x)
     region = image[y1:y2, x1:x2]
-    region[:] = (region * inverse[sy, sx] + premultiplied[sy, sx]).astype(np.uint8)
+    region[:] = np.clip(region * inverse[sy, sx] + premultiplied[sy, sx], 0, 255).astype(np.uint8)
 
 
 def _text_color(background: tuple[int, int, int]) -> tuple[int, int, int]:
@@ -94,7 +101,7 @@ def _label(image: np.ndarray, d: Detection, color: tuple[int, int, int], style: 
     x1, y1, x2, _ = (int(v) for v in d.box)
     gap = style.pad
     icon_x = x1 - gap - style.icon if x1 - gap - style.icon >= 0 else x2 + gap
-    _paste(image, _sprite(d.class_id, None, style.icon), icon_x, max(y1, 0))
+    blend(image, _sprite(d.class_id, None, style.icon), icon_x, max(y1, 0))
     tag_w, tag_h = tw + 2 * style.pad, th + base + 2 * style.pad
     left = x2 + gap if x2 + gap + tag_w <= width else min(icon_x, x1) - gap - tag_w
     left = min(max(left, 0), max(width - tag_w, 0))
@@ -113,7 +120,7 @@ def _hud(image: np.ndarray, speed_limit: int, style: _Style) -> None:
     centre = (x + style.hud // 2, style.margin + style.hud // 2)
     # A dark halo keeps the sign's white edge visible against a bright sky.
     cv2.circle(image, centre, style.hud // 2 + 2 * style.line, (35, 35, 35), -1, cv2.LINE_AA)
-    _paste(image, _sprite(None, speed_limit, style.hud), x, style.margin)
+    blend(image, _sprite(None, speed_limit, style.hud), x, style.margin)
 
 
 def draw_overlay(image: np.ndarray, detections: Sequence[Detection], speed_limit: int | None = None, *,
