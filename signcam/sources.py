@@ -40,6 +40,7 @@ __all__ = [
     "ImageSource",
     "open_source",
     "open_images",
+    "find_images",
     "open_camera",
     "find_cameras",
     "PROBED_CAMERAS",
@@ -468,8 +469,34 @@ def demo_video_path() -> Path:
     return path
 
 
-def _image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and _is_image(p))
+def find_images(spec: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """The image files in a folder or matching a glob, sorted.
+
+    Args:
+        spec: A folder, or a glob (``scenes/*.jpg``).
+        recursive: Search a folder's subfolders too, and let ``**`` in a glob match them.
+
+    Raises:
+        SourceError: no such folder, or no image in it or matching the glob.
+    """
+    text = os.path.expanduser(os.fspath(spec))
+    path = Path(text)
+    if path.is_dir():
+        images = sorted(p for p in (path.rglob("*") if recursive else path.iterdir()) if p.is_file() and _is_image(p))
+        if not images:
+            raise SourceError(f"no images in folder {path} (looked for {', '.join(IMAGE_SUFFIXES)})")
+        return images
+    if glob.has_magic(text):
+        images = []
+        for match in map(Path, sorted(glob.glob(text, recursive=recursive))):
+            if match.is_dir() and recursive:
+                images += find_images(match, recursive=True)
+            elif match.is_file() and _is_image(match):
+                images.append(match)
+        if not images:
+            raise SourceError(f"no images match {text}")
+        return images
+    raise SourceError(f"no such file or folder: {text}")
 
 
 def open_images(specs: list[str]) -> ImageSource:
@@ -516,18 +543,9 @@ def open_source(spec: int | str | os.PathLike, realtime: bool | None = None) -> 
     if text == "demo":
         return VideoFileSource(demo_video_path(), realtime=bool(realtime), name="demo")
     path = Path(text).expanduser()
-    if path.is_dir():
-        images = _image_files(path)
-        if not images:
-            raise SourceError(f"no images in folder {path} (looked for {', '.join(IMAGE_SUFFIXES)})")
-        return ImageSource(images, f"{len(images)} images in {path}")
     if path.is_file():
         if _is_image(path):
             return ImageSource([path], f"image {path}")
         return VideoFileSource(path, realtime=bool(realtime))
-    if any(char in text for char in "*?["):
-        images = sorted(p for p in map(Path, glob.glob(os.path.expanduser(text))) if p.is_file() and _is_image(p))
-        if not images:
-            raise SourceError(f"no images match {text}")
-        return ImageSource(images, f"{len(images)} images matching {text}")
-    raise SourceError(f"no such file or folder: {text}")
+    images = find_images(path)
+    return ImageSource(images, f"{len(images)} images {'in' if path.is_dir() else 'matching'} {path}")

@@ -18,7 +18,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import glob
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -28,12 +27,13 @@ from typing import IO, Any
 
 import numpy as np
 
+from signcam import sources
 from signcam.classes import NOT_A_SIGN, NUM_SIGN_CLASSES, label_of
 from signcam.classifier import DEFAULT_MODEL, Classifier, best_signs
 from signcam.cli import probability
 from signcam.errors import SourceError
 from signcam.sinks import JSONLinesSink, refuse_overwriting
-from signcam.sources import IMAGE_SUFFIXES, read_image
+from signcam.sources import read_image
 
 __all__ = ["add_arguments", "main", "CropResult", "find_images", "classify_batch", "BATCH_SIZE"]
 
@@ -99,26 +99,13 @@ class CropResult:
 
 
 def find_images(spec: str) -> list[Path]:
-    """Image files named by a file, a folder (recursively) or a glob, sorted.
+    """Image files named by a file (tried whatever its suffix), a folder (recursively) or a glob, sorted.
 
     Raises:
         SourceError: the spec names nothing, or a folder holds no images.
     """
     path = Path(spec)
-    if path.is_file():
-        return [path]  # named explicitly: tried whatever its suffix
-    if path.is_dir():
-        found = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        if not found:
-            raise SourceError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in folder {spec}")
-        return found
-    if glob.has_magic(spec):
-        matches = [Path(m) for m in sorted(glob.glob(spec, recursive=True))]
-        found = [p for m in matches for p in (find_images(str(m)) if m.is_dir() else [m])]
-        if not found:
-            raise SourceError(f"no file matches {spec}")
-        return found
-    raise SourceError(f"no such file or folder: {spec}")
+    return [path] if path.is_file() else sources.find_images(spec, recursive=True)
 
 
 def classify_batch(classifier: Classifier, images: list[np.ndarray], sources: list[str], conf: float = 0.5,
