@@ -23,7 +23,7 @@ from signcam.road import RoadState, SignEvent
 from signcam.sources import Frame
 from signcam.tracking import Tracker
 
-__all__ = ["Engine", "FrameResult", "RecognizerLike", "DEFAULT_SCAN_EVERY"]
+__all__ = ["Engine", "FrameResult", "RecognizerLike", "DEFAULT_SCAN_EVERY", "MAX_AHEAD"]
 
 
 class RecognizerLike(Protocol):
@@ -59,6 +59,17 @@ class FrameResult:
     speed_limit: int | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     scanned: bool = True
+
+    def detections_at(self, frame_index: int) -> list[Detection]:
+        """The detections to draw on a later frame (recognition is slower than the video):
+        tracked boxes moved on along their track's motion, by at most ``MAX_AHEAD`` frames."""
+        return [d.ahead(min(frame_index - self.frame.index, MAX_AHEAD)) for d in self.detections]
+
+
+#: Most frames a tracked box is moved on along its track's motion when the result drawn is of an
+#: earlier frame: a third of a second at 25 fps, beyond which the motion estimate says little
+#: about where the sign is.
+MAX_AHEAD = 8
 
 
 #: A followed sign is looked for in a square this many times its predicted size, and at least

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from signcam.detection import Detection
-from signcam.pipeline import Engine
+from signcam.detection import Detection, Motion
+from signcam.pipeline import MAX_AHEAD, Engine, FrameResult
 from signcam.sources import Frame
 
 SIGN_50 = Detection((100, 100, 139, 139), 2, 0.9)
@@ -140,3 +140,12 @@ def test_losing_a_confirmed_sign_between_searches_searches_the_next_frame_whole(
     assert scan_pattern(engine, [0, 1, 2, 3]) == "Sfff"  # confirmed at frame 2
     recognizer.found = []  # the sign is gone (passed, or the scene cut)
     assert scan_pattern(engine, [4, 5, 6]) == "fSf"
+
+
+def test_detections_drawn_on_a_later_frame_move_on_with_their_track_at_most_max_ahead() -> None:
+    moving = Detection((10, 10, 29, 29), 14, 0.9, track_id=1, motion=Motion(2.0, 0.0))
+    still = Detection((100, 10, 119, 29), 1, 0.9)
+    result = FrameResult(Frame(np.zeros((40, 200, 3), np.uint8), 5, 200.0, "clip"), [moving, still])
+    assert result.detections_at(5) == [moving, still]
+    assert [d.box for d in result.detections_at(8)] == [(16, 10, 35, 29), still.box]
+    assert result.detections_at(5 + 100)[0].box == moving.ahead(MAX_AHEAD).box

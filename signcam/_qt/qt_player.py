@@ -39,10 +39,6 @@ log = logging.getLogger(__name__)
 #: Frames the playback thread may skip in a row to catch up; then it shows one anyway, so a
 #: machine too slow to even decode in real time still shows a moving picture.
 MAX_SKIPPED = 4
-#: Most frames a tracked box is moved on along its track's motion when the result drawn is of an
-#: earlier frame (recognition is slower than the video): a third of a second at 25 fps, beyond
-#: which the motion estimate says little about where the sign is.
-MAX_AHEAD = 8
 
 
 def _message(exc: BaseException) -> str:
@@ -571,8 +567,7 @@ class QtPlayer(QObject):
             annotated = frame.image
         else:
             # The newest result is usually of an earlier frame: its tracked boxes are moved on to this one.
-            behind = min(frame.index - result.frame.index, MAX_AHEAD)
-            detections = [d.ahead(behind) for d in result.detections]
+            detections = result.detections_at(frame.index)
             annotated = draw_overlay(frame.image, [*detections, *result.rejected], result.speed_limit,
                                      show_boxes=options.show_boxes, show_labels=options.show_labels,
                                      show_rejected=options.show_rejected)
