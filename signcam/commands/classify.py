@@ -27,12 +27,12 @@ from typing import IO, Any
 
 import numpy as np
 
-from signcam import sources
 from signcam.classes import NOT_A_SIGN, NUM_SIGN_CLASSES, label_of
 from signcam.classifier import DEFAULT_MODEL, Classifier, best_signs
 from signcam.cli import probability
 from signcam.errors import SourceError
 from signcam.sinks import JSONLinesSink, refuse_overwriting
+from signcam.sources import find_images as find_image_files
 from signcam.sources import read_image
 
 __all__ = ["add_arguments", "main", "CropResult", "find_images", "classify_batch", "BATCH_SIZE"]
@@ -105,7 +105,7 @@ def find_images(spec: str) -> list[Path]:
         SourceError: the spec names nothing, or a folder holds no images.
     """
     path = Path(spec)
-    return [path] if path.is_file() else sources.find_images(spec, recursive=True)
+    return [path] if path.is_file() else find_image_files(spec, recursive=True)
 
 
 def classify_batch(classifier: Classifier, images: list[np.ndarray], sources: list[str], conf: float = 0.5,
