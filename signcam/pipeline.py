@@ -136,7 +136,7 @@ class Engine:
         after_recognize = time.perf_counter()
         detections = self.tracker.update(accepted, frame.index) if self.track else accepted
         self._lost_sign = windows is not None and self.tracker.missed_confirmed > 0
-        events = self.road.update(detections, frame.index, frame.time_ms)
+        events = self.road.update(detections, frame.index, frame.time_ms, frame.source)
         end = time.perf_counter()
         timings["track"] = (end - after_recognize) * 1000.0
         timings["total"] = (end - start) * 1000.0

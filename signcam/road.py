@@ -38,6 +38,7 @@ class SignEvent:
         frame_index: Index of the frame in its source.
         time_ms: Time of that frame in its source.
         box: ``(x1, y1, x2, y2)`` in that frame.
+        source: The frame's source: the video, camera or stream, or the still image's path.
     """
 
     track_id: int | None
@@ -47,11 +48,12 @@ class SignEvent:
     frame_index: int
     time_ms: float
     box: tuple[int, int, int, int]
+    source: str = ""
 
     def to_json(self) -> dict:
         return {"track_id": self.track_id, "class_id": self.class_id, "label": self.label,
                 "score": round(float(self.score), 4), "frame_index": self.frame_index,
-                "time_ms": round(float(self.time_ms), 1), "box": [int(v) for v in self.box]}
+                "time_ms": round(float(self.time_ms), 1), "box": [int(v) for v in self.box], "source": self.source}
 
 
 class RoadState:
@@ -71,7 +73,8 @@ class RoadState:
         self.speed_limit: int | None = None
         self.limit_since_ms: float | None = None
 
-    def update(self, detections: Sequence[Detection], frame_index: int, time_ms: float) -> list[SignEvent]:
+    def update(self, detections: Sequence[Detection], frame_index: int, time_ms: float,
+               source: str = "") -> list[SignEvent]:
         """Take one frame's detections; returns the events of tracks new in this frame.
 
         Detections without a ``track_id`` come from stills (the engine tracks nothing in
@@ -82,13 +85,14 @@ class RoadState:
             detections: What :meth:`signcam.tracking.Tracker.update` returned for the frame.
             frame_index: Index of the frame in its source.
             time_ms: Time of the frame in its source.
+            source: The frame's source (for stills, the image), kept in each event.
         """
         events: list[SignEvent] = []
         for d in detections:
             if d.track_id in self._reported:
                 continue
             events.append(SignEvent(d.track_id, d.class_id, label_of(d.class_id), float(d.score), frame_index,
-                                    float(time_ms), tuple(int(v) for v in d.box)))
+                                    float(time_ms), tuple(int(v) for v in d.box), source))
             if d.track_id is not None:
                 self._reported.add(d.track_id)
                 self._apply(d.class_id, time_ms)

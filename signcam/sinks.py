@@ -41,6 +41,9 @@ __all__ = [
     "frame_record",
     "write_events_csv",
     "write_events_json",
+    "write_events",
+    "check_events_path",
+    "EVENT_FORMATS",
 ]
 
 #: FourCC per container; there is no H.264 encoder in OpenCV's wheels, so MPEG-4 part 2 / MJPEG.
@@ -271,3 +274,35 @@ def write_events_json(events: Iterable[SignEvent], path: str | os.PathLike) -> N
         >>> write_events_json(road_events, "signs.json")   # doctest: +SKIP
     """
     _write_atomically(path, json.dumps([event.to_json() for event in events], indent=1) + "\n")
+
+
+#: Sign-event files by suffix.
+EVENT_FORMATS = {".csv": write_events_csv, ".json": write_events_json}
+
+
+def check_events_path(path: str | os.PathLike) -> Path:
+    """``path`` if sign events can be written there: a known suffix, in a folder that exists.
+
+    Raises:
+        SignCamError: another suffix, or no such folder.
+    """
+    path = Path(path)
+    if path.suffix.lower() not in EVENT_FORMATS:
+        raise SignCamError(f"cannot write sign events to {path.name}: use a .csv or .json file")
+    if not path.parent.is_dir():
+        raise SignCamError(f"cannot write {path}: its folder does not exist")
+    return path
+
+
+def write_events(events: Iterable[SignEvent], path: str | os.PathLike) -> Path:
+    """Save sign events as CSV or JSON, by the file's suffix.
+
+    Raises:
+        SignCamError: another suffix, or the file cannot be written.
+
+    Example:
+        >>> write_events(road_events, "signs.csv")          # doctest: +SKIP
+    """
+    path = check_events_path(path)
+    EVENT_FORMATS[path.suffix.lower()](events, path)
+    return path

@@ -6,6 +6,7 @@ model; the last ones run the shipped model on real GTSDB scenes.
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 import subprocess
@@ -242,7 +243,7 @@ def test_without_json_or_output_the_summary_says_how_to_keep_the_boxes(
     code, out, err = detect(capfd, write_scene_folder(tmp_path / "scenes", 2)[0])
     assert code == 0 and out == ""
     assert err[0].startswith("signcam: 1 image in ") and err[0].endswith("signs found: 1 (Speed limit 50)")
-    assert err[1] == "signcam: add --json FILE or --output FILE to keep where each sign was found"
+    assert err[1] == "signcam: add --json, --events or --output FILE to keep where each sign was found"
 
 
 def test_an_output_that_is_not_a_video_becomes_a_folder_with_a_note(
@@ -268,6 +269,34 @@ def test_several_inputs_must_all_be_images(tmp_path: Path, capfd: pytest.Capture
     assert code == 2 and err == [f"signcam: error: {clip} is not an image (.jpg, .jpeg, .png, .ppm, .pgm, .pbm, "
                                  ".bmp, .tif, .tiff, .webp): several inputs must all be images; a video, camera "
                                  "or stream comes alone"]
+
+
+def test_events_list_the_signs_passed_even_when_the_video_breaks_off(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                                   fake_model: None) -> None:
+    clip = write_clip(tmp_path / "clip.avi", frames=40)
+    clip.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    code, _, err = detect(capfd, clip, "--events", tmp_path / "signs.csv")
+    assert code == 2 and "stopped after" in err[-1]
+    rows = list(csv.DictReader((tmp_path / "signs.csv").open()))
+    assert [(row["track_id"], row["label"]) for row in rows] == [("1", "Speed limit 50")]
+
+
+def test_events_of_stills_name_their_image(tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None) -> None:
+    paths = write_scene_folder(tmp_path / "scenes", 2)
+    assert detect(capfd, tmp_path / "scenes", "--events", tmp_path / "signs.json")[0] == 0
+    events = json.loads((tmp_path / "signs.json").read_text())
+    assert [(e["source"], e["frame_index"], e["track_id"]) for e in events] == [(str(paths[0]), 0, None),
+                                                                                 (str(paths[1]), 1, None)]
+
+
+@pytest.mark.parametrize(("events", "message"), [
+    ("signs.txt", "cannot write sign events to signs.txt: use a .csv or .json file"),
+    ("missing/signs.json", "cannot write {d}/missing/signs.json: its folder does not exist")])
+def test_events_to_a_wrong_file_fail_before_anything_is_processed(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                                  fake_model: None, events: str,
+                                                                  message: str) -> None:
+    code, _, err = detect(capfd, write_clip(tmp_path / "clip.avi", frames=3), "--events", tmp_path / events)
+    assert code == 2 and err == [f"signcam: error: {message.format(d=tmp_path)}"]
 
 
 def test_annotated_video_output(tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None) -> None:

@@ -85,6 +85,6 @@ def test_reset() -> None:
 
 
 def test_event_to_json() -> None:
-    (event,) = RoadState().update([_sign(3, 17, 0.87654)], 12, 480.0)
+    (event,) = RoadState().update([_sign(3, 17, 0.87654)], 12, 480.0, "drive.mp4")
     assert event.to_json() == {"track_id": 3, "class_id": 17, "label": "No entry", "score": 0.8765,
-                               "frame_index": 12, "time_ms": 480.0, "box": [100, 100, 140, 140]}
+                               "frame_index": 12, "time_ms": 480.0, "box": [100, 100, 140, 140], "source": "drive.mp4"}

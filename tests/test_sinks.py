@@ -15,7 +15,14 @@ from signcam.detection import Detection
 from signcam.errors import SignCamError
 from signcam.pipeline import FrameResult
 from signcam.road import SignEvent
-from signcam.sinks import ImageFolderSink, JSONLinesSink, VideoSink, write_events_csv, write_events_json
+from signcam.sinks import (
+    ImageFolderSink,
+    JSONLinesSink,
+    VideoSink,
+    write_events,
+    write_events_csv,
+    write_events_json,
+)
 from signcam.sources import Frame
 
 
@@ -117,8 +124,8 @@ def test_image_folder_sink(tmp_path: Path) -> None:
 
 
 EVENTS = [
-    SignEvent(1, 2, "Speed limit 50", 0.97, 12, 480.0, (5, 6, 40, 41)),
-    SignEvent(2, 14, "Stop", 0.88123, 30, 1200.0, (100, 50, 130, 80)),
+    SignEvent(1, 2, "Speed limit 50", 0.97, 12, 480.0, (5, 6, 40, 41), "drive.mp4"),
+    SignEvent(2, 14, "Stop", 0.88123, 30, 1200.0, (100, 50, 130, 80), "drive.mp4"),
 ]
 
 
@@ -127,10 +134,10 @@ def test_events_csv_and_json(tmp_path: Path) -> None:
     write_events_json(EVENTS, tmp_path / "signs.json")
     with open(tmp_path / "signs.csv", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["track_id", "class_id", "label", "score", "frame_index", "time_ms",
+    assert list(rows[0]) == ["track_id", "class_id", "label", "score", "frame_index", "time_ms", "source",
                              "x1", "y1", "x2", "y2"]
     assert rows[1] == {"track_id": "2", "class_id": "14", "label": "Stop", "score": "0.8812", "frame_index": "30",
-                       "time_ms": "1200.0", "x1": "100", "y1": "50", "x2": "130", "y2": "80"}
+                       "time_ms": "1200.0", "source": "drive.mp4", "x1": "100", "y1": "50", "x2": "130", "y2": "80"}
     assert json.loads((tmp_path / "signs.json").read_text()) == [e.to_json() for e in EVENTS]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["signs.csv", "signs.json"]  # no temporary files left
 
@@ -140,6 +147,15 @@ def test_events_export_without_events_still_has_a_header(tmp_path: Path) -> None
     write_events_json([], tmp_path / "signs.json")
     assert (tmp_path / "signs.csv").read_text().startswith("track_id,class_id,label,score")
     assert json.loads((tmp_path / "signs.json").read_text()) == []
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".JSON"])
+def test_write_events_picks_the_format_by_suffix(tmp_path: Path, suffix: str) -> None:
+    path = write_events(EVENTS, tmp_path / f"signs{suffix}")
+    text = path.read_text()
+    assert text.startswith("track_id,") if suffix == ".csv" else json.loads(text)[0]["source"] == "drive.mp4"
+    with pytest.raises(SignCamError, match="use a .csv or .json file"):
+        write_events(EVENTS, tmp_path / "signs.txt")
 
 
 def test_events_export_replaces_the_old_file_whole_or_not_at_all(tmp_path: Path) -> None:

@@ -16,19 +16,17 @@ from PyQt6.QtCore import QSize, Qt, pyqtSignal
 from PyQt6.QtGui import QColor, QFont, QIcon, QPainter, QPaintEvent, QPixmap
 from PyQt6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
-from signcam.errors import SignCamError
 from signcam.pictograms import pictogram, speed_limit_sign
 from signcam.road import SignEvent
-from signcam.sinks import write_events_csv, write_events_json
+from signcam.sinks import write_events
 
 from .qt_images import to_qimage
 
-__all__ = ["QtEventPanel", "QtSpeedLimitSign", "format_time", "EXPORTERS"]
+__all__ = ["QtEventPanel", "QtSpeedLimitSign", "format_time"]
 
 #: A sign found again within this time of the same class, after a seek, is the same sign.
 SAME_SIGN_MS = 1500.0
 ICON_SIZE = 40
-EXPORTERS = {".csv": write_events_csv, ".json": write_events_json}
 
 
 def format_time(time_ms: float) -> str:
@@ -149,12 +147,7 @@ class QtEventPanel(QWidget):
         Raises:
             SignCamError: another suffix, or the file cannot be written.
         """
-        path = Path(path)
-        writer = EXPORTERS.get(path.suffix.lower())
-        if writer is None:
-            raise SignCamError(f"cannot export to {path.name}: use a .csv or .json file")
-        writer(self.events, path)
-        return path
+        return write_events(self.events, path)
 
     def _icon(self, class_id: int) -> QIcon:
         if class_id not in self._icons:

@@ -1,8 +1,9 @@
 """Find, classify and track road signs in a video, camera, stream, image, folder or glob of images.
 
 Runs without a window: results go to JSON Lines (``--json``, one object per frame, box
-coordinates in pixels of the original frame) and optionally an annotated video or folder of
-images (``--output``); a progress bar and a one-line summary go to standard error.
+coordinates in pixels of the original frame), the list of signs passed (``--events``, CSV or
+JSON, as the app exports it) and an annotated video or folder of images (``--output``); a
+progress bar and a one-line summary go to standard error.
 Unreadable images in a folder are skipped with a warning (exit status 1); a missing or
 unreadable input exits with status 2; a video that breaks off half-way keeps everything
 processed until then, reports where it stopped and exits with status 2.
@@ -28,7 +29,16 @@ from signcam.cli import positive_int, probability
 from signcam.errors import SourceError
 from signcam.pipeline import DEFAULT_SCAN_EVERY, Engine, FrameResult
 from signcam.recognizer import DEFAULT_CONF
-from signcam.sinks import VIDEO_CODECS, ImageFolderSink, JSONLinesSink, VideoSink, refuse_overwriting
+from signcam.road import SignEvent
+from signcam.sinks import (
+    VIDEO_CODECS,
+    ImageFolderSink,
+    JSONLinesSink,
+    VideoSink,
+    check_events_path,
+    refuse_overwriting,
+    write_events,
+)
 from signcam.sources import FrameSource, open_images, open_source
 
 __all__ = ["add_arguments", "main"]
@@ -44,6 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"write annotated frames: a video if PATH ends in {'/'.join(VIDEO_CODECS)} (image "
                              "inputs become one image per second), otherwise a folder of JPEG images named after "
                              "each input image, or 000123.jpg by frame index for videos and cameras")
+    parser.add_argument("--events", metavar="FILE",
+                        help="also write the signs passed, one row each when first confirmed (for images: every "
+                             "sign found), to a .csv or .json file")
     parser.add_argument("--conf", type=probability, metavar="X",
                         help="accept a sign when its class probability is at least X "
                              f"(default: {DEFAULT_CONF}, chosen on the tune scenes)")
@@ -112,6 +125,8 @@ def _check_outputs(args: argparse.Namespace, source: FrameSource) -> None:
     """Refuse outputs that would overwrite the input; say where an ``--output`` that is not a video goes."""
     if args.json and args.json != "-":
         refuse_overwriting("--json", args.json, source.files)
+    if args.events:
+        refuse_overwriting("--events", check_events_path(args.events), source.files)
     if args.output:
         folder = not _is_video(args.output)
         refuse_overwriting("--output", args.output, source.files, folder=folder)
@@ -156,7 +171,7 @@ def main(args: argparse.Namespace) -> int:
         _check_outputs(args, source)
         engine = _engine(args, track=not (args.no_track or source.is_stills))
         processed = 0
-        signs: Counter[str] = Counter()
+        events: list[SignEvent] = []
         failure: BaseException | None = None
         warned = 0
         start = time.perf_counter()
@@ -177,7 +192,7 @@ def main(args: argparse.Namespace) -> int:
                     if annotated is not None:
                         annotated.write(result, source.is_stills)
                     processed += 1
-                    signs.update(event.label for event in result.events)  # stills: each detection
+                    events += result.events  # stills: each detection
                     bar.update()
                     if processed == args.max_frames:
                         break
@@ -188,12 +203,14 @@ def main(args: argparse.Namespace) -> int:
             except (SourceError, KeyboardInterrupt) as exc:
                 failure = exc  # everything processed so far is written; report after the summary
             _warn_skipped(source, warned, bar)
+    if args.events:  # after a break-off too: the signs passed until then
+        write_events(events, args.events)
     elapsed = max(time.perf_counter() - start, 1e-9)
     unit = ("image" if source.is_stills else "frame") + ("" if processed == 1 else "s")
     print(f"signcam: {processed} {unit} in {elapsed:.1f} s ({processed / elapsed:.1f} fps), "
-          f"{_summary(signs, engine.track)}", file=sys.stderr)
-    if not (args.json or args.output):
-        print("signcam: add --json FILE or --output FILE to keep where each sign was found", file=sys.stderr)
+          f"{_summary(Counter(event.label for event in events), engine.track)}", file=sys.stderr)
+    if not (args.json or args.output or args.events):
+        print("signcam: add --json, --events or --output FILE to keep where each sign was found", file=sys.stderr)
     if failure is not None:
         raise failure
     if source.failures:
