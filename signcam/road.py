@@ -1,9 +1,11 @@
 """What the road has told the driver so far: one event per sign passed, and the speed limit in force.
 
-Signs arrive as tracked detections; each track is reported once, when it is first confirmed.
-A speed-limit sign sets the limit; "end of all restrictions" (class 32) lifts any limit, while
-"end of speed limit 80" (class 6) lifts only a limit of 80 (a stale 80 sign must not erase a
-newer, different limit the car has seen since).
+Signs arrive as tracked detections; each track is reported once, when it is first confirmed,
+unless a track of the same class was in view a moment before: the detector lost that sign for
+a few frames and found it again, so it is the same sign passed. A speed-limit sign sets the
+limit; "end of all restrictions" (class 32) lifts any limit, while "end of speed limit 80"
+(class 6) lifts only a limit of 80 (a stale 80 sign must not erase a newer, different limit
+the car has seen since).
 
 Example:
     >>> road = RoadState()
@@ -14,14 +16,19 @@ Example:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from signcam.classes import CLASSES, label_of
 from signcam.detection import Detection
 
-__all__ = ["RoadState", "SignEvent"]
+__all__ = ["RoadState", "SignEvent", "SAME_SIGN_MS"]
 
+#: A new track of a class seen within this time (source time) is the same sign found again. In the
+#: demo clip, the first track of the "end of all restrictions" sign was last shown at frame 642
+#: (34 px wide), and a second one confirmed at 675 (92 px), 1.3 s later: it was listed twice.
+SAME_SIGN_MS = 1500.0
 #: The limit each end-of-limit sign lifts; ``None``: any limit.
 _LIFTS: dict[int, int | None] = {6: 80, 32: None}
 
@@ -70,6 +77,7 @@ class RoadState:
     def reset(self) -> None:
         """Forget every sign and the limit (a new source, or a seek)."""
         self._reported: set[int] = set()
+        self._last_seen_ms: dict[int, float] = {}  # per class, the last time a track of it was shown
         self.speed_limit: int | None = None
         self.limit_since_ms: float | None = None
 
@@ -89,13 +97,17 @@ class RoadState:
         """
         events: list[SignEvent] = []
         for d in detections:
-            if d.track_id in self._reported:
-                continue
-            events.append(SignEvent(d.track_id, d.class_id, label_of(d.class_id), float(d.score), frame_index,
-                                    float(time_ms), tuple(int(v) for v in d.box), source))
+            new = d.track_id not in self._reported
             if d.track_id is not None:
-                self._reported.add(d.track_id)
-                self._apply(d.class_id, time_ms)
+                if new:
+                    self._reported.add(d.track_id)
+                    self._apply(d.class_id, time_ms)
+                    # Seen a moment ago (or on the other side of the road): the same sign.
+                    new = time_ms - self._last_seen_ms.get(d.class_id, -math.inf) > SAME_SIGN_MS
+                self._last_seen_ms[d.class_id] = float(time_ms)
+            if new:
+                events.append(SignEvent(d.track_id, d.class_id, label_of(d.class_id), float(d.score), frame_index,
+                                        float(time_ms), tuple(int(v) for v in d.box), source))
         return events
 
     def _apply(self, class_id: int, time_ms: float) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from signcam.detection import Detection
-from signcam.road import RoadState, SignEvent
+from signcam.road import SAME_SIGN_MS, RoadState, SignEvent
 
 
 def _sign(track_id: int | None, class_id: int, score: float = 0.9) -> Detection:
@@ -29,6 +29,20 @@ def test_one_event_per_track_when_first_seen() -> None:
     assert [(e.track_id, e.class_id, e.label, e.frame_index, e.time_ms) for e in events] == [
         (1, 14, "Stop", 0, 0.0), (2, 13, "Give way", 4, 160.0)]
     assert events[0].box == (100, 100, 140, 140) and events[0].score == pytest.approx(0.9)
+
+
+def test_a_sign_lost_for_a_moment_and_found_again_is_one_event() -> None:
+    road = RoadState()
+    assert len(road.update([_sign(1, 32)], 0, 0.0)) == 1
+    assert road.update([], 1, 40.0) == []                                     # lost...
+    assert road.update([_sign(2, 32)], 30, 0.0 + SAME_SIGN_MS) == []          # ...found again: the same sign
+    assert road.update([_sign(3, 38)], 31, 40.0 + SAME_SIGN_MS)[0].label == "Keep right"  # another class counts
+    later = road.update([_sign(4, 32)], 200, 3 * SAME_SIGN_MS)                 # long after: another sign
+    assert [(e.track_id, e.label) for e in later] == [(4, "End of all restrictions")]
+
+
+def test_the_same_sign_on_both_sides_of_the_road_is_one_event() -> None:
+    assert len(RoadState().update([_sign(1, 7), _sign(2, 7)], frame_index=3, time_ms=120.0)) == 1
 
 
 def test_several_new_tracks_in_one_frame() -> None:

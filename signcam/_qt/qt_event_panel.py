@@ -17,15 +17,13 @@ from PyQt6.QtGui import QColor, QFont, QIcon, QPainter, QPaintEvent, QPixmap
 from PyQt6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from signcam.pictograms import pictogram, speed_limit_sign
-from signcam.road import SignEvent
+from signcam.road import SAME_SIGN_MS, SignEvent
 from signcam.sinks import write_events
 
 from .qt_images import to_qimage
 
 __all__ = ["QtEventPanel", "QtSpeedLimitSign", "format_time"]
 
-#: A sign found again within this time of the same class, after a seek, is the same sign.
-SAME_SIGN_MS = 1500.0
 ICON_SIZE = 40
 
 
