@@ -59,6 +59,23 @@ class DetectionScore:
         p, r = self.precision, self.recall
         return 2 * p * r / max(p + r, 1e-9)
 
+    def count(self, scene: Scene, taken: np.ndarray, located: np.ndarray, false_alarms: int) -> None:
+        """Add one scene: which of its signs were matched (``taken``) or at least boxed (``located``)."""
+        for j, (x1, _, x2, _, cls) in enumerate(scene.boxes):
+            width = x2 - x1 + 1
+            keys = [name for name, lo, hi in WIDTH_BINS if lo <= width < hi] + [category_of(cls)]
+            keys += [">=32"] if width >= 32 else []
+            for key in keys:
+                self.totals[key] += 1
+                self.hits[key] += int(taken[j])
+        self.tp += int(taken.sum())
+        self.fn += int((~taken).sum())
+        self.located += int(located.sum())
+        self.fp += false_alarms
+        if not scene.boxes:
+            self.signless_scenes += 1
+            self.fp_signless += false_alarms
+
     def recall_of(self, key: str) -> float | None:
         return self.hits[key] / self.totals[key] if self.totals[key] else None
 
@@ -97,40 +114,43 @@ def match_scene(detections: list[Detection], scene: Scene, score: DetectionScore
         if candidates:
             taken[candidates[0]] = True
             correct[i] = True
-    located = (ious >= iou_min).any(0) if len(order) else np.zeros(len(gt), bool)
+    score.count(scene, taken, located=(ious >= iou_min).any(0), false_alarms=correct.count(False))
+    ranked = [detections[i] for i in order]
+    score.errors += _misses(scene, ranked, ious, taken, rejected, iou_min)
+    score.errors += _false_alarms(scene, ranked, ious, [correct[i] for i in order], iou_min)
+    return correct
+
+
+def _misses(scene: Scene, ranked: list[Detection], ious: np.ndarray, taken: np.ndarray,
+            rejected: Sequence[Detection], iou_min: float) -> list[dict]:
+    """A record per sign not matched: what was read there, or else what the classifier turned down there."""
+    records = []
     for j in np.flatnonzero(~taken):
         x1, y1, x2, y2, cls = scene.boxes[j]
-        overlapping = np.flatnonzero(ious[:, j] >= iou_min) if len(order) else []
-        read_as = label_of(detections[order[overlapping[0]]].class_id) if len(overlapping) else None
-        seen = [d for d in rejected if iou_matrix(np.array([d.box], float), gt[j:j + 1])[0, 0] >= iou_min]
+        overlapping = np.flatnonzero(ious[:, j] >= iou_min)
+        read_as = label_of(ranked[overlapping[0]].class_id) if len(overlapping) else None
+        sign = np.array([[x1, y1, x2, y2]], float)
+        seen = [d for d in rejected if iou_matrix(np.array([d.box], float), sign)[0, 0] >= iou_min]
         best = max(seen, key=lambda d: d.score, default=None)
-        score.errors.append({"scene": scene.number, "kind": "missed", "box": [x1, y1, x2, y2],
-                             "width": x2 - x1 + 1, "label": label_of(cls), "read_as": read_as,
-                             "turned_down": None if read_as or best is None
-                             else [label_of(best.class_id), round(float(best.score), 3)]})
-    for row, i in enumerate(order):
-        if not correct[i]:
-            detection, on_sign = detections[i], np.flatnonzero(ious[row] >= iou_min)
-            score.errors.append({"scene": scene.number, "kind": "false alarm",
-                                 "box": [round(float(v)) for v in detection.box],
-                                 "label": label_of(detection.class_id), "score": round(float(detection.score), 3),
-                                 "at": label_of(gt_cls[on_sign[0]]) if len(on_sign) else None})
-    for j, (x1, _, x2, _, cls) in enumerate(scene.boxes):
-        width = x2 - x1 + 1
-        keys = [name for name, lo, hi in WIDTH_BINS if lo <= width < hi] + [category_of(cls)]
-        keys += [">=32"] if width >= 32 else []
-        for key in keys:
-            score.totals[key] += 1
-            score.hits[key] += int(taken[j])
-    score.tp += int(taken.sum())
-    score.fn += int((~taken).sum())
-    score.located += int(located.sum())
-    misses = correct.count(False)
-    score.fp += misses
-    if not scene.boxes:
-        score.signless_scenes += 1
-        score.fp_signless += misses
-    return correct
+        records.append({"scene": scene.number, "kind": "missed", "box": [x1, y1, x2, y2], "width": x2 - x1 + 1,
+                        "label": label_of(cls), "read_as": read_as,
+                        "turned_down": None if read_as or best is None
+                        else [label_of(best.class_id), round(float(best.score), 3)]})
+    return records
+
+
+def _false_alarms(scene: Scene, ranked: list[Detection], ious: np.ndarray, correct: list[bool],
+                  iou_min: float) -> list[dict]:
+    """A record per detection that matched no sign: the sign it lay on (wrong class), if any."""
+    records = []
+    for row, detection in enumerate(ranked):
+        if not correct[row]:
+            on_sign = np.flatnonzero(ious[row] >= iou_min)
+            records.append({"scene": scene.number, "kind": "false alarm",
+                            "box": [round(float(v)) for v in detection.box],
+                            "label": label_of(detection.class_id), "score": round(float(detection.score), 3),
+                            "at": label_of(scene.boxes[on_sign[0]][4]) if len(on_sign) else None})
+    return records
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
