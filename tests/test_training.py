@@ -297,3 +297,12 @@ def test_checkpoint_rebuilds_the_network_shape_it_was_trained_with(tmp_path: Pat
     assert loaded.arch == model.arch
     x = torch.rand(2, 3, 32, 32) * 255
     assert torch.allclose(loaded(x), model.eval()(x))
+
+
+def test_false_accepts_need_held_out_scenes(tmp_path: Path) -> None:
+    from training.evaluate import evaluate_gtsdb
+
+    cv2.imwrite(str(tmp_path / "00001.jpg"), np.zeros((80, 80, 3), np.uint8))
+    (tmp_path / "gt.txt").write_text("00001.jpg;10;10;40;40;14\n")
+    with pytest.raises(ValueError, match="holds no held-out scene"):
+        evaluate_gtsdb(None, tmp_path, "cpu")

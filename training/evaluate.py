@@ -25,7 +25,7 @@ from torch import nn
 
 from signcam.classes import CLASSES, NOT_A_SIGN, NUM_SIGN_CLASSES
 from signcam.classifier import READ_ZOOMS, zoom_patches
-from signcam.gtsdb import load_scenes, split_scenes
+from signcam.gtsdb import HOLDOUT_FROM, load_scenes, split_scenes
 from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, split_by_track
 from training.export import load_checkpoint
 from training.fit import pick_device, predict
@@ -217,6 +217,8 @@ def plot_mistakes(images: torch.Tensor, labels: torch.Tensor, probs: torch.Tenso
 def evaluate_gtsdb(model: nn.Module, folder: Path, device: torch.device, limit: int = 0) -> dict[str, Any]:
     """False-accept rate and sign accuracy on crops cut from the held-out GTSDB scenes."""
     _tune, holdout = split_scenes(load_scenes(folder))
+    if not holdout:
+        raise ValueError(f"{folder} holds no held-out scene (numbered {HOLDOUT_FROM} and up) to cut crops from")
     if limit:
         holdout = holdout[: max(limit // 50, 2)]
     positives, negatives = cut_scene_crops(holdout, seed=CROP_SEED)

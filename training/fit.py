@@ -20,7 +20,7 @@ from torch import nn
 from tqdm import tqdm
 
 from signcam.classes import NOT_A_SIGN
-from signcam.gtsdb import load_scenes, split_scenes
+from signcam.gtsdb import HOLDOUT_FROM, load_scenes, split_scenes
 from training.augment import Augment
 from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, split_by_track, tensor_digest
 from training.export import load_checkpoint
@@ -103,6 +103,8 @@ def load_data(args: argparse.Namespace) -> tuple[TensorSet, TensorSet, dict]:
     summary = {"gtsrb_train": len(train), "gtsrb_val": len(val)}
     if args.gtsdb_dir:
         tune, _holdout = split_scenes(load_scenes(args.gtsdb_dir))
+        if not tune:
+            raise ValueError(f"{args.gtsdb_dir} holds no tune scene (numbered below {HOLDOUT_FROM}) to cut crops from")
         if args.limit:
             tune = tune[: max(args.limit // 50, 2)]
         proposer = None

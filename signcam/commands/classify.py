@@ -60,7 +60,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="write JSON lines to FILE ('-': stdout instead of the table)")
     parser.add_argument("--top", type=_top_k, default=3, metavar="K", help="list the K most likely signs")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ONNX model written by signcam-train export")
-    parser.add_argument("--conf", type=probability, default=0.5, help="accept a sign only from this probability on")
+    parser.add_argument("--conf", type=probability, default=0.5,
+                        help="accept a sign only from this probability on (lower than detect's 0.7, which must "
+                             "also turn down background in whole scenes; a crop is meant to hold a sign)")
     parser.add_argument("--zoom", type=_zoom, nargs="+", metavar="Z",
                         help="read each crop Z times closer, and average over several Z (default: the "
                              "model's, 1 and 1.1 for the shipped one; 1 alone for crops cut tight to the sign)")
