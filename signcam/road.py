@@ -101,9 +101,11 @@ class RoadState:
             if d.track_id is not None:
                 if new:
                     self._reported.add(d.track_id)
-                    self._apply(d.class_id, time_ms)
-                    # Seen a moment ago (or on the other side of the road): the same sign.
+                    # Seen a moment ago (or on the other side of the road): the same sign, which
+                    # changes nothing (an "end of limit" found again must not lift a newer limit).
                     new = time_ms - self._last_seen_ms.get(d.class_id, -math.inf) > SAME_SIGN_MS
+                    if new:
+                        self._apply(d.class_id, time_ms)
                 self._last_seen_ms[d.class_id] = float(time_ms)
             if new:
                 events.append(SignEvent(d.track_id, d.class_id, label_of(d.class_id), float(d.score), frame_index,

@@ -41,6 +41,14 @@ def test_a_sign_lost_for_a_moment_and_found_again_is_one_event() -> None:
     assert [(e.track_id, e.label) for e in later] == [(4, "End of all restrictions")]
 
 
+def test_an_end_of_limit_sign_found_again_does_not_lift_the_limit_set_after_it() -> None:
+    road = RoadState()
+    road.update([_sign(1, 32)], 0, 0.0)                  # end of all restrictions
+    road.update([_sign(2, 7)], 10, 400.0)                # then 100
+    assert road.update([_sign(3, 32)], 20, 800.0) == []  # the end sign found again, as the demo did
+    assert road.speed_limit == 100
+
+
 def test_the_same_sign_on_both_sides_of_the_road_is_one_event() -> None:
     assert len(RoadState().update([_sign(1, 7), _sign(2, 7)], frame_index=3, time_ms=120.0)) == 1
 
