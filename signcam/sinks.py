@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "JSONLinesSink",
     "refuse_overwriting",
+    "refuse_shared_outputs",
     "VideoSink",
     "ImageFolderSink",
     "VIDEO_CODECS",
@@ -77,8 +78,31 @@ def refuse_overwriting(flag: str, target: str | os.PathLike, inputs: Iterable[Pa
     out = Path(target).expanduser().resolve()
     for path in inputs:
         path = path.expanduser().resolve()
-        if out == path or (folder and out == path.parent):
+        if _same_file(out, path) or (folder and _same_file(out, path.parent)):
             raise SignCamError(f"{flag} {target} would overwrite the input {path}: write somewhere else")
+
+
+def refuse_shared_outputs(outputs: dict[str, str | os.PathLike | None]) -> None:
+    """Stop before two outputs (``{flag: path}``, unset ones ``None`` or ``"-"``) write the same file.
+
+    Raises:
+        SignCamError: two of them name the same file.
+    """
+    named = [(flag, Path(path).expanduser().resolve()) for flag, path in outputs.items() if path not in (None, "-")]
+    for i, (flag, path) in enumerate(named):
+        for other, other_path in named[i + 1:]:
+            if _same_file(path, other_path):
+                raise SignCamError(f"{flag} and {other} name the same file {path}: give each its own")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """The same path, or two names of one file (a hard link)."""
+    if a == b:
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist yet
+        return False
 
 
 class JSONLinesSink:

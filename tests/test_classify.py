@@ -146,6 +146,14 @@ def test_json_over_an_input_image_is_refused_and_the_image_kept(crops: Path, toy
     assert err == f"signcam: error: --json {image} would overwrite the input {image.resolve()}: write somewhere else\n"
 
 
+def test_json_over_a_hard_link_to_an_input_image_is_refused(crops: Path, toy_model: Path, capsys) -> None:
+    image, link = crops / "red.png", crops.parent / "link.png"
+    link.hardlink_to(image)
+    before = image.read_bytes()
+    code, _, err = run(capsys, str(image), "--model", str(toy_model), "--json", str(link))
+    assert code == 2 and image.read_bytes() == before and "would overwrite the input" in err
+
+
 def test_json_into_a_missing_folder_is_one_line_exit_2(crops: Path, toy_model: Path, tmp_path: Path, capsys) -> None:
     target = tmp_path / "missing" / "out.jsonl"
     code, _, err = run(capsys, str(crops), "--model", str(toy_model), "--json", str(target))

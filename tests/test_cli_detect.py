@@ -238,6 +238,24 @@ def test_an_output_that_would_overwrite_the_input_is_refused(tmp_path: Path, cap
                    f"{(tmp_path / target) if target.endswith(('.avi', '.png')) else inputs[0]}: write somewhere else"]
 
 
+def test_a_hard_link_to_the_input_is_the_input(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                               fake_model: None) -> None:
+    clip = write_clip(tmp_path / "clip.avi", frames=3)
+    (tmp_path / "link.avi").hardlink_to(clip)
+    before = clip.read_bytes()
+    code, _, err = detect(capfd, clip, "--output", tmp_path / "link.avi")
+    assert code == 2 and clip.read_bytes() == before and "would overwrite the input" in err[0]
+
+
+@pytest.mark.parametrize("flags", [("--json", "--events"), ("--json", "--output")])
+def test_two_outputs_on_one_file_are_refused(tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None,
+                                             flags: tuple[str, str]) -> None:
+    target = tmp_path / ("same.csv" if "--events" in flags else "same.avi")
+    code, _, err = detect(capfd, write_clip(tmp_path / "clip.avi", frames=3), flags[0], target, flags[1], target)
+    assert code == 2 and not target.exists()
+    assert err == [f"signcam: error: {flags[0]} and {flags[1]} name the same file {target}: give each its own"]
+
+
 def test_without_json_or_output_the_summary_says_how_to_keep_the_boxes(
         tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None) -> None:
     code, out, err = detect(capfd, write_scene_folder(tmp_path / "scenes", 2)[0])

@@ -37,6 +37,7 @@ from signcam.sinks import (
     VideoSink,
     check_events_path,
     refuse_overwriting,
+    refuse_shared_outputs,
     write_events,
 )
 from signcam.sources import FrameSource, open_images, open_source
@@ -122,7 +123,9 @@ def _is_video(path: str) -> bool:
 
 
 def _check_outputs(args: argparse.Namespace, source: FrameSource) -> None:
-    """Refuse outputs that would overwrite the input; say where an ``--output`` that is not a video goes."""
+    """Refuse outputs that would overwrite the input or each other; say where an ``--output`` that is not a
+    video goes."""
+    refuse_shared_outputs({"--json": args.json, "--events": args.events, "--output": args.output})
     if args.json and args.json != "-":
         refuse_overwriting("--json", args.json, source.files)
     if args.events:
