@@ -491,6 +491,7 @@ class QtPlayer(QObject):
         skipped = 0
         frame: Frame | None = None  # read but not shown: kept when paused while waiting for its time
         shown: tuple[Frame, FrameResult | None] | None = None  # redrawn when the overlay options change
+        read_since_start = False  # since opening or the last rewind: a source with no readable frame stops
         while True:
             with self._cond:
                 self._idle = True
@@ -517,8 +518,14 @@ class QtPlayer(QObject):
                 frame = None
             if frame is None:
                 frame = source.read()
+                read_since_start = read_since_start or frame is not None
+            if frame is None and not read_since_start and seek_to is None:
+                why = f": {source.failures[-1]}" if source.failures else ""
+                self._fail(session, f"no frame could be read from {source.description}{why}")
+                return
             if frame is None:
                 if self.loop and not stepping and not source.is_live:
+                    read_since_start = False
                     source.seek(0)
                     self.recognition.reset()
                     clock = None

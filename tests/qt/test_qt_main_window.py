@@ -344,6 +344,16 @@ def test_stills_are_not_tracked_and_a_video_opened_after_them_is(qtbot, window, 
     qtbot.waitUntil(lambda: window.recognition.engine.track is True, timeout=TIMEOUT_MS)
 
 
+@pytest.mark.parametrize("loop", [False, True])
+def test_a_folder_of_unreadable_images_is_an_error_not_a_hang(qtbot, window, tmp_path, loop):
+    for index in range(2):
+        (tmp_path / f"{index:05d}.jpg").write_bytes(b"not a jpeg")
+    window.player.loop = loop
+    window.open_source(str(tmp_path))
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=TIMEOUT_MS)
+    assert window.last_error.startswith(f"no frame could be read from 2 images in {tmp_path}: cannot read image")
+
+
 def test_fullscreen_toggles(qtbot, window):
     qtbot.keyClick(window, Qt.Key.Key_F)
     assert window.commands["fullscreen"].isChecked() and not window.dock.isVisible()
