@@ -44,6 +44,7 @@ __all__ = [
     "write_events_json",
     "write_events",
     "check_events_path",
+    "check_writable",
     "EVENT_FORMATS",
 ]
 
@@ -304,6 +305,20 @@ def write_events_json(events: Iterable[SignEvent], path: str | os.PathLike) -> N
 EVENT_FORMATS = {".csv": write_events_csv, ".json": write_events_json}
 
 
+def check_writable(path: str | os.PathLike) -> Path:
+    """``path``, if a file can be written there later: its folder exists and it is not a folder.
+
+    Raises:
+        SignCamError: no such folder, or ``path`` is one.
+    """
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise SignCamError(f"cannot write {path}: its folder does not exist")
+    if path.is_dir():
+        raise SignCamError(f"cannot write {path}: it is a folder")
+    return path
+
+
 def check_events_path(path: str | os.PathLike) -> Path:
     """``path`` if sign events can be written there: a known suffix, in a folder that exists.
 
@@ -312,10 +327,8 @@ def check_events_path(path: str | os.PathLike) -> Path:
     """
     path = Path(path)
     if path.suffix.lower() not in EVENT_FORMATS:
-        raise SignCamError(f"cannot write sign events to {path.name}: use a .csv or .json file")
-    if not path.parent.is_dir():
-        raise SignCamError(f"cannot write {path}: its folder does not exist")
-    return path
+        raise SignCamError(f"cannot write sign events to {path}: use a .csv or .json file")
+    return check_writable(path)
 
 
 def write_events(events: Iterable[SignEvent], path: str | os.PathLike) -> Path:

@@ -308,7 +308,7 @@ def test_events_of_stills_name_their_image(tmp_path: Path, capfd: pytest.Capture
 
 
 @pytest.mark.parametrize(("events", "message"), [
-    ("signs.txt", "cannot write sign events to signs.txt: use a .csv or .json file"),
+    ("signs.txt", "cannot write sign events to {d}/signs.txt: use a .csv or .json file"),
     ("missing/signs.json", "cannot write {d}/missing/signs.json: its folder does not exist")])
 def test_events_to_a_wrong_file_fail_before_anything_is_processed(tmp_path: Path, capfd: pytest.CaptureFixture,
                                                                   fake_model: None, events: str,

@@ -101,3 +101,22 @@ def test_conf_out_of_range_is_a_usage_error(tmp_path: Path, capsys: pytest.Captu
     with pytest.raises(SystemExit) as exit_info:
         train_main(["eval-detect", str(tmp_path), "--conf", "5"])
     assert exit_info.value.code == 2 and "must be between 0 and 1" in capsys.readouterr().err
+
+
+def test_a_split_with_no_scene_says_which_split_to_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from training.cli import main as train_main
+
+    (tmp_path / "00001.jpg").write_bytes(b"")
+    (tmp_path / "gt.txt").write_text("")
+    assert train_main(["eval-detect", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "holds no holdout scene" in err and "--split all" in err and err.count("\n") == 1
+
+
+def test_an_unwritable_json_fails_before_any_scene_is_scored(gtsdb_dir: Path, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    from training.cli import main as train_main
+
+    target = tmp_path / "missing" / "report.json"
+    assert train_main(["eval-detect", str(gtsdb_dir), "--json", str(target)]) == 2
+    assert capsys.readouterr().err == f"signcam-train: error: cannot write {target}: its folder does not exist\n"

@@ -25,7 +25,8 @@ from tqdm import tqdm
 from signcam.classes import CATEGORIES, category_of, label_of
 from signcam.cli import probability
 from signcam.detection import Detection, iou_matrix
-from signcam.gtsdb import Scene, load_scenes, split_scenes, split_validation
+from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, split_scenes, split_validation
+from signcam.sinks import check_writable
 
 __all__ = ["add_arguments", "main", "DetectionScore", "describe_error", "match_scene", "WIDTH_BINS"]
 
@@ -199,6 +200,11 @@ def main(args: argparse.Namespace) -> int:
     tune, holdout = split_scenes(scenes)
     _train, val = split_validation(tune)
     scenes = {"tune": tune, "holdout": holdout, "val": val, "all": scenes}[args.split]
+    if not scenes:
+        raise ValueError(f"{args.folder} holds no {args.split} scene (holdout: numbered {HOLDOUT_FROM} and up, "
+                         f"tune: below, val: {VALIDATION_FROM}-{HOLDOUT_FROM - 1}); --split all scores every scene")
+    if args.json:  # fail now, not after the whole evaluation
+        check_writable(args.json)
     if args.proposer == "colour":
         proposer = ColourProposer()
     else:
