@@ -507,6 +507,8 @@ def open_images(specs: list[str]) -> ImageSource:
     """
     paths = [Path(spec).expanduser() for spec in specs]
     for path in paths:
+        if path.is_dir():
+            raise SourceError(f"{path} is a folder: several inputs must all be image files (or name the folder alone)")
         if not path.is_file():
             raise SourceError(f"no such file: {path}")
         if not _is_image(path):

@@ -300,3 +300,9 @@ def test_cameras_come_from_video4linux_capture_nodes_only(tmp_path: Path, monkey
         (tmp_path / node / "name").write_text(f"{name}\n")
     monkeypatch.setattr(sources, "_V4L", tmp_path)
     assert sources.find_cameras() == [(0, "Cam A"), (2, "Cam B")]  # the metadata nodes are not cameras
+
+
+def test_several_inputs_with_a_folder_among_them_say_so(tmp_path: Path) -> None:
+    image = write_images(tmp_path / "scenes", 1)[0]
+    with pytest.raises(SourceError, match=f"{tmp_path / 'scenes'} is a folder: several inputs must all be image"):
+        sources.open_images([str(image), str(tmp_path / "scenes")])
