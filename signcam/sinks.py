@@ -247,13 +247,21 @@ class ImageFolderSink:
         except OSError as exc:
             raise SignCamError(f"cannot create folder {self.folder}: {exc.strerror}") from None
         self.frames_written = 0
+        self._written: set[str] = set()
 
-    def write(self, image: np.ndarray, name: str) -> None:
-        """Save ``image`` as ``folder/name``."""
+    def write(self, image: np.ndarray, name: str) -> Path:
+        """Save ``image`` as ``folder/name``, or ``name-2``, ``-3``... when this sink already wrote that name
+        (stills of the same name from different folders); returns the path written."""
         path = self.folder / name
+        count = 1
+        while path.name in self._written:
+            count += 1
+            path = self.folder / f"{Path(name).stem}-{count}{Path(name).suffix}"
         if not cv2.imwrite(str(path), image):
             raise SignCamError(f"cannot write image {path}")
+        self._written.add(path.name)
         self.frames_written += 1
+        return path
 
     def __enter__(self) -> ImageFolderSink:
         return self

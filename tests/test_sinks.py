@@ -77,6 +77,13 @@ def test_json_lines_on_a_full_disk_is_one_clear_error() -> None:
         sink.append(result(0))
 
 
+def test_image_folder_keeps_two_images_of_one_name(tmp_path: Path) -> None:
+    with ImageFolderSink(tmp_path / "out") as folder:
+        first = folder.write(np.zeros((4, 4, 3), np.uint8), "s.jpg")    # a/s.jpg
+        second = folder.write(np.zeros((4, 4, 3), np.uint8), "s.jpg")   # b/s.jpg
+    assert (first.name, second.name) == ("s.jpg", "s-2.jpg") and folder.frames_written == 2
+
+
 def count_frames(path: Path) -> tuple[int, tuple[int, int]]:
     capture = cv2.VideoCapture(str(path))
     size = (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
