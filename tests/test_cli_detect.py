@@ -218,7 +218,7 @@ def test_image_folder_skips_a_corrupt_image_and_exits_1(tmp_path: Path, capfd: p
     assert all(d["track_id"] is None for line in lines for d in line["detections"])  # stills: nothing to track
     assert [len(line["detections"]) for line in lines] == [1, 1, 1]
     assert sorted(p.name for p in (tmp_path / "annotated").iterdir()) == ["00000.jpg", "00001.jpg", "00003.jpg"]
-    assert err == [f"signcam: warning: skipped cannot read image {paths[2]}: not an image, or the file is damaged",
+    assert err == [f"signcam: warning: skipped: cannot read image {paths[2]}: not an image, or the file is damaged",
                    err[1], "signcam: error: 1 of 4 images could not be read"]
     assert err[1].startswith("signcam: 3 images in ") and err[1].endswith("signs found: 3 (Speed limit 50 x3)")
 
@@ -315,6 +315,13 @@ def test_events_to_a_wrong_file_fail_before_anything_is_processed(tmp_path: Path
                                                                   message: str) -> None:
     code, _, err = detect(capfd, write_clip(tmp_path / "clip.avi", frames=3), "--events", tmp_path / events)
     assert code == 2 and err == [f"signcam: error: {message.format(d=tmp_path)}"]
+
+
+def test_an_image_that_cannot_be_read_alone_is_exit_2(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                      fake_model: None) -> None:
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    code, _, err = detect(capfd, tmp_path / "broken.jpg")
+    assert code == 2 and err[-1] == "signcam: error: 1 of 1 images could not be read"
 
 
 def test_annotated_video_output(tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None) -> None:

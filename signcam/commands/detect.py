@@ -5,8 +5,9 @@ coordinates in pixels of the original frame), the list of signs passed (``--even
 JSON, as the app exports it) and an annotated video or folder of images (``--output``); a
 progress bar and a one-line summary go to standard error.
 Unreadable images in a folder are skipped with a warning (exit status 1); a missing or
-unreadable input exits with status 2; a video that breaks off half-way keeps everything
-processed until then, reports where it stopped and exits with status 2.
+unreadable input (or a folder with no readable image) exits with status 2; a video that breaks
+off half-way keeps everything processed until then, reports where it stopped and exits with
+status 2.
 """
 
 from __future__ import annotations
@@ -148,7 +149,7 @@ def _summary(counts: Counter[str], track: bool) -> str:
 def _warn_skipped(source: FrameSource, already: int, bar: tqdm) -> int:
     """Print the source's skipped items not reported yet (above the progress bar); returns how many there are."""
     for message in source.failures[already:]:
-        bar.write(f"signcam: warning: skipped {message}", file=sys.stderr)
+        bar.write(f"signcam: warning: skipped: {message}", file=sys.stderr)
     return len(source.failures)
 
 
@@ -192,10 +193,11 @@ def main(args: argparse.Namespace) -> int:
                     result = engine.process(frame)
                     if json_sink is not None:
                         json_sink.append(result)
-                    if annotated is not None:
-                        annotated.write(result, source.is_stills)
+                    # Counted once its line is written: a stop after this point still counts it.
                     processed += 1
                     events += result.events  # stills: each detection
+                    if annotated is not None:
+                        annotated.write(result, source.is_stills)
                     bar.update()
                     if processed == args.max_frames:
                         break
@@ -219,5 +221,5 @@ def main(args: argparse.Namespace) -> int:
     if source.failures:
         print(f"signcam: error: {len(source.failures)} of {source.frame_count} images could not be read",
               file=sys.stderr)
-        return 1
+        return 2 if processed == 0 else 1  # nothing readable at all: an unreadable input
     return 0
