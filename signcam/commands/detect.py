@@ -170,7 +170,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 
 def main(args: argparse.Namespace) -> int:
-    """Run detection over the whole source; 0 on success, 1 if some images were skipped."""
+    """Run detection over the whole source; 0 on success, 1 if some images were skipped, 2 if none could be read."""
     with _terminate_as_interrupt(), _open(args.source) as source:
         _check_outputs(args, source)
         engine = _engine(args, track=not (args.no_track or source.is_stills))
