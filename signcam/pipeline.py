@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -120,6 +121,29 @@ class Engine:
         self.road = RoadState()
         self._last_scan: int | None = None
         self._lost_sign = False
+
+    @classmethod
+    def from_model(cls, model: str | os.PathLike | None = None, conf: float | None = None, track: bool = True,
+                   scan_every: int = DEFAULT_SCAN_EVERY, threads: int | None = None) -> Engine:
+        """The engine on the shipped finders and the classifier in ``model`` (default: the shipped one).
+
+        Args:
+            model: ONNX classifier written by ``signcam-train export``.
+            conf: Least probability of an accepted sign; default: the recognizer's.
+            track: See the class.
+            scan_every: See the class.
+            threads: ONNX Runtime threads for each network; default: all cores, at most 4.
+
+        Raises:
+            ModelError: a model file is missing, corrupt or not a signcam model.
+        """
+        from signcam.classifier import Classifier  # loads ONNX Runtime and the models
+        from signcam.proposals import SignDetProposer
+        from signcam.recognizer import DEFAULT_CONF, Recognizer
+
+        recognizer = Recognizer(Classifier(model, threads=threads, spin=False),
+                                conf=DEFAULT_CONF if conf is None else conf, proposer=SignDetProposer(threads=threads))
+        return cls(recognizer, track=track, scan_every=scan_every)
 
     def process(self, frame: Frame) -> FrameResult:
         """Run every stage on one frame."""

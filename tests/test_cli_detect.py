@@ -49,7 +49,7 @@ def write_clip(path: Path, frames: int = 12, fps: float = 10.0) -> Path:
 class RedSignRecognizer:
     """Boxes the red pixels of a frame as a "Speed limit 50" sign: a stand-in for the real model."""
 
-    def __init__(self, classifier: object = None, conf: float = 0.5) -> None:
+    def __init__(self, classifier: object = None, conf: float = 0.5, proposer: object = None) -> None:
         self.conf = conf
         self.timings_ms: dict[str, float] = {}
 

@@ -32,11 +32,8 @@ log = logging.getLogger("signcam")
 
 def load_engine(model: str | None = None, scan_every: int = DEFAULT_SCAN_EVERY) -> tuple[Engine | None, str | None]:
     """The engine with ``model`` (default: the shipped one), or ``None`` and why it could not load."""
-    from signcam.classifier import Classifier
-    from signcam.recognizer import Recognizer
-
     try:
-        return Engine(Recognizer(Classifier(model, spin=False)), scan_every=scan_every), None
+        return Engine.from_model(model, scan_every=scan_every), None
     except SignCamError as exc:
         return None, str(exc)
 

@@ -175,11 +175,8 @@ def _run(args: argparse.Namespace) -> dict:
           f"{c['single_crop_ms_median']:.3f} ms median, {c['single_crop_ms_p95']:.3f} ms p95")
     if not args.no_pipeline:
         from signcam.pipeline import Engine
-        from signcam.proposals import SignDetProposer
-        from signcam.recognizer import Recognizer
 
-        engine = Engine(Recognizer(Classifier(args.model, threads=args.threads, spin=False),
-                                   proposer=SignDetProposer(threads=args.threads)), scan_every=args.scan_every)
+        engine = Engine.from_model(args.model, scan_every=args.scan_every, threads=args.threads)
         p = report["pipeline"] = bench_pipeline(args.source, engine, args.frames, args.loop)
         print(f"pipeline on {p['source']} ({p['frame_size'][0]}x{p['frame_size'][1]}, {p['frames']} frames): "
               f"{p['pipeline_fps']:.1f} fps end to end, decode alone {p['decode_only_fps']:.1f} fps "

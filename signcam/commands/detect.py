@@ -73,16 +73,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "case for images, which are unrelated stills)")
 
 
-def _engine(args: argparse.Namespace, track: bool) -> Engine:
-    from signcam.classifier import Classifier  # the model loads only when the command runs
-    from signcam.recognizer import Recognizer
-
-    recognizer = Recognizer(Classifier(args.model, spin=False))
-    if args.conf is not None:
-        recognizer.conf = args.conf
-    return Engine(recognizer, track=track, scan_every=args.scan_every)
-
-
 def _open(specs: list[str]) -> FrameSource:
     """One source as typed, or several image files (an unquoted glob the shell expanded)."""
     return open_source(specs[0]) if len(specs) == 1 else open_images(specs)
@@ -173,7 +163,8 @@ def main(args: argparse.Namespace) -> int:
     """Run detection over the whole source; 0 on success, 1 if some images were skipped, 2 if none could be read."""
     with _terminate_as_interrupt(), _open(args.source) as source:
         _check_outputs(args, source)
-        engine = _engine(args, track=not (args.no_track or source.is_stills))
+        engine = Engine.from_model(args.model, args.conf, track=not (args.no_track or source.is_stills),
+                                   scan_every=args.scan_every)
         processed = 0
         events: list[SignEvent] = []
         failure: BaseException | None = None
