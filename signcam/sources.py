@@ -125,6 +125,12 @@ class FrameSource:
     def __init__(self) -> None:
         self.failures: list[str] = []
 
+    @property
+    def trackable(self) -> bool:
+        """Whether signs can be followed across its frames: not across unrelated stills, nor in one frame
+        (a one-frame video, such as a photo saved as .mp4, could never confirm a track)."""
+        return not self.is_stills and self.frame_count != 1
+
     def read(self) -> Frame | None:
         """The next frame, or ``None`` at the end.
 

@@ -317,6 +317,14 @@ def test_events_to_a_wrong_file_fail_before_anything_is_processed(tmp_path: Path
     assert code == 2 and err == [f"signcam: error: {message.format(d=tmp_path)}"]
 
 
+def test_a_one_frame_video_reports_its_signs_as_a_still_does(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                              fake_model: None) -> None:
+    code, _, err = detect(capfd, write_clip(tmp_path / "one.avi", frames=1), "--json", tmp_path / "out.jsonl")
+    (line,) = read_jsonl(tmp_path / "out.jsonl")
+    assert code == 0 and [(d["label"], d["track_id"]) for d in line["detections"]] == [("Speed limit 50", None)]
+    assert err[0].endswith("signs found: 1 (Speed limit 50)")
+
+
 def test_an_image_that_cannot_be_read_alone_is_exit_2(tmp_path: Path, capfd: pytest.CaptureFixture,
                                                       fake_model: None) -> None:
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")

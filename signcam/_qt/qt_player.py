@@ -455,8 +455,8 @@ class QtPlayer(QObject):
         except Exception as exc:  # SourceError, or OpenCV failing in its own way
             self._fail(session, _message(exc))
             return
-        # Unrelated stills have nothing to track across; their signs are reported one by one.
-        self.recognition.reset(track=not source.is_stills)
+        # Unrelated stills (or a single frame) have nothing to track across; their signs are reported one by one.
+        self.recognition.reset(track=source.trackable)
         try:
             info = SourceInfo(session.spec, source.description, source.is_live, source.is_stills,
                               source.fps, source.frame_count)

@@ -163,7 +163,7 @@ def main(args: argparse.Namespace) -> int:
     """Run detection over the whole source; 0 on success, 1 if some images were skipped, 2 if none could be read."""
     with _terminate_as_interrupt(), _open(args.source) as source:
         _check_outputs(args, source)
-        engine = Engine.from_model(args.model, args.conf, track=not (args.no_track or source.is_stills),
+        engine = Engine.from_model(args.model, args.conf, track=source.trackable and not args.no_track,
                                    scan_every=args.scan_every)
         processed = 0
         events: list[SignEvent] = []
