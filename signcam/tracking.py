@@ -27,6 +27,12 @@ __all__ = ["ClassVote", "Tracker"]
 
 #: Least and most a sign's size changes from one frame to the next.
 _GROWTH_RANGE = (0.9, 1.2)
+#: A detection of another class than a confirmed track's joins that track only from this IoU on: a
+#: frame where the sign itself was misread overlaps its track well, while another sign beside it
+#: (or, in a clip of stitched scenes, the next scene's sign) starts a track of its own. Without it,
+#: a "speed limit 80" track carried on over a cut onto a "give way" sign and named it 80 for 22
+#: frames; per-frame figures on the clips of scenes 375-449 are the same either way.
+SWITCH_IOU = 0.5
 #: Margin added around boxes before matching: a 10 px sign that jitters by 2 px would otherwise
 #: lose half its IoU with its own prediction.
 _MATCH_MARGIN_PX = 2.0
@@ -108,6 +114,8 @@ class Tracker:
         max_missed: Updates a confirmed track survives unseen (the detector misses a frame now and
             then); an unconfirmed one is dropped as soon as it misses two updates in a row.
         iou_threshold: Least IoU between a track's predicted box and a detection to match them.
+        switch_iou: Least IoU for a detection of another class to join a confirmed track
+            (see ``SWITCH_IOU``).
 
     Example:
         >>> tracker = Tracker()
@@ -117,8 +125,10 @@ class Tracker:
         (1, 'Stop')
     """
 
-    def __init__(self, min_hits: int = 3, max_missed: int = 8, iou_threshold: float = 0.2) -> None:
+    def __init__(self, min_hits: int = 3, max_missed: int = 8, iou_threshold: float = 0.2,
+                 switch_iou: float = SWITCH_IOU) -> None:
         self.min_hits = min_hits
+        self.switch_iou = switch_iou
         self.max_missed = max_missed
         self.iou_threshold = iou_threshold
         self.reset()
@@ -209,6 +219,8 @@ class Tracker:
             if rank[t, d] < 0.5 * self.iou_threshold:
                 break
             if t in matches or d in used or overlaps[t, d] < self.iou_threshold:
+                continue
+            if not same_class[t, d] and confirmed[t, 0] and overlaps[t, d] < self.switch_iou:
                 continue
             matches[t] = d
             used.add(d)

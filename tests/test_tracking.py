@@ -80,6 +80,15 @@ def test_vote_follows_a_consistent_change() -> None:
     assert shown[-1][0].class_id == 5
 
 
+def test_a_sign_of_another_class_beside_a_track_gets_its_own_track() -> None:
+    """As after a cut, or with two different signs side by side: the track must not carry its label over."""
+    tracker = Tracker()
+    (speed_80,) = [tracker.update([_box(500, 300, 40, class_id=5)]) for _ in range(4)][-1]
+    shown = [tracker.update([_box(514, 306, 42, class_id=13)]) for _ in range(3)]   # IoU 0.40
+    assert shown[-1] and all(d.class_id == 13 and d.track_id != speed_80.track_id for d in shown[-1])
+    assert not any(d.class_id == 5 for frame in shown for d in frame)
+
+
 @pytest.mark.parametrize("gap, same_id", [(3, True), (8, True), (9, False)])
 def test_memory_through_missed_frames(gap: int, same_id: bool) -> None:
     tracker = Tracker(max_missed=8)
