@@ -491,7 +491,9 @@ class QtPlayer(QObject):
         skipped = 0
         frame: Frame | None = None  # read but not shown: kept when paused while waiting for its time
         shown: tuple[Frame, FrameResult | None] | None = None  # redrawn when the overlay options change
-        read_since_start = False  # since opening or the last rewind: a source with no readable frame stops
+        # A source that gives no frame at all is an error; a rewind that reads nothing (a one-frame
+        # file) ends the loop instead of rewinding forever.
+        read_any = read_since_rewind = False
         while True:
             with self._cond:
                 self._idle = True
@@ -518,14 +520,15 @@ class QtPlayer(QObject):
                 frame = None
             if frame is None:
                 frame = source.read()
-                read_since_start = read_since_start or frame is not None
-            if frame is None and not read_since_start and seek_to is None:
+                if frame is not None:
+                    read_any = read_since_rewind = True
+            if frame is None and not read_any:
                 why = f": {source.failures[-1]}" if source.failures else ""
                 self._fail(session, f"no frame could be read from {source.description}{why}")
                 return
             if frame is None:
-                if self.loop and not stepping and not source.is_live:
-                    read_since_start = False
+                if self.loop and not stepping and not source.is_live and read_since_rewind:
+                    read_since_rewind = False
                     source.seek(0)
                     self.recognition.reset()
                     clock = None

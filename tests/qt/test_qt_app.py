@@ -100,6 +100,16 @@ def test_measure_fps_on_a_video_that_breaks_off_reports_the_rate_until_then_and_
     assert seconds < 10  # measured until the video broke off, not over the whole 20 s
 
 
+@needs_model
+def test_measure_fps_on_a_one_frame_video_shows_it_and_succeeds(tmp_path):
+    one = tmp_path / "one.avi"
+    with VideoSink(one, fps=25.0) as video:
+        video.write(np.full((240, 320, 3), 90, np.uint8))
+    done = run_cli("app", "--source", str(one), "--measure-fps", "1")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("displayed ") and "no frame could be read" not in done.stderr
+
+
 def test_a_model_named_explicitly_that_cannot_load_is_one_line_and_exit_2(tmp_path, clip):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not onnx")
