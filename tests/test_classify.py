@@ -154,6 +154,12 @@ def test_json_over_a_hard_link_to_an_input_image_is_refused(crops: Path, toy_mod
     assert code == 2 and image.read_bytes() == before and "would overwrite the input" in err
 
 
+def test_json_over_the_model_is_refused(crops: Path, toy_model: Path, capsys) -> None:
+    before = toy_model.read_bytes()
+    code, _, err = run(capsys, str(crops), "--model", str(toy_model), "--json", str(toy_model))
+    assert code == 2 and toy_model.read_bytes() == before and "would overwrite the input" in err
+
+
 def test_json_into_a_missing_folder_is_one_line_exit_2(crops: Path, toy_model: Path, tmp_path: Path, capsys) -> None:
     target = tmp_path / "missing" / "out.jsonl"
     code, _, err = run(capsys, str(crops), "--model", str(toy_model), "--json", str(target))

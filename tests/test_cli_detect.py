@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from signcam import cli
+from signcam.classifier import DEFAULT_MODEL
 from signcam.detection import Detection, iou
 from signcam.gtsdb import load_scenes
 from signcam.sinks import VideoSink
@@ -254,6 +255,31 @@ def test_two_outputs_on_one_file_are_refused(tmp_path: Path, capfd: pytest.Captu
     code, _, err = detect(capfd, write_clip(tmp_path / "clip.avi", frames=3), flags[0], target, flags[1], target)
     assert code == 2 and not target.exists()
     assert err == [f"signcam: error: {flags[0]} and {flags[1]} name the same file {target}: give each its own"]
+
+
+def test_json_over_the_model_is_refused(tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None) -> None:
+    model = tmp_path / "model.onnx"
+    shutil.copy(DEFAULT_MODEL, model)
+    before = model.read_bytes()
+    code, _, err = detect(capfd, write_clip(tmp_path / "clip.avi", frames=2), "--model", model, "--json", model)
+    assert code == 2 and model.read_bytes() == before and "would overwrite the input" in err[0]
+
+
+def test_json_and_events_may_go_inside_a_new_output_folder(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                           fake_model: None) -> None:
+    out = tmp_path / "out"
+    code, _, _ = detect(capfd, write_clip(tmp_path / "clip.avi", frames=3), "--output", out,
+                        "--json", out / "frames.jsonl", "--events", out / "signs.csv")
+    assert code == 0 and len(read_jsonl(out / "frames.jsonl")) == 3 and (out / "signs.csv").is_file()
+    assert len(list(out.glob("*.jpg"))) == 3
+
+
+def test_json_named_like_an_annotated_image_in_the_output_folder_is_refused(
+        tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None) -> None:
+    paths = write_scene_folder(tmp_path / "scenes", 1)
+    out = tmp_path / "out"
+    code, _, err = detect(capfd, paths[0], "--output", out, "--json", out / "00000.jpg")
+    assert code == 2 and "could be written over by an annotated image" in err[-1]
 
 
 def test_without_json_or_output_the_summary_says_how_to_keep_the_boxes(

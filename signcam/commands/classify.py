@@ -187,7 +187,7 @@ def main(args: argparse.Namespace) -> int:
             failures.append(spec)
     files = list(dict.fromkeys(files))  # overlapping folders and globs: each image once
     if args.json and args.json != "-":
-        refuse_overwriting("--json", args.json, files)
+        refuse_overwriting("--json", args.json, [*files, args.model])
     with ExitStack() as stack:
         json_out = stack.enter_context(JSONLinesSink(args.json)) if args.json else None
         table = _Table(sys.stdout, [str(f) for f in files], args.top) if args.json != "-" and files else None

@@ -26,9 +26,11 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from signcam.classifier import DEFAULT_MODEL
 from signcam.cli import positive_int, probability
-from signcam.errors import SourceError
+from signcam.errors import SignCamError, SourceError
 from signcam.pipeline import DEFAULT_SCAN_EVERY, Engine, FrameResult
+from signcam.proposals import DEFAULT_COARSE_DETECTOR, DEFAULT_DETECTOR
 from signcam.recognizer import DEFAULT_CONF
 from signcam.road import SignEvent
 from signcam.sinks import (
@@ -114,19 +116,29 @@ def _is_video(path: str) -> bool:
 
 
 def _check_outputs(args: argparse.Namespace, source: FrameSource) -> None:
-    """Refuse outputs that would overwrite the input or each other; say where an ``--output`` that is not a
-    video goes."""
+    """Refuse outputs that would overwrite what the run reads (the input, the models) or each other; say where
+    an ``--output`` that is not a video goes."""
     refuse_shared_outputs({"--json": args.json, "--events": args.events, "--output": args.output})
-    if args.json and args.json != "-":
-        refuse_overwriting("--json", args.json, source.files)
-    if args.events:
-        refuse_overwriting("--events", check_events_path(args.events), source.files)
+    read = [*source.files, Path(args.model) if args.model else DEFAULT_MODEL, DEFAULT_DETECTOR,
+            DEFAULT_COARSE_DETECTOR]
+    folder = args.output is not None and not _is_video(args.output)
     if args.output:
-        folder = not _is_video(args.output)
-        refuse_overwriting("--output", args.output, source.files, folder=folder)
-        if folder and Path(args.output).suffix:
+        refuse_overwriting("--output", args.output, read, folder=folder)
+    if folder:
+        # Made now, so that --json or --events may go inside it; annotated images there are JPEGs.
+        ImageFolderSink(args.output)
+        if Path(args.output).suffix:
             print(f"signcam: note: {args.output} is not a video ({', '.join(VIDEO_CODECS)}): "
                   "writing annotated images into that folder", file=sys.stderr)
+    for flag, path in (("--json", args.json), ("--events", args.events)):
+        if path and path != "-":
+            refuse_overwriting(flag, path, read)
+            if folder and Path(path).suffix.lower() == ".jpg" and \
+                    Path(path).expanduser().resolve().parent == Path(args.output).expanduser().resolve():
+                raise SignCamError(f"{flag} {path} could be written over by an annotated image in --output "
+                                   f"{args.output}: name it otherwise")
+    if args.events:
+        check_events_path(args.events)
 
 
 def _summary(counts: Counter[str], track: bool) -> str:
