@@ -257,6 +257,13 @@ def test_two_outputs_on_one_file_are_refused(tmp_path: Path, capfd: pytest.Captu
     assert err == [f"signcam: error: {flags[0]} and {flags[1]} name the same file {target}: give each its own"]
 
 
+def test_annotated_frames_of_a_video_may_go_into_its_folder(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                            fake_model: None) -> None:
+    clip = write_clip(tmp_path / "clip.avi", frames=2)
+    code, _, _ = detect(capfd, clip, "--output", tmp_path)
+    assert code == 0 and sorted(p.name for p in tmp_path.glob("*.jpg")) == ["000000.jpg", "000001.jpg"]
+
+
 def test_json_over_the_model_is_refused(tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None) -> None:
     model = tmp_path / "model.onnx"
     shutil.copy(DEFAULT_MODEL, model)

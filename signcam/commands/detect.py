@@ -123,7 +123,9 @@ def _check_outputs(args: argparse.Namespace, source: FrameSource) -> None:
             DEFAULT_COARSE_DETECTOR]
     folder = args.output is not None and not _is_video(args.output)
     if args.output:
-        refuse_overwriting("--output", args.output, read, folder=folder)
+        # Annotated stills are named after their images: never into the folder of those images.
+        refuse_overwriting("--output", args.output, read)
+        refuse_overwriting("--output", args.output, source.files, folder=folder and source.is_stills)
     if folder:
         # Made now, so that --json or --events may go inside it; annotated images there are JPEGs.
         ImageFolderSink(args.output)
