@@ -5,7 +5,9 @@ unless a track of the same class was in view a moment before: the detector lost 
 a few frames and found it again, so it is the same sign passed. A speed-limit sign sets the
 limit; "end of all restrictions" (class 32) lifts any limit, while "end of speed limit 80"
 (class 6) lifts only a limit of 80 (a stale 80 sign must not erase a newer, different limit
-the car has seen since).
+the car has seen since). Signs count in the order the car passes them where the detector
+confirms them out of order: while the sign that set the limit is still in view and farther
+away (smaller), a nearer sign confirmed after it leaves the limit as it is.
 
 Example:
     >>> road = RoadState()
@@ -78,6 +80,7 @@ class RoadState:
         """Forget every sign and the limit (a new source, or a seek)."""
         self._reported: set[int] = set()
         self._last_seen_ms: dict[int, float] = {}  # per class, the last time a track of it was shown
+        self._limit_track: int | None = None  # the track of the sign that last set or lifted the limit
         self.speed_limit: int | None = None
         self.limit_since_ms: float | None = None
 
@@ -96,6 +99,7 @@ class RoadState:
             source: The frame's source (for stills, the image), kept in each event.
         """
         events: list[SignEvent] = []
+        widths = {d.track_id: d.width for d in detections if d.track_id is not None}
         for d in detections:
             new = d.track_id not in self._reported
             if d.track_id is not None:
@@ -105,18 +109,32 @@ class RoadState:
                     # changes nothing (an "end of limit" found again must not lift a newer limit).
                     new = time_ms - self._last_seen_ms.get(d.class_id, -math.inf) > SAME_SIGN_MS
                     if new:
-                        self._apply(d.class_id, time_ms)
+                        self._apply(d, time_ms, widths)
                 self._last_seen_ms[d.class_id] = float(time_ms)
             if new:
                 events.append(SignEvent(d.track_id, d.class_id, label_of(d.class_id), float(d.score), frame_index,
                                         float(time_ms), tuple(int(v) for v in d.box), source))
         return events
 
-    def _apply(self, class_id: int, time_ms: float) -> None:
-        sign = CLASSES[class_id]
+    def _apply(self, d: Detection, time_ms: float, widths: dict[int, int]) -> None:
+        """Set or lift the limit for a newly confirmed sign, unless it is passed before the sign that set it.
+
+        Signs are confirmed in the order the detector manages to, not the order the car passes
+        them: a faint "end of all restrictions" close by can be confirmed after the "100" further
+        down the road. Road signs are about one size, so while the sign that set the limit is in
+        view and smaller (farther), a larger newcomer is passed first and the limit stands.
+        """
+        sign = CLASSES[d.class_id]
+        if sign.speed_limit is None and not sign.ends_limit:
+            return
+        setter_width = widths.get(self._limit_track) if self._limit_track is not None else None
+        if setter_width is not None and setter_width < d.width:
+            return
         if sign.speed_limit is not None:
             self.speed_limit, self.limit_since_ms = sign.speed_limit, float(time_ms)
-        elif sign.ends_limit:
-            lifted = _LIFTS.get(class_id)
-            if lifted is None or lifted == self.speed_limit:
-                self.speed_limit = self.limit_since_ms = None
+        else:
+            lifted = _LIFTS.get(d.class_id)
+            if lifted is not None and lifted != self.speed_limit:
+                return
+            self.speed_limit = self.limit_since_ms = None
+        self._limit_track = d.track_id

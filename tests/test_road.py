@@ -49,6 +49,20 @@ def test_an_end_of_limit_sign_found_again_does_not_lift_the_limit_set_after_it()
     assert road.speed_limit == 100
 
 
+def _sized(track_id: int, class_id: int, width: int) -> Detection:
+    return Detection((100, 100, 100 + width - 1, 100 + width - 1), class_id, 0.9, track_id=track_id)
+
+
+@pytest.mark.parametrize(("end_width", "limit"), [(60, 100), (15, None)])
+def test_a_sign_confirmed_late_but_nearer_than_the_limit_sign_is_passed_first(end_width: int,
+                                                                              limit: int | None) -> None:
+    """A faint "end of all restrictions" close by, confirmed after the 100 farther on, must not lift it."""
+    road = RoadState()
+    road.update([_sized(1, 7, 20)], 0, 0.0)                               # 100, 20 px: far ahead
+    road.update([_sized(1, 7, 22), _sized(2, 32, end_width)], 5, 200.0)   # end sign confirmed now
+    assert road.speed_limit == limit
+
+
 def test_the_same_sign_on_both_sides_of_the_road_is_one_event() -> None:
     assert len(RoadState().update([_sign(1, 7), _sign(2, 7)], frame_index=3, time_ms=120.0)) == 1
 
