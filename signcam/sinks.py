@@ -45,6 +45,7 @@ __all__ = [
     "write_events",
     "check_events_path",
     "check_writable",
+    "make_folder",
     "EVENT_FORMATS",
 ]
 
@@ -229,6 +230,20 @@ class VideoSink:
         self.close()
 
 
+def make_folder(folder: str | os.PathLike) -> Path:
+    """``folder``, created with its parents if missing.
+
+    Raises:
+        SignCamError: it cannot be created.
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SignCamError(f"cannot create folder {folder}: {exc.strerror}") from None
+    return folder
+
+
 class ImageFolderSink:
     """Annotated frames saved as JPEG files into a folder (created if missing).
 
@@ -241,11 +256,7 @@ class ImageFolderSink:
     """
 
     def __init__(self, folder: str | os.PathLike) -> None:
-        self.folder = Path(folder)
-        try:
-            self.folder.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise SignCamError(f"cannot create folder {self.folder}: {exc.strerror}") from None
+        self.folder = make_folder(folder)
         self.frames_written = 0
         self._written: set[str] = set()
 

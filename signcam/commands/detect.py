@@ -39,6 +39,7 @@ from signcam.sinks import (
     JSONLinesSink,
     VideoSink,
     check_events_path,
+    make_folder,
     refuse_overwriting,
     refuse_shared_outputs,
     write_events,
@@ -127,8 +128,7 @@ def _check_outputs(args: argparse.Namespace, source: FrameSource) -> None:
         refuse_overwriting("--output", args.output, read)
         refuse_overwriting("--output", args.output, source.files, folder=folder and source.is_stills)
     if folder:
-        # Made now, so that --json or --events may go inside it; annotated images there are JPEGs.
-        ImageFolderSink(args.output)
+        make_folder(args.output)  # now, so that --json or --events may go inside it
         if Path(args.output).suffix:
             print(f"signcam: note: {args.output} is not a video ({', '.join(VIDEO_CODECS)}): "
                   "writing annotated images into that folder", file=sys.stderr)
