@@ -29,7 +29,7 @@ if TYPE_CHECKING:
     import onnxruntime as ort
 
 __all__ = ["ColourProposer", "SignDetProposer", "DEFAULT_DETECTOR", "DEFAULT_COARSE_DETECTOR", "DETECTOR_METADATA_KEY",
-           "UPSCALE", "LEVELS", "COARSE_MIN_PX", "COARSE_MIN_SIDE"]
+           "PEAK_THRESHOLD", "MAX_PEAKS", "UPSCALE", "LEVELS", "COARSE_MIN_PX", "COARSE_MIN_SIDE"]
 
 DEFAULT_DETECTOR = Path(__file__).resolve().parent.parent / "assets" / "signdet.onnx"
 #: The finder for the coarser levels: trained with more large signs in its crops (zoomed in
@@ -124,6 +124,14 @@ def _grid_px(scale: float) -> int:
     return 1
 
 
+#: Heatmap level a peak needs. Low, since the classifier turns down the rest: 0.15 keeps 97 %
+#: of the tune scenes' signs with 20 peaks a frame (0.1: 98 % with 44). 0.05 found 1-2 more of
+#: the 124 signs of scenes 375-449 with three finder pairs trained without them, but on the
+#: held-out scenes it let in three times the false alarms (docs/experiments.md, "A lower peak
+#: threshold"). The classifier's hard negatives are the finder's peaks above 0.15.
+PEAK_THRESHOLD = 0.15
+#: Most peaks taken per frame, over all levels. Each costs two crops to classify.
+MAX_PEAKS = 40
 #: The finder runs on the frame at 1.2 times the scale it learnt at (0.6 for the shipped one).
 #: Chosen on scenes 375-449 with two finders trained without them (recipes A and B of
 #: reports/finder-recipes.json): F1 0.950 -> 0.967 and 0.967 -> 0.968, recall of signs >= 32 px
@@ -146,9 +154,8 @@ class SignDetProposer:
 
     Args:
         path: ONNX file written by ``signcam-train fit-detector``.
-        threshold: Heatmap level a peak needs. Low, since the classifier rejects the rest; 0.15
-            keeps 97 % of the tune scenes' signs with 20 peaks a frame (0.1: 98 % with 44).
-        max_peaks: Most peaks taken per frame, over all levels (highest first).
+        threshold: Heatmap level a peak needs (see ``PEAK_THRESHOLD``).
+        max_peaks: Most peaks taken per frame, over all levels, highest first (see ``MAX_PEAKS``).
         box_scales: Sizes tried around each predicted box, for the classifier to pick from
             ((0.95, 1.1) beat (0.9, 1.05) and (1.0,) on the tune scenes: F1 0.971, 0.966, 0.961).
         threads: Intra-op threads for ONNX Runtime.
@@ -162,7 +169,7 @@ class SignDetProposer:
         ModelError: the file is missing, corrupt or not a signcam detector.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, threshold: float = 0.15, max_peaks: int = 40,
+    def __init__(self, path: str | os.PathLike | None = None, threshold: float = PEAK_THRESHOLD, max_peaks: int = MAX_PEAKS,
                  box_scales: tuple[float, ...] = (0.95, 1.1), threads: int | None = None,
                  scale: float | None = None, levels: int = LEVELS,
                  coarse_path: str | os.PathLike | None = DEFAULT_COARSE_DETECTOR) -> None:

@@ -79,7 +79,7 @@ def test_eval_detect_command_scores_real_scenes(gtsdb_dir: Path, tmp_path: Path)
         (tmp_path / f"{stem}.jpg").write_bytes((gtsdb_dir / f"{stem}.jpg").read_bytes())
     report_file = tmp_path / "report.json"
     assert train_main(["eval-detect", str(tmp_path), "--split", "all", "--detector", str(DEFAULT_DETECTOR),
-                       "--peak-threshold", "0.2", "--json", str(report_file)]) == 0
+                       "--peak-threshold", "0.2", "--max-peaks", "10", "--json", str(report_file)]) == 0
     report = json.loads(report_file.read_text())
     assert report["scenes"] == 6 and report["signs"] == len(lines)
     assert report["recall"] >= 0.5 and report["precision"] >= 0.5

@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from signcam.classes import CATEGORIES, category_of, label_of
-from signcam.cli import probability
+from signcam.cli import positive_int, probability
 from signcam.detection import Detection, iou_matrix
 from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, split_scenes, split_validation
 from signcam.sinks import check_writable
@@ -164,7 +164,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--proposer", choices=("signdet", "colour"), default="signdet",
                         help="where candidates come from: the learned detector, or colour regions (no model)")
     parser.add_argument("--detector", type=Path, help="SignDet ONNX (default: the shipped one)")
-    parser.add_argument("--peak-threshold", type=float, help="SignDet heatmap peak threshold (default: the runtime's)")
+    parser.add_argument("--peak-threshold", type=probability, help="SignDet heatmap peak threshold (default: the runtime's)")
+    parser.add_argument("--max-peaks", type=positive_int, help="most SignDet peaks per frame (default: the runtime's)")
     parser.add_argument("--finder-scale", type=float,
                         help="size of the frame SignDet sees, relative to the original (default: the runtime's)")
     parser.add_argument("--levels", type=int,
@@ -208,7 +209,8 @@ def main(args: argparse.Namespace) -> int:
     if args.proposer == "colour":
         proposer = ColourProposer()
     else:
-        options = {"threshold": args.peak_threshold, "scale": args.finder_scale, "levels": args.levels}
+        options = {"threshold": args.peak_threshold, "max_peaks": args.max_peaks, "scale": args.finder_scale,
+                   "levels": args.levels}
         options = {name: value for name, value in options.items() if value is not None}
         if args.coarse_detector is not None:
             options["coarse_path"] = None if str(args.coarse_detector) == "none" else args.coarse_detector
