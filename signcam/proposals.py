@@ -169,8 +169,8 @@ class SignDetProposer:
         ModelError: the file is missing, corrupt or not a signcam detector.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, threshold: float = PEAK_THRESHOLD, max_peaks: int = MAX_PEAKS,
-                 box_scales: tuple[float, ...] = (0.95, 1.1), threads: int | None = None,
+    def __init__(self, path: str | os.PathLike | None = None, threshold: float = PEAK_THRESHOLD,
+                 max_peaks: int = MAX_PEAKS, box_scales: tuple[float, ...] = (0.95, 1.1), threads: int | None = None,
                  scale: float | None = None, levels: int = LEVELS,
                  coarse_path: str | os.PathLike | None = DEFAULT_COARSE_DETECTOR) -> None:
         self.path = Path(path) if path is not None else DEFAULT_DETECTOR

@@ -164,7 +164,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--proposer", choices=("signdet", "colour"), default="signdet",
                         help="where candidates come from: the learned detector, or colour regions (no model)")
     parser.add_argument("--detector", type=Path, help="SignDet ONNX (default: the shipped one)")
-    parser.add_argument("--peak-threshold", type=probability, help="SignDet heatmap peak threshold (default: the runtime's)")
+    parser.add_argument("--peak-threshold", type=probability,
+                        help="SignDet heatmap peak threshold (default: the runtime's)")
     parser.add_argument("--max-peaks", type=positive_int, help="most SignDet peaks per frame (default: the runtime's)")
     parser.add_argument("--finder-scale", type=float,
                         help="size of the frame SignDet sees, relative to the original (default: the runtime's)")
