@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import tempfile
 import threading
@@ -25,7 +26,7 @@ from signcam.pipeline import DEFAULT_SCAN_EVERY, Engine
 from .qt_main_window import QtMainWindow
 from .qt_settings import QtAppSettings
 
-__all__ = ["run_app", "load_engine", "QtErrorReporter", "QtFpsMeter"]
+__all__ = ["run_app", "load_engine", "QtErrorReporter", "QtFpsMeter", "QtSignalCloser"]
 
 log = logging.getLogger("signcam")
 
@@ -59,6 +60,46 @@ class QtErrorReporter(QObject):
         log.error("unexpected error:\n%s", "".join(traceback.format_exception(kind, exc, tb)).rstrip())
         message = str(exc) if isinstance(exc, SignCamError) else f"unexpected error ({kind.__name__}: {exc})"
         self.reported.emit(message)
+
+
+class QtSignalCloser(QObject):
+    """Ctrl-C and SIGTERM close the window as Ctrl+Q does: the recording is finished, settings saved.
+
+    Python runs its signal handlers only between bytecodes, and Qt's event loop runs none, so a
+    timer lets the interpreter look every ``POLL_MS``.
+
+    Args:
+        window: The window to close.
+    """
+
+    POLL_MS = 200
+
+    def __init__(self, window: QtMainWindow) -> None:
+        super().__init__(window)
+        self.window = window
+        #: 128 + the signal's number once one came (130 for Ctrl-C), as a shell reports it; else 0.
+        self.status = 0
+        self._previous: dict[int, object] = {}
+        self._timer = QTimer(self, interval=self.POLL_MS)
+        self._timer.timeout.connect(lambda: None)
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set handlers
+        self._previous = {sig: signal.signal(sig, self._on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        self._timer.start()
+
+    def uninstall(self) -> None:
+        self._timer.stop()
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous = {}
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        if not self.status:
+            self.status = 128 + signum
+            log.warning("%s: closing", signal.Signals(signum).name)
+            QTimer.singleShot(0, self.window.close)
 
 
 class QtFpsMeter(QObject):
@@ -121,7 +162,8 @@ def run_app(source: str | None = None, model: str | None = None, measure_fps: fl
         scan_every: Search whole frames every Nth frame (see :class:`signcam.pipeline.Engine`).
 
     Returns:
-        The exit status.
+        The exit status: 0 when the window is closed, 128 + the signal's number when Ctrl-C or
+        SIGTERM closed it (130 for Ctrl-C, as ``signcam detect``).
 
     Raises:
         ModelError: a ``model`` named explicitly cannot be loaded.
@@ -143,10 +185,14 @@ def run_app(source: str | None = None, model: str | None = None, measure_fps: fl
         reporter.install()
         if measure_fps:
             QtFpsMeter(window, measure_fps)
+        closer = QtSignalCloser(window)
+        closer.install()
         try:
             window.show()
             window.start(source)
-            return app.exec()
+            status = app.exec()
+            return closer.status or status
         finally:
+            closer.uninstall()
             reporter.uninstall()
             window.player.shutdown()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import cv2
@@ -116,6 +118,20 @@ def test_a_model_named_explicitly_that_cannot_load_is_one_line_and_exit_2(tmp_pa
     done = run_cli("app", "--source", str(clip), "--model", str(bad), "--measure-fps", "1")
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr.startswith(f"signcam: error: cannot load model {bad}") and done.stderr.count("\n") == 1
+
+
+@needs_model
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_and_sigterm_close_the_window_cleanly(clip, sig):
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    app = subprocess.Popen([sys.executable, "-m", "signcam", "app", "--source", str(clip), "--measure-fps", "60"],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(5)  # the window is up and playing
+    app.send_signal(sig)
+    out, err = app.communicate(timeout=30)
+    assert app.returncode == 128 + sig, err
+    assert f"{signal.Signals(sig).name}: closing" in err and "Traceback" not in err and "unexpected" not in err
+    assert out == ""  # closed before the measurement ended: no rate printed
 
 
 SCREENSHOT_SCRIPT = textwrap.dedent("""
