@@ -21,7 +21,10 @@ from PyQt6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QProxyStyle,
     QSlider,
+    QStyle,
+    QStyleOption,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -56,11 +59,21 @@ def action_checkbox(action: QAction) -> QCheckBox:
     return box
 
 
+class _JumpToClick(QProxyStyle):
+    """A seek bar that goes where it is clicked, as in video players (Qt's own steps a page towards it)."""
+
+    def styleHint(self, hint: QStyle.StyleHint, option: QStyleOption | None = None, widget: QWidget | None = None,
+                  returnData: object = None) -> int:
+        if hint == QStyle.StyleHint.SH_Slider_AbsoluteSetButtons:
+            return Qt.MouseButton.LeftButton.value
+        return super().styleHint(hint, option, widget, returnData)
+
+
 class QtPlaybackBar(QWidget):
-    """Play/pause, step, seek bar with time, playback speed, loop and analysis mode.
+    """Play/pause, step, seek bar with time, playback speed and loop.
 
     Args:
-        actions: The window's actions by name: ``play``, ``step_back``, ``step``, ``loop``, ``every_frame``.
+        actions: The window's actions by name: ``play``, ``step_back``, ``step``, ``loop``.
 
     Signals:
         seekRequested(int): The user moved the seek bar to a frame.
@@ -74,6 +87,10 @@ class QtPlaybackBar(QWidget):
         super().__init__(parent)
         self._fps = 25.0
         self.slider = QSlider(Qt.Orientation.Horizontal)
+        self._style = _JumpToClick()
+        self._style.setParent(self.slider)
+        self.slider.setStyle(self._style)
+        self.slider.setMinimumWidth(160)  # still a seek bar in the narrowest window
         self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.slider.setTracking(False)
         self.slider.sliderMoved.connect(self.seekRequested)
@@ -97,7 +114,6 @@ class QtPlaybackBar(QWidget):
         layout.addWidget(self.time_label)
         layout.addWidget(self.speed)
         layout.addWidget(action_checkbox(actions["loop"]))
-        layout.addWidget(action_checkbox(actions["every_frame"]))
         self.set_source(None)
 
     def set_source(self, info: SourceInfo | None) -> None:
@@ -122,16 +138,17 @@ class QtPlaybackBar(QWidget):
             self.time_label.setText(f"{format_time(time_ms)} / {self._total}" if self._total else format_time(time_ms))
 
     def _on_slider_action(self, action: int) -> None:
-        # Clicks on the groove and keys move the bar without sliderMoved; dragging is handled there.
-        if action != QAbstractSlider.SliderAction.SliderMove.value:
+        # A click on the groove (a SliderMove before the handle is down) and keys move the bar
+        # without sliderMoved; dragging the handle is handled there.
+        if action != QAbstractSlider.SliderAction.SliderMove.value or not self.slider.isSliderDown():
             self.seekRequested.emit(self.slider.sliderPosition())
 
 
 class QtRecognitionControls(QWidget):
-    """Confidence threshold slider and what the overlay shows.
+    """Confidence threshold slider, analysis mode and what the overlay shows.
 
     Args:
-        actions: ``show_boxes``, ``show_labels``, ``show_rejected``, ``record``, ``snapshot``.
+        actions: ``every_frame``, ``show_boxes``, ``show_labels``, ``show_rejected``, ``record``, ``snapshot``.
         conf: Initial threshold, 0..1.
 
     Signals:
@@ -165,7 +182,7 @@ class QtRecognitionControls(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(form)
-        for name in ("show_boxes", "show_labels", "show_rejected"):
+        for name in ("every_frame", "show_boxes", "show_labels", "show_rejected"):
             layout.addWidget(action_checkbox(actions[name]))
         layout.addLayout(buttons)
 

@@ -81,6 +81,10 @@ class QtMainWindow(QMainWindow):
         #: The last error reported to the user (tests read it).
         self.last_error: str | None = None
         self._shown_this_source = False
+        #: The source opened last, and the same once it broke off after some of it was shown
+        #: (Play then opens it again).
+        self._opened_spec: str | None = None
+        self._broken_source: str | None = None
         self._shutting_down = False
         self._stats = (time.monotonic(), 0, 0)
         #: The window's QActions by name (menus, toolbar, buttons and shortcuts share them).
@@ -125,7 +129,7 @@ class QtMainWindow(QMainWindow):
         add("record", "&Record", lambda: self.toggle_recording(), ("R",), "SP_DialogSaveButton", checkable=True)
         add("snapshot", "&Snapshot", lambda: self.save_snapshot(), ("S",), "SP_DesktopIcon")
         add("quit", "&Quit", self.close, ("Ctrl+Q",))
-        add("play", "&Play", self.player.toggle_play, ("Space",), "SP_MediaPlay")
+        add("play", "&Play", lambda: self.toggle_play(), ("Space",), "SP_MediaPlay")
         add("step", "Step &Forward", lambda: self.player.step(1), ("Right",), "SP_MediaSeekForward")
         add("step_back", "Step &Back", lambda: self.player.step(-1), ("Left",), "SP_MediaSeekBackward")
         add("forward", f"Forward {SEEK_SECONDS:g} s", lambda: self.seek_seconds(SEEK_SECONDS), ("Shift+Right",))
@@ -250,6 +254,7 @@ class QtMainWindow(QMainWindow):
         """Open a camera index, stream URL, file, folder or ``demo``; failures show in the window."""
         saved = self.player.stop_recording()  # finished before the source it records goes
         self._shown_this_source = False
+        self._broken_source = None
         self.view.set_image(None)
         self.bar.set_source(None)
         self.statusBar().showMessage(f"Saved the recording {saved}. Opening {spec}…" if saved else f"Opening {spec}…",
@@ -304,6 +309,7 @@ class QtMainWindow(QMainWindow):
     # -- player and recognition signals ---------------------------------------------------
 
     def _on_opened(self, info: SourceInfo) -> None:
+        self._opened_spec = info.spec
         self.panel.clear(self.recognition.epoch)
         self.bar.set_source(info)
         self.source_label.setText(info.description)
@@ -329,7 +335,15 @@ class QtMainWindow(QMainWindow):
 
     def _on_failed(self, message: str) -> None:
         self.show_error(message)
-        if not self._shown_this_source:
+        if self.player.info is not None:  # the recording failed; the source plays on
+            return
+        # The source is closed: its bar stops offering to seek, Play opens it again if some of it
+        # was shown, and the start screen shows if none was (with no signs of a source now gone).
+        self.bar.set_source(None)
+        if self._shown_this_source:
+            self._broken_source = self._opened_spec
+        else:
+            self.panel.clear(self.recognition.epoch)
             self.source_label.clear()
             self.setWindowTitle("signcam")
             self.show_start(message)
@@ -370,6 +384,13 @@ class QtMainWindow(QMainWindow):
 
     # -- user commands --------------------------------------------------------------------
 
+    def toggle_play(self) -> None:
+        """Play or pause; after a source broke off half-way, play what could be read of it again."""
+        if self.player.info is None and self._broken_source is not None:
+            self.open_source(self._broken_source)
+        else:
+            self.player.toggle_play()
+
     def seek_seconds(self, seconds: float) -> None:
         info = self.player.info
         if info is not None:
@@ -394,7 +415,8 @@ class QtMainWindow(QMainWindow):
         """Start recording the annotated video to the output folder, or finish the recording."""
         if self.player.recording is not None:
             path = self.player.stop_recording()
-            self.statusBar().showMessage(f"Saved the recording {path}", 8000)
+            self.statusBar().showMessage(f"Saved the recording {path}" if path else
+                                         "Nothing was recorded: no frame played while recording", 8000)
             return
         try:
             path = self.output_path(QStandardPaths.StandardLocation.MoviesLocation, ".mp4")
@@ -403,7 +425,8 @@ class QtMainWindow(QMainWindow):
             self.commands["record"].setChecked(False)
             self.show_error(f"cannot record: {exc}")
             return
-        self.statusBar().showMessage(f"Recording to {path}", 8000)
+        self.statusBar().showMessage(f"Recording to {path}" if self.player.playing else
+                                     f"Recording to {path} once the video plays", 8000)
 
     def save_snapshot(self) -> None:
         try:
@@ -416,8 +439,8 @@ class QtMainWindow(QMainWindow):
     def export_events_dialog(self, suffix: str) -> None:
         kind = "CSV files (*.csv)" if suffix == ".csv" else "JSON files (*.json)"
         path, _ = QFileDialog.getSaveFileName(self, "Export signs", f"signs{suffix}", kind)
-        if path:
-            self.export_events(path)
+        if path:  # the menu chose the format: a name typed without a suffix gets it
+            self.export_events(path if Path(path).suffix else path + suffix)
 
     def export_events(self, path: str | Path) -> None:
         try:

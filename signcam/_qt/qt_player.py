@@ -402,13 +402,14 @@ class QtPlayer(QObject):
         self.recordingChanged.emit(self._record_path)
 
     def stop_recording(self) -> Path | None:
-        """Finish the recording (the file is complete afterwards); returns its path, if one was recording."""
+        """Finish the recording (the file is complete afterwards); returns its path, if a frame was recorded."""
         with self._record_lock:
             path = self._record_path
+            recorded = self._recorder is not None and self._recorder.frames_written > 0
             self._close_recorder()
         if path is not None:
             self.recordingChanged.emit(None)
-        return path
+        return path if recorded else None
 
     def _close_recorder(self) -> None:
         if self._recorder is not None:
@@ -515,8 +516,8 @@ class QtPlayer(QObject):
                     self._show(*shown, record=False)
                 continue
             if seek_to is not None:
-                source.seek(seek_to)
                 self.recognition.reset()
+                self._seek(source, seek_to, catch_up=stepping)
                 frame = None
             if frame is None:
                 frame = source.read()
@@ -570,6 +571,22 @@ class QtPlayer(QObject):
             if session.alive:
                 self._show(frame, result)
             shown, frame = (frame, result), None
+
+    def _seek(self, source: FrameSource, index: int, catch_up: bool) -> None:
+        """Go to frame ``index``; with ``catch_up``, first recognise the frames just before it.
+
+        Tracking shows a sign once it has been seen in a few frames, so a frame shown paused
+        right after a seek (a step back, a click on a sign in the list) would show none: the
+        frames before it are recognised first, as if played up to it.
+        """
+        engine = self.recognition.engine
+        lead = min(engine.tracker.min_hits - 1, index) if catch_up and engine is not None and engine.track else 0
+        source.seek(index - lead)
+        for _ in range(lead):
+            frame = source.read()
+            if frame is None:
+                break
+            self.recognition.process(frame)
 
     def _show(self, frame: Frame, result: FrameResult | None, record: bool = True) -> None:
         options = self.overlay

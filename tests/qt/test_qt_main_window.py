@@ -8,12 +8,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PyQt6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PyQt6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PyQt6.QtGui import QDropEvent
 from qt_testing import CLIP_FRAMES, SIGN_CLASS, SIGN_FROM, FakeCapture
 
 from signcam._qt import qt_main_window, qt_player
 from signcam._qt.qt_main_window import NO_CAMERA, QtMainWindow
+from signcam.sinks import VideoSink
 from signcam.sources import LiveSource
 
 TIMEOUT_MS = 10_000
@@ -97,10 +98,40 @@ def test_clicking_an_event_seeks_there(qtbot, window, clip):
         assert window.bar.slider.value() == target, f"slider at {window.bar.slider.value()}, not {target}"
 
     qtbot.waitUntil(there, timeout=TIMEOUT_MS)
+    # The frame shown is annotated as if played up to it: the sign boxed, its limit in force.
+    assert_sign_shown_at(qtbot, window, target)
     # Finding the same sign again after the seek does not list it twice.
     window.player.play()
     qtbot.waitUntil(lambda: not window.player.playing, timeout=TIMEOUT_MS)
     assert len(window.panel.events) == 1
+
+
+def assert_sign_shown_at(qtbot, window: QtMainWindow, index: int) -> None:
+    """The paused frame ``index`` has the clip's sign as a confirmed track, and its speed limit."""
+    def shown() -> None:
+        result = window.recognition.latest()
+        assert result is not None and result.frame.index == index, f"result of {result and result.frame.index}"
+        assert [d.class_id for d in result.detections if d.track_id is not None] == [SIGN_CLASS]
+        assert window.panel.speed_limit.limit == 50
+
+    qtbot.waitUntil(shown, timeout=TIMEOUT_MS)
+
+
+def test_a_step_back_keeps_the_signs_on_the_frame(qtbot, window, clip):
+    open_and_play(qtbot, window, clip)
+    qtbot.waitUntil(lambda: not window.player.playing, timeout=TIMEOUT_MS)  # the clip ends, sign in view
+    qtbot.waitUntil(lambda: window.player.idle, timeout=TIMEOUT_MS)
+    qtbot.keyClick(window, Qt.Key.Key_Left)
+    qtbot.waitUntil(lambda: window.player.position == CLIP_FRAMES - 2, timeout=TIMEOUT_MS)
+    assert_sign_shown_at(qtbot, window, CLIP_FRAMES - 2)
+
+
+def test_a_click_on_the_seek_bar_goes_there(qtbot, window, clip):
+    open_and_play(qtbot, window, clip)
+    window.player.pause()
+    slider = window.bar.slider
+    qtbot.mouseClick(slider, Qt.MouseButton.LeftButton, pos=QPoint(round(slider.width() * 0.8), slider.height() // 2))
+    qtbot.waitUntil(lambda: abs(window.player.position - 0.8 * CLIP_FRAMES) < 0.1 * CLIP_FRAMES, timeout=TIMEOUT_MS)
 
 
 def test_keys_play_pause_step_and_seek(qtbot, window, clip):
@@ -150,6 +181,16 @@ def test_record_writes_a_playable_video(qtbot, window, clip, settings):
     assert read_video(path) >= 10
 
 
+def test_recording_while_paused_records_nothing_and_says_so(qtbot, window, clip, settings):
+    open_and_play(qtbot, window, clip)
+    window.player.pause()
+    window.toggle_recording()
+    assert "once the video plays" in window.statusBar().currentMessage()
+    window.toggle_recording()
+    assert window.statusBar().currentMessage().startswith("Nothing was recorded")
+    assert not any(Path(settings.output_dir).glob("*.mp4"))
+
+
 def test_quit_while_recording_finalises_the_file(qtbot, window, clip):
     window.commands["loop"].setChecked(True)
     open_and_play(qtbot, window, clip, speed=1.0)
@@ -197,6 +238,29 @@ def test_bad_sources_show_an_error_and_keep_the_app_usable(qtbot, window, clip, 
     assert window.stack.currentWidget() is window.video_page
 
 
+def test_a_source_that_fails_after_another_leaves_none_of_its_signs(qtbot, window, clip, tmp_path):
+    open_and_play(qtbot, window, clip)
+    wait_for_events(qtbot, window)
+    window.open_source(str(tmp_path / "missing.mp4"))
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.start_screen, timeout=TIMEOUT_MS)
+    assert window.panel.events == [] and window.panel.list.count() == 0
+
+
+def test_a_video_that_broke_off_plays_again_what_could_be_read(qtbot, window, tmp_path):
+    broken = tmp_path / "broken.avi"
+    with VideoSink(broken, fps=25.0) as video:
+        for index in range(100):
+            video.write(np.full((240, 320, 3), index * 2, np.uint8))
+    broken.write_bytes(broken.read_bytes()[: broken.stat().st_size // 2])
+    window.player.set_speed(4.0)
+    window.open_source(str(broken))
+    qtbot.waitUntil(lambda: "stopped after" in (window.last_error or ""), timeout=TIMEOUT_MS)
+    assert window.stack.currentWidget() is window.video_page and not window.bar.slider.isEnabled()
+    shown = window.view.frames_shown
+    qtbot.keyClick(window, Qt.Key.Key_Space)
+    qtbot.waitUntil(lambda: window.view.frames_shown > shown + 5, timeout=TIMEOUT_MS)
+
+
 def test_truncated_video_reports_where_it_stopped(qtbot, window, clip, tmp_path):
     truncated = tmp_path / "truncated.mp4"
     truncated.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
@@ -220,6 +284,15 @@ def test_export_events(qtbot, window, clip, tmp_path, suffix):
     else:
         assert text.splitlines()[0].startswith("track_id,class_id,label")
         assert len(text.splitlines()) == 2
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".json"])
+def test_export_dialog_adds_the_suffix_the_menu_chose(qtbot, window, clip, tmp_path, monkeypatch, suffix):
+    open_and_play(qtbot, window, clip)
+    wait_for_events(qtbot, window)
+    monkeypatch.setattr(qt_main_window.QFileDialog, "getSaveFileName", lambda *args: (str(tmp_path / "signs"), ""))
+    window.export_events_dialog(suffix)
+    assert (tmp_path / f"signs{suffix}").is_file(), window.last_error
 
 
 def test_export_rejects_other_suffixes(window, tmp_path):
