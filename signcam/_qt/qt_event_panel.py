@@ -128,10 +128,12 @@ class QtEventPanel(QWidget):
             if epoch < self._min_epoch or self._seen(event, epoch):
                 continue
             self._events.append((event, epoch))
-            item = QListWidgetItem(self._icon(event.class_id),
-                                   f"{event.label}\n{event.score:.0%} · {format_time(event.time_ms)}")
+            still = event.track_id is None  # a sign in a still image: named by its image, not a time
+            where = Path(event.source).name if still and event.source else format_time(event.time_ms)
+            item = QListWidgetItem(self._icon(event.class_id), f"{event.label}\n{event.score:.0%} · {where}")
             item.setData(Qt.ItemDataRole.UserRole, event)
-            item.setToolTip(f"frame {event.frame_index}, track {event.track_id}: click to go there")
+            item.setToolTip(f"image {event.frame_index + 1}: {event.source}" if still else
+                            f"frame {event.frame_index}, track {event.track_id}: click to go there")
             self.list.insertItem(0, item)
         self._update_count()
 

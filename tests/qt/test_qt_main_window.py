@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PyQt6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PyQt6.QtGui import QDropEvent
-from qt_testing import CLIP_FRAMES, SIGN_CLASS, SIGN_FROM, FakeCapture
+from qt_testing import CLIP_FRAMES, SIGN_BOX, SIGN_CLASS, SIGN_FROM, FakeCapture
 
 from signcam._qt import qt_main_window, qt_player
 from signcam._qt.qt_main_window import NO_CAMERA, QtMainWindow
@@ -415,6 +415,16 @@ def test_stills_are_not_tracked_and_a_video_opened_after_them_is(qtbot, window, 
     assert window.recognition.engine.track is False
     open_and_play(qtbot, window, clip)
     qtbot.waitUntil(lambda: window.recognition.engine.track is True, timeout=TIMEOUT_MS)
+
+
+def test_signs_in_stills_are_listed_by_image_name(qtbot, window, tmp_path):
+    image = np.full((240, 320, 3), 40, np.uint8)
+    x1, y1, x2, y2 = SIGN_BOX
+    image[y1:y2 + 1, x1:x2 + 1] = 255
+    cv2.imwrite(str(tmp_path / "corner.png"), image)
+    open_and_play(qtbot, window, tmp_path)
+    wait_for_events(qtbot, window)
+    assert window.panel.list.item(0).text().endswith("· corner.png")
 
 
 @pytest.mark.parametrize("loop", [False, True])
