@@ -449,15 +449,15 @@ def _open_stream(url: str, timeout_s: float = LIVE_TIMEOUT_S) -> LiveSource:
     return LiveSource(capture, url, is_camera=False, timeout_s=timeout_s)
 
 
-def demo_video_path() -> Path:
-    """The generated demo clip, written on first use into the user's cache folder."""
+def demo_video_path(make: bool = True) -> Path:
+    """The generated demo clip in the user's cache folder, written on first use unless not ``make``."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "signcam"
     # Named after the code that draws it, so a changed demo is drawn again, not read stale.
     digest = hashlib.sha256()
     for module in ("demo.py", "pictograms.py"):
         digest.update((Path(__file__).parent / module).read_bytes())
     path = cache / f"demo-{digest.hexdigest()[:12]}.mp4"
-    if not path.is_file():
+    if make and not path.is_file():
         from signcam.demo import write_demo_video  # draws the clip: only needed the first time
 
         # Written beside and renamed, so an interrupted first run never leaves half a clip behind.

@@ -13,7 +13,7 @@ import pytest
 
 from signcam import sources
 from signcam.errors import SourceError
-from signcam.sources import Frame, ImageSource, LiveSource, VideoFileSource, open_source
+from signcam.sources import Frame, ImageSource, LiveSource, VideoFileSource, demo_video_path, open_source
 
 SIZE = (96, 64)  # width, height
 FOURCC = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".mov": "mp4v"}
@@ -270,12 +270,14 @@ def test_demo_clip_is_generated_once_into_the_cache(tmp_path: Path, monkeypatch:
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.setattr("signcam.demo.write_demo_video", write_demo_video)
+    assert not demo_video_path(make=False).exists() and not calls  # where it will be, drawing nothing
     for _ in range(2):
         with open_source("demo") as source:
             assert [f.source for f in source] == ["demo"] * 6
     assert len(calls) == 1
     (cached,) = (tmp_path / "signcam").iterdir()   # named after the code that draws the demo
     assert cached.name.startswith("demo-") and cached.suffix == ".mp4"
+    assert demo_video_path(make=False) == cached
 
 
 def test_an_unwritable_cache_for_the_demo_clip_is_one_clear_error(tmp_path: Path,

@@ -35,7 +35,7 @@ from PyQt6.QtWidgets import (
 from signcam.errors import SignCamError
 from signcam.pipeline import Engine
 from signcam.road import SignEvent
-from signcam.sources import IMAGE_SUFFIXES, PROBED_CAMERAS
+from signcam.sources import IMAGE_SUFFIXES, PROBED_CAMERAS, demo_video_path
 
 from .qt_controls import QtPlaybackBar, QtRecognitionControls
 from .qt_event_panel import QtEventPanel
@@ -257,8 +257,10 @@ class QtMainWindow(QMainWindow):
         self._broken_source = None
         self.view.set_image(None)
         self.bar.set_source(None)
-        self.statusBar().showMessage(f"Saved the recording {saved}. Opening {spec}…" if saved else f"Opening {spec}…",
-                                     10_000)
+        opening = f"Opening {spec}…"
+        if spec == "demo" and not demo_video_path(make=False).is_file():
+            opening = "Opening demo: drawing the clip, the first time only (about 10 s)…"
+        self.statusBar().showMessage(f"Saved the recording {saved}. {opening}" if saved else opening, 15_000)
         self.player.open(str(spec))
 
     def show_start(self, message: str = "") -> None:
