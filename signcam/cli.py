@@ -16,7 +16,8 @@ from types import ModuleType
 from signcam import __version__
 from signcam.errors import SignCamError
 
-__all__ = ["main", "get_args_parser", "HelpFormatter", "add_commands", "run_command", "positive_int", "probability"]
+__all__ = ["main", "get_args_parser", "HelpFormatter", "add_commands", "run_command", "positive_int",
+           "non_negative_int", "positive_float", "probability"]
 
 COMMANDS = {
     "app": "open the desktop app (the default)",
@@ -40,6 +41,22 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: a whole number of at least 0."""
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number above 0."""
+    value = float(text)
+    if not value > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
     return value
 
 

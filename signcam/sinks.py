@@ -325,16 +325,19 @@ EVENT_FORMATS = {".csv": write_events_csv, ".json": write_events_json}
 
 
 def check_writable(path: str | os.PathLike) -> Path:
-    """``path``, if a file can be written there later: its folder exists and it is not a folder.
+    """``path``, if a file can be written there later: its folder exists and may be written in, and
+    it is not a folder.
 
     Raises:
-        SignCamError: no such folder, or ``path`` is one.
+        SignCamError: no such folder, no permission, or ``path`` is a folder.
     """
     path = Path(path)
     if not path.parent.is_dir():
         raise SignCamError(f"cannot write {path}: its folder does not exist")
     if path.is_dir():
         raise SignCamError(f"cannot write {path}: it is a folder")
+    if not os.access(path.parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise SignCamError(f"cannot write {path}: permission denied")
     return path
 
 

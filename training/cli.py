@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
 
     args = get_args_parser().parse_args(argv)
     # SignCamError: a --model or --detector ONNX file that is missing or not a signcam model.
-    return run_command("signcam-train", args, (FileNotFoundError, RuntimeError, ValueError, SignCamError))
+    # OSError: a folder or file that cannot be made or written (permissions, a file in the way).
+    return run_command("signcam-train", args, (OSError, RuntimeError, ValueError, SignCamError))
 
 
 if __name__ == "__main__":
