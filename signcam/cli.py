@@ -17,7 +17,7 @@ from signcam import __version__
 from signcam.errors import SignCamError
 
 __all__ = ["main", "get_args_parser", "HelpFormatter", "add_commands", "run_command", "positive_int",
-           "non_negative_int", "positive_float", "probability"]
+           "non_negative_int", "positive_float", "probability", "read_zoom"]
 
 COMMANDS = {
     "app": "open the desktop app (the default)",
@@ -57,6 +57,14 @@ def positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
+    return value
+
+
+def read_zoom(text: str) -> float:
+    """An argparse type: how much closer a crop is read, 0.5 to 2 (see ``signcam.classifier.zoom_patches``)."""
+    value = float(text)
+    if not 0.5 <= value <= 2:
+        raise argparse.ArgumentTypeError(f"must be between 0.5 and 2, got {value}")
     return value
 
 

@@ -158,6 +158,34 @@ def test_export_refuses_when_onnx_disagrees(run_dir: Path, tmp_path: Path, monke
     assert "differs from torch" in capsys.readouterr().err and not out.exists()
 
 
+def test_export_refuses_a_report_of_other_weights(run_dir: Path, report_dir: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["export", "--checkpoint", str(run_dir / "checkpoint.pt"), "--weights", "model",
+                     "--output", str(tmp_path / "m.onnx"), "--report", str(report_dir / "evaluate-report.json")]) == 2
+    assert "measured the ema weights, not the model weights" in capsys.readouterr().err
+    assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.parametrize("output", ["checkpoint", "report", "folder"])
+def test_export_refuses_an_output_that_would_destroy_an_input_or_is_a_folder(
+        output: str, run_dir: Path, report_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    checkpoint, report = run_dir / "checkpoint.pt", report_dir / "evaluate-report.json"
+    before = checkpoint.read_bytes(), report.read_bytes()
+    target = {"checkpoint": checkpoint, "report": report, "folder": report_dir}[output]
+    assert cli.main(["export", "--checkpoint", str(checkpoint), "--output", str(target), "--report", str(report)]) == 2
+    err = capsys.readouterr().err
+    assert ("it is a folder" if output == "folder" else "would overwrite the input") in err
+    assert (checkpoint.read_bytes(), report.read_bytes()) == before
+    assert not list(run_dir.rglob("*.partial"))
+
+
+def test_resume_refuses_a_run_with_other_data_or_shape(run_dir: Path, gtsrb_root: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "checkpoint.pt").write_bytes((run_dir / "checkpoint.pt").read_bytes())
+    assert fit("--data-dir", str(gtsrb_root), "--output-dir", str(tmp_path), "--epochs", "1", "--resume") == 2
+    assert "gtsdb_dir differs" in capsys.readouterr().err  # the run it continues cut crops from GTSDB scenes
+
+
 def test_export_refuses_a_report_of_another_checkpoint(run_dir: Path, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture) -> None:
     report = tmp_path / "report.json"
@@ -172,6 +200,88 @@ def test_fit_without_data_explains_the_layout(tmp_path: Path, capsys: pytest.Cap
     assert cli.main(["fit", "--data-dir", str(tmp_path / "nothing"), "--output-dir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("signcam-train: error:") and GTSRB_LAYOUT in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists(), "a run that never started leaves no empty folder"
+
+
+@pytest.mark.parametrize("argv", [
+    ["--epochs", "0"], ["--batch-size", "0"], ["--lr", "0"], ["--val-every", "1"], ["--limit", "-5"],
+    ["--shadow", "-3"], ["--backlight", "5"], ["--ema-decay", "5"], ["--distill-temperature", "0"],
+], ids=lambda argv: argv[0])
+def test_fit_refuses_nonsense_numbers_before_anything_runs(argv: list[str], tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["fit", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "run"), *argv])
+    assert exit_info.value.code == 2 and f"argument {argv[0]}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [["--read-zooms", "0"], ["--limit", "-5"], ["--worst", "-5"]], ids=lambda a: a[0])
+def test_evaluate_refuses_nonsense_numbers(argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["evaluate", "--data-dir", str(tmp_path), *argv])
+    assert exit_info.value.code == 2 and f"argument {argv[0]}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--epochs", "2", "--stop-after", "5"], "past the end of the schedule"),
+    (["--detector", "signdet.onnx"], "give --gtsdb-dir too"),
+])
+def test_fit_refuses_options_that_contradict_each_other(argv: list[str], message: str, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["fit", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "run"), *argv]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_fit_with_a_batch_larger_than_the_data_says_so(gtsrb_root: Path, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["fit", "--data-dir", str(gtsrb_root), "--limit", "100", "--output-dir", str(tmp_path / "run"),
+                     "--epochs", "1"]) == 2  # the default batch of 256
+    assert "not one step to train" in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_training_that_diverges_stops_with_a_clear_error() -> None:
+    from training.augment import Augment
+    from training.data import TensorSet
+
+    model = fit_module.SignNet()
+    with torch.no_grad():
+        model.head[-1].weight.fill_(float("nan"))
+    ema = torch.optim.swa_utils.AveragedModel(model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    data = TensorSet(torch.randint(0, 255, (4, 3, 32, 32), dtype=torch.uint8), torch.tensor([1, 2, 3, 4]))
+    with pytest.raises(ValueError, match="diverged"):
+        fit_module.train_one_epoch(model, ema, data, Augment(seed=0, device=torch.device("cpu")), optimizer,
+                                   scheduler, torch.nn.CrossEntropyLoss(), 2, torch.device("cpu"), 0, 1)
+
+
+def test_a_checkpoint_with_diverged_weights_is_neither_evaluated_nor_exported(tmp_path: Path) -> None:
+    from training.model import SignNet
+
+    model = SignNet()
+    with torch.no_grad():
+        model.head[-1].bias.fill_(float("nan"))
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"model": model.state_dict(), "epoch": 0, "args": "{}", "history": "[]"}, path)
+    with pytest.raises(ValueError, match="not finite"):
+        export.load_checkpoint(path, weights="model")
+    # Nor does the torch-vs-ONNX check pass output that is not a number.
+    images = torch.rand(4, 3, 32, 32) * 255
+    assert export.max_prob_difference(model.eval(), export.to_onnx(model.eval(), {}), images)[0] == float("inf")
+
+
+def test_a_failed_checkpoint_write_keeps_the_last_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "checkpoint.pt"
+    fit_module.save_checkpoint({"epoch": 0}, path)
+
+    def disk_full(state: dict, target: Path) -> None:
+        Path(target).write_bytes(b"half a checkpoint")
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1722944 vs 1722840")
+
+    monkeypatch.setattr(fit_module.torch, "save", disk_full)
+    with pytest.raises(OSError, match=f"cannot write the checkpoint {path}"):
+        fit_module.save_checkpoint({"epoch": 1}, path)
+    assert torch.load(path, weights_only=True) == {"epoch": 0}
+    assert list(tmp_path.iterdir()) == [path]
 
 
 def test_download_offline_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture,
@@ -188,6 +298,27 @@ def test_download_offline_is_one_clear_error(tmp_path: Path, capsys: pytest.Capt
                      "--output-dir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
     assert "downloading GTSRB failed" in err and "extract a copy" in err and "Traceback" not in err
+    assert "pass --download" not in err  # it was passed
+
+
+def test_a_stalled_download_times_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    import torchvision.datasets.gtsrb
+
+    from training.data import DOWNLOAD_TIMEOUT_S, load_gtsrb
+
+    waited = []
+
+    def stalled(*args, **kwargs) -> None:
+        waited.append(socket.getdefaulttimeout())  # what a socket opened now would wait at most
+        raise TimeoutError("timed out")
+
+    monkeypatch.setattr(torchvision.datasets.gtsrb, "download_and_extract_archive", stalled)
+    before = socket.getdefaulttimeout()
+    with pytest.raises(RuntimeError, match="downloading GTSRB failed"):
+        load_gtsrb(tmp_path, "train", download=True)
+    assert waited == [DOWNLOAD_TIMEOUT_S] and socket.getdefaulttimeout() == before
 
 
 def test_a_wrong_network_shape_fails_before_the_data_is_looked_for(tmp_path: Path,
@@ -199,8 +330,8 @@ def test_a_wrong_network_shape_fails_before_the_data_is_looked_for(tmp_path: Pat
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("content", [None, b"not a zip file"], ids=["missing", "garbage"])
-@pytest.mark.parametrize("command", ["evaluate", "export", "fit"])
+@pytest.mark.parametrize("content", [None, b"not a zip file", b"a text file\n"], ids=["missing", "garbage", "text"])
+@pytest.mark.parametrize("command", ["evaluate", "export", "fit", "resume"])
 def test_bad_checkpoint_is_one_clear_error(command: str, content: bytes | None, tmp_path: Path,
                                            capsys: pytest.CaptureFixture) -> None:
     """For fit, a bad --teacher is reported before the (here missing) data is looked for."""
@@ -210,7 +341,8 @@ def test_bad_checkpoint_is_one_clear_error(command: str, content: bytes | None, 
     argv = {"evaluate": ["evaluate", "--checkpoint", str(checkpoint), "--data-dir", str(tmp_path)],
             "export": ["export", "--checkpoint", str(checkpoint), "--output", str(tmp_path / "m.onnx")],
             "fit": ["fit", "--teacher", str(checkpoint), "--data-dir", str(tmp_path),
-                    "--output-dir", str(tmp_path / "run")]}[command]
+                    "--output-dir", str(tmp_path / "run")],
+            "resume": ["fit", "--resume", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path)]}[command]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(checkpoint) in err

@@ -7,6 +7,7 @@ happens on batches (see :mod:`training.augment`).
 from __future__ import annotations
 
 import hashlib
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ GTSRB_LAYOUT = """expected torchvision's GTSRB layout under DATA_DIR:
   DATA_DIR/gtsrb/GTSRB/Final_Test/Images/*.ppm
   DATA_DIR/gtsrb/GT-final_test.csv
 (pass --download to fetch it, or extract gtsrb-32.tar.xz into DATA_DIR)"""
+#: Seconds a download may wait for the server before it is given up (a stalled proxy would hang it).
+DOWNLOAD_TIMEOUT_S = 60
 
 
 @dataclass
@@ -63,13 +66,18 @@ def load_gtsrb(root: str | Path, split: str, size: int = 32, download: bool = Fa
     """
     from torchvision.datasets import GTSRB
 
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)  # torchvision's urlopen sets none of its own
     try:
         dataset = GTSRB(str(root), split=split, download=download)
-    except (RuntimeError, OSError) as exc:  # OSError: urllib's errors when offline
+    except (RuntimeError, OSError) as exc:  # OSError: urllib's errors when offline, and timeouts
         if download:
-            raise RuntimeError(f"downloading GTSRB failed ({exc}); without internet, "
-                               f"extract a copy instead.\n{GTSRB_LAYOUT}") from None
+            layout = GTSRB_LAYOUT.rsplit("\n", 1)[0]  # its last line offers --download
+            raise RuntimeError(f"downloading GTSRB failed ({exc}); without internet, extract a copy of it "
+                               f"(gtsrb-32.tar.xz) into {root} instead.\n{layout}") from None
         raise FileNotFoundError(f"GTSRB {split} split not found in {root}.\n{GTSRB_LAYOUT}") from None
+    finally:
+        socket.setdefaulttimeout(previous)
     # torchvision keeps (path, label) pairs; reading them with OpenCV gives BGR like the app.
     samples = dataset._samples
     if not samples:

@@ -25,7 +25,9 @@ from torch import nn
 
 from signcam.classes import CLASSES, NOT_A_SIGN, NUM_SIGN_CLASSES
 from signcam.classifier import READ_ZOOMS, zoom_patches
+from signcam.cli import non_negative_int, read_zoom
 from signcam.gtsdb import HOLDOUT_FROM, load_scenes, split_scenes
+from signcam.sinks import make_folder
 from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, split_by_track
 from training.export import load_checkpoint
 from training.fit import pick_device, predict
@@ -42,18 +44,20 @@ ZOOM_SCAN = (1.0, 1.05, 1.1, 1.15, 1.2)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", type=Path, default=Path("runs/signnet/checkpoint.pt"))
+    parser.add_argument("--checkpoint", type=Path, default=Path("runs/signnet/checkpoint.pt"),
+                        help="checkpoint written by `signcam-train fit`")
     parser.add_argument("--weights", choices=("ema", "model"), default="ema",
                         help="the checkpoint's weight average (ema, what export ships) or its last raw weights")
     parser.add_argument("--data-dir", type=Path, required=True, help="GTSRB root (holds gtsrb/GTSRB/...)")
-    parser.add_argument("--read-zooms", type=float, nargs="+", default=list(READ_ZOOMS), metavar="Z",
+    parser.add_argument("--read-zooms", type=read_zoom, nargs="+", default=list(READ_ZOOMS), metavar="Z",
                         help="read each GTSRB image at these zooms and average, as `signcam classify` will "
                              "(export records them)")
     parser.add_argument("--gtsdb-dir", type=Path, help="GTSDB scenes: false accepts on the held-out scenes")
     parser.add_argument("--output-dir", type=Path, default=Path("reports"), help="report JSON and PNGs")
-    parser.add_argument("--worst", type=int, default=36, help="mistakes shown in worst-mistakes.png")
-    parser.add_argument("--limit", type=int, default=0,
-                        help="use only N test images and N/50 held-out scenes (smoke tests)")
+    parser.add_argument("--worst", type=non_negative_int, default=36, help="mistakes shown in worst-mistakes.png")
+    parser.add_argument("--limit", type=non_negative_int, default=0,
+                        help="use only N test images, N validation images and N/50 held-out scenes (smoke tests; "
+                             "0: all)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
 
@@ -234,6 +238,7 @@ def evaluate_gtsdb(model: nn.Module, folder: Path, device: torch.device, limit: 
 def main(args: argparse.Namespace) -> int:
     device = pick_device(args.device)
     model, info = load_checkpoint(args.checkpoint, args.weights, device)
+    make_folder(args.output_dir)  # before the evaluation, not after it
     # The tracks this checkpoint was validated on (runs from before --val-every kept 1 in 12).
     _train, val = split_by_track(load_gtsrb(args.data_dir, "train"), info["args"].get("val_every", VAL_EVERY))
     test: TensorSet = load_gtsrb(args.data_dir, "test")
@@ -258,7 +263,6 @@ def main(args: argparse.Namespace) -> int:
     if args.gtsdb_dir:
         report.update(evaluate_gtsdb(model, args.gtsdb_dir, device, args.limit))
 
-    args.output_dir.mkdir(parents=True, exist_ok=True)
     name = f"{args.checkpoint} (epoch {info['epoch']}, {args.weights} weights)"
     plot_confusion(confusion_matrix(probs, test.labels), args.output_dir / "confusion.png",
                    f"GTSRB test confusion, {name}: top-1 {report['test_accuracy']:.4f}")

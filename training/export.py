@@ -33,11 +33,12 @@ from tqdm import tqdm
 import signcam
 from signcam.classes import CLASSES, NOT_A_SIGN
 from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY, READ_ZOOMS
+from signcam.sinks import check_writable, make_folder, refuse_overwriting
 from training.data import load_gtsrb
 from training.model import INPUT_SIZE, SignNet, count_macs
 
-__all__ = ["add_arguments", "main", "load_checkpoint", "export_onnx", "to_onnx", "write_onnx", "max_prob_difference",
-           "Probabilities", "OPSET", "TOLERANCE"]
+__all__ = ["add_arguments", "main", "read_checkpoint", "load_checkpoint", "export_onnx", "to_onnx", "write_onnx",
+           "max_prob_difference", "Probabilities", "OPSET", "TOLERANCE"]
 
 OPSET = 17
 #: Largest allowed difference between torch and ONNX Runtime probabilities.
@@ -46,13 +47,37 @@ NORMALISATION = "per-image standardisation inside the network; input raw 0..255"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", type=Path, default=Path("runs/signnet/checkpoint.pt"))
+    parser.add_argument("--checkpoint", type=Path, default=Path("runs/signnet/checkpoint.pt"),
+                        help="checkpoint written by `signcam-train fit`")
     parser.add_argument("--output", type=Path, default=DEFAULT_MODEL, help="ONNX file to write")
     parser.add_argument("--weights", choices=("ema", "model"), default="ema",
                         help="the checkpoint's weight average (ema) or its last raw weights")
     parser.add_argument("--data-dir", type=Path,
                         help="GTSRB root: check torch vs ONNX on the real test images and measure test accuracy")
     parser.add_argument("--report", type=Path, help="evaluate-report.json of this checkpoint, embedded in the file")
+
+
+def read_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str, Any]:
+    """The dict a ``signcam-train fit`` checkpoint holds, read without unpickling any object.
+
+    Raises:
+        FileNotFoundError: no checkpoint at ``path``.
+        ValueError: the file is not a signcam checkpoint.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path} (train one with `signcam-train fit`)")
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message suggests weights_only=False: never for a file that is not ours.
+        raise ValueError(f"{path} is not a signcam-train checkpoint (it holds objects other than "
+                         "tensors and plain data, or is not a torch file)") from None
+    except Exception as exc:  # a corrupt file fails in pickle, zipfile or torch
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ValueError(f"{path} is not a signcam-train checkpoint ({reason})") from None
+    if not isinstance(state, dict) or not {"epoch", "args", "history"} <= state.keys():
+        raise ValueError(f"{path} is not a signcam-train checkpoint (a torch file of something else)")
+    return state
 
 
 def load_checkpoint(path: str | Path, weights: str = "ema", device: str | torch.device = "cpu"
@@ -72,21 +97,16 @@ def load_checkpoint(path: str | Path, weights: str = "ema", device: str | torch.
         ValueError: the file is not a signcam checkpoint.
     """
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path} (train one with `signcam-train fit`)")
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-        weights_state = state[weights]
-    except pickle.UnpicklingError:
-        # torch's own message suggests weights_only=False: never for a file that is not ours.
-        raise ValueError(f"{path} is not a signcam-train checkpoint (it holds objects other than "
-                         "tensors and plain data, or is not a torch file)") from None
-    except Exception as exc:  # a corrupt file fails in pickle, zipfile or torch
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path} is not a signcam-train checkpoint ({reason})") from None
+    state = read_checkpoint(path, device)
+    if weights not in state:
+        raise ValueError(f"{path} is not a signcam-train checkpoint (it has no {weights} weights)")
+    weights_state = state[weights]
     if weights == "ema":
         # AveragedModel keeps the network under "module." and counts its updates in n_averaged.
         weights_state = {k.removeprefix("module."): v for k, v in weights_state.items() if k != "n_averaged"}
+    if not all(torch.isfinite(v).all() for v in weights_state.values() if v.is_floating_point()):
+        raise ValueError(f"{path} holds {weights} weights that are not finite numbers: its training diverged "
+                         "(try a lower --lr)")
     arch = json.loads(state.get("arch", "{}"))  # absent: the first networks, all of one shape
     model = SignNet(num_classes=NOT_A_SIGN + 1, widths=tuple(arch.get("widths", (16, 32, 64, 128))),
                     depths=tuple(arch.get("depths", (1, 2, 2, 1))), contrast=arch.get("contrast", "global"))
@@ -173,21 +193,32 @@ def max_prob_difference(model: nn.Module, proto: onnx.ModelProto, images: torch.
         batch = images[start:start + batch_size].float()
         expected = torch.softmax(model(batch), dim=1).numpy()
         got = session.run(["probs"], {"image": batch.numpy()})[0]
-        worst = max(worst, float(np.abs(got - expected).max()))
+        difference = float(np.abs(got - expected).max())
+        worst = max(worst, difference if np.isfinite(difference) else np.inf)  # NaN is as far off as can be
         outputs.append(got)
     return worst, np.concatenate(outputs) if outputs else np.zeros((0, NOT_A_SIGN + 1), np.float32)
 
 
-def _read_report(path: Path, checkpoint_sha256: str) -> dict[str, Any]:
-    report = json.loads(path.read_text())
-    if report.get("checkpoint_sha256") != checkpoint_sha256:
+def _read_report(path: Path, checkpoint_sha256: str, weights: str) -> dict[str, Any]:
+    """The report of ``evaluate`` on these very weights, whose figures the model file will carry."""
+    try:
+        report = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not an evaluate report (not JSON: {exc})") from None
+    if not isinstance(report, dict) or report.get("checkpoint_sha256") != checkpoint_sha256:
         raise ValueError(f"{path} was written for another checkpoint; run `signcam-train evaluate` on this one")
+    if report.get("weights", "ema") != weights:
+        raise ValueError(f"{path} measured the {report.get('weights')} weights, not the {weights} weights being "
+                         f"exported; run `signcam-train evaluate --weights {weights}`")
     return report
 
 
 def main(args: argparse.Namespace) -> int:
+    # The output is checked first: a model written over its own checkpoint, or nowhere, is found out now.
+    refuse_overwriting("--output", args.output, [args.checkpoint, *([args.report] if args.report else [])])
+    check_writable(make_folder(args.output.parent) / args.output.name)
     model, info = load_checkpoint(args.checkpoint, args.weights)
-    report = _read_report(args.report, info["sha256"]) if args.report else {}
+    report = _read_report(args.report, info["sha256"], args.weights) if args.report else {}
 
     checks = {"random": torch.rand(256, 3, INPUT_SIZE, INPUT_SIZE, generator=torch.Generator().manual_seed(0)) * 255}
     test = load_gtsrb(args.data_dir, "test") if args.data_dir else None

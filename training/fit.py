@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import os
 import random
 import time
 from pathlib import Path
@@ -20,10 +22,12 @@ from torch import nn
 from tqdm import tqdm
 
 from signcam.classes import NOT_A_SIGN
+from signcam.cli import non_negative_int, positive_float, positive_int, probability
 from signcam.gtsdb import HOLDOUT_FROM, load_scenes, split_scenes
+from signcam.sinks import check_writable, make_folder
 from training.augment import Augment
 from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, split_by_track, tensor_digest
-from training.export import load_checkpoint
+from training.export import load_checkpoint, read_checkpoint
 from training.model import CONTRAST_MODES, SignNet
 
 __all__ = ["add_arguments", "main", "load_data", "train_one_epoch", "evaluate"]
@@ -34,36 +38,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--download", action="store_true", help="download GTSRB into --data-dir first")
     parser.add_argument("--gtsdb-dir", type=Path, help="GTSDB scenes (gt.txt + images) for 'not a sign' crops")
     parser.add_argument("--output-dir", type=Path, default=Path("runs/signnet"), help="checkpoints and history")
-    parser.add_argument("--epochs", type=int, default=40, help="length of the learning-rate schedule")
-    parser.add_argument("--stop-after", type=int, default=0,
+    parser.add_argument("--epochs", type=positive_int, default=40, help="length of the learning-rate schedule")
+    parser.add_argument("--stop-after", type=non_negative_int, default=0,
                         help="end the run after this many epochs, the schedule still spanning --epochs (0: all)")
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--lr", type=float, default=4e-3, help="peak AdamW learning rate (one-cycle)")
-    parser.add_argument("--weight-decay", type=float, default=0.05)
-    parser.add_argument("--label-smoothing", type=float, default=0.1)
-    parser.add_argument("--ema-decay", type=float, default=0.998, help="weight EMA; the EMA model is exported")
-    parser.add_argument("--widths", type=int, nargs="+", default=[16, 32, 64, 128], help="channels per stage")
-    parser.add_argument("--depths", type=int, nargs="+", default=[1, 1, 2, 2], help="3x3 convolutions per stage")
+    parser.add_argument("--batch-size", type=positive_int, default=256, help="training crops per step")
+    parser.add_argument("--lr", type=positive_float, default=4e-3, help="peak AdamW learning rate (one-cycle)")
+    parser.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay")
+    parser.add_argument("--label-smoothing", type=probability, default=0.1, help="cross-entropy label smoothing")
+    parser.add_argument("--ema-decay", type=probability, default=0.998,
+                        help="weight EMA; the EMA model is exported")
+    parser.add_argument("--widths", type=positive_int, nargs="+", default=[16, 32, 64, 128],
+                        help="channels per stage")
+    parser.add_argument("--depths", type=positive_int, nargs="+", default=[1, 1, 2, 2],
+                        help="3x3 convolutions per stage")
     parser.add_argument("--contrast", choices=CONTRAST_MODES, default="global",
                         help="input normalisation: per image, or per image plus local contrast")
     # Against a run without it (same CPU, same seed), 0.15 scored higher on validation, on GTSRB's
     # test set and on held-out GTSDB scenes; the shipped model predates it (README, "What falls short").
-    parser.add_argument("--backlight", type=float, default=0.15,
+    parser.add_argument("--backlight", type=probability, default=0.15,
                         help="share of training crops turned into dark signs against a bright sky (0: none)")
-    parser.add_argument("--shadow", type=float, default=0.0,
+    parser.add_argument("--shadow", type=probability, default=0.0,
                         help="share of training crops crossed by the sharp edge of a cast shadow (0: none)")
     parser.add_argument("--teacher", type=Path, nargs="+", default=[],
                         help="fit checkpoints whose averaged prediction on each augmented batch the network "
                              "also learns from (distillation)")
-    parser.add_argument("--distill-weight", type=float, default=0.5,
+    parser.add_argument("--distill-weight", type=probability, default=0.5,
                         help="share of the loss that follows the teachers rather than the labels")
-    parser.add_argument("--distill-temperature", type=float, default=2.0,
+    parser.add_argument("--distill-temperature", type=positive_float, default=2.0,
                         help="softmax temperature of the teachers' and the network's distilled predictions")
-    parser.add_argument("--val-every", type=int, default=VAL_EVERY,
+    parser.add_argument("--val-every", type=_val_every, default=VAL_EVERY,
                         help="keep one GTSRB track in N out of training, for validation (evaluate uses the same)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=0, help="use only N training images (smoke tests)")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the initial weights, sampling and augmentation")
+    parser.add_argument("--limit", type=non_negative_int, default=0,
+                        help="use only N training images, N/4 validation images and N/50 GTSDB scenes "
+                             "(smoke tests; 0: all)")
+    parser.add_argument("--threads", type=non_negative_int, default=0, help="CPU threads (0: torch's default)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--detector", type=Path,
                         help="SignDet ONNX: mine its proposals on the GTSDB scenes as hard negatives/positives")
@@ -72,6 +81,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "--widths, --depths and --contrast are then ignored)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run (same recipe) from OUTPUT_DIR/checkpoint.pt")
+
+
+def _val_every(text: str) -> int:
+    value = int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be 2 or more (one track in {value} leaves none to train on)")
+    return value
 
 
 def seed_everything(seed: int) -> None:
@@ -172,7 +188,11 @@ def train_one_epoch(model: nn.Module, ema: torch.optim.swa_utils.AveragedModel, 
         optimizer.step()
         scheduler.step()
         ema.update_parameters(model)
-        total_loss += loss.item() * len(idx)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise ValueError(f"the loss became {value} in epoch {epoch + 1}, batch {step + 1}: the training "
+                             "diverged (try a lower --lr)")
+        total_loss += value * len(idx)
         correct += (logits.argmax(1) == labels).sum().item()
         seen += len(idx)
         bar.set_postfix(loss=f"{total_loss / seen:.3f}", acc=f"{correct / seen:.4f}",
@@ -214,7 +234,8 @@ def _plain(value: object) -> object:
 
 # What a resumed run must share with the run it continues. Runs from before an option existed
 # are read with the value they had in effect.
-_SAME_ON_RESUME = ("epochs", "batch_size", "lr", "seed", "limit", "backlight", "shadow", "teacher", "val_every")
+_SAME_ON_RESUME = ("epochs", "batch_size", "lr", "seed", "limit", "backlight", "shadow", "teacher", "val_every",
+                   "gtsdb_dir", "detector", "widths", "depths", "contrast", "init")
 _BEFORE_THE_OPTION = {"backlight": 0.0, "shadow": 0.0, "teacher": [], "val_every": VAL_EVERY}
 
 
@@ -222,9 +243,9 @@ def _resumable_state(path: Path, recipe: dict, device: torch.device) -> dict:
     """The checkpoint to continue, refused before any data is loaded if its recipe differs."""
     if not path.is_file():
         raise FileNotFoundError(f"--resume: no checkpoint at {path}")
-    state = torch.load(path, map_location=device, weights_only=True)
+    state = read_checkpoint(path, device)
     saved = {**_BEFORE_THE_OPTION, **json.loads(state["args"])}
-    changed = [k for k in _SAME_ON_RESUME if saved.get(k) != recipe[k]]
+    changed = [k for k in _SAME_ON_RESUME if k in saved and saved[k] != recipe[k]]
     if recipe["teacher"] and saved.get("distill_weight") != recipe["distill_weight"]:
         changed.append("distill_weight")
     if changed:
@@ -239,7 +260,32 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Options that contradict each other, refused before anything loads."""
+    if args.stop_after > args.epochs:
+        raise ValueError(f"--stop-after {args.stop_after} is past the end of the schedule (--epochs {args.epochs})")
+    if args.detector and not args.gtsdb_dir:
+        raise ValueError("--detector mines its boxes on GTSDB scenes: give --gtsdb-dir too")
+
+
+def save_checkpoint(state: dict, path: Path) -> None:
+    """Write ``state`` beside ``path`` and rename it there: a failed write (a full disk, Ctrl-C)
+    leaves the last checkpoint whole, for ``--resume``."""
+    partial = path.with_name(path.name + ".partial")
+    try:
+        torch.save(state, partial)
+        os.replace(partial, path)
+    except (OSError, RuntimeError) as exc:  # torch reports a failed write as a RuntimeError
+        partial.unlink(missing_ok=True)
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise OSError(f"cannot write the checkpoint {path} (is the disk full?): {reason}") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+
+
 def main(args: argparse.Namespace) -> int:
+    _check_options(args)
     seed_everything(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -259,16 +305,30 @@ def main(args: argparse.Namespace) -> int:
     else:
         model = SignNet(num_classes=NOT_A_SIGN + 1, widths=tuple(args.widths), depths=tuple(args.depths),
                         contrast=args.contrast).to(device)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
+    # The run folder is made (and checked) now, not after the data loads; it goes again if the run
+    # ends before writing anything into it.
+    made = not args.output_dir.exists()
+    check_writable(make_folder(args.output_dir) / checkpoint_path.name)
+    try:
+        return _fit(args, model, state, distillation, device, checkpoint_path, recipe)
+    finally:
+        if made and args.output_dir.is_dir() and not any(args.output_dir.iterdir()):
+            args.output_dir.rmdir()
 
+
+def _fit(args: argparse.Namespace, model: nn.Module, state: dict | None, distillation: Distillation | None,
+         device: torch.device, checkpoint_path: Path, recipe: dict) -> int:
     train_set, val_set, summary = load_data(args)
+    steps_per_epoch = len(train_set) // args.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"--batch-size {args.batch_size} is more than the {len(train_set)} training crops: "
+                         "not one step to train (use a smaller batch or more data)")
     print(f"training on {len(train_set)} crops ({summary}), validating on {len(val_set)}; device {device}")
     ema = torch.optim.swa_utils.AveragedModel(
         model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
-    steps_per_epoch = len(train_set) // args.batch_size
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
-                                                    steps_per_epoch=max(steps_per_epoch, 1), pct_start=0.15)
+                                                    steps_per_epoch=steps_per_epoch, pct_start=0.15)
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     augment = Augment(seed=args.seed, device=device, backlight=args.backlight, shadow=args.shadow)
     if device.type != "cpu":  # the whole set fits on the GPU: no copies per batch
@@ -281,6 +341,10 @@ def main(args: argparse.Namespace) -> int:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["lr_scheduler"])
         augment.gen.set_state(state["augment_rng"].cpu())
+        if "torch_rng" in state:  # dropout draws from torch's own generator
+            torch.set_rng_state(state["torch_rng"].cpu())
+        if state.get("cuda_rng") is not None and device.type == "cuda":
+            torch.cuda.set_rng_state(state["cuda_rng"].cpu(), device)
         start_epoch, history = state["epoch"] + 1, json.loads(state["history"])
         print(f"resumed from {checkpoint_path} after epoch {start_epoch}")
 
@@ -292,10 +356,13 @@ def main(args: argparse.Namespace) -> int:
         stats.update(epoch=epoch + 1, seconds=round(time.time() - started, 1))
         history.append(stats)
         print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in stats.items()), flush=True)
-        torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
-                    "lr_scheduler": scheduler.state_dict(), "augment_rng": augment.gen.get_state(),
-                    "epoch": epoch, "args": json.dumps(recipe), "history": json.dumps(history),
-                    "data": json.dumps(summary), "arch": json.dumps(model.arch)}, checkpoint_path)
+        save_checkpoint({"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": optimizer.state_dict(),
+                         "lr_scheduler": scheduler.state_dict(), "augment_rng": augment.gen.get_state(),
+                         "torch_rng": torch.get_rng_state(),
+                         "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                         "epoch": epoch, "args": json.dumps(recipe),
+                         "history": json.dumps(history), "data": json.dumps(summary),
+                         "arch": json.dumps(model.arch)}, checkpoint_path)
     (args.output_dir / "history.json").write_text(json.dumps(history, indent=1))
     print(f"checkpoint: {checkpoint_path}")
     return 0

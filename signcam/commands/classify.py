@@ -29,7 +29,7 @@ import numpy as np
 
 from signcam.classes import NOT_A_SIGN, NUM_SIGN_CLASSES, label_of
 from signcam.classifier import DEFAULT_MODEL, Classifier, best_signs
-from signcam.cli import probability
+from signcam.cli import probability, read_zoom
 from signcam.errors import SourceError
 from signcam.sinks import JSONLinesSink, refuse_overwriting
 from signcam.sources import find_images as find_image_files
@@ -48,13 +48,6 @@ def _top_k(text: str) -> int:
     return value
 
 
-def _zoom(text: str) -> float:
-    value = float(text)
-    if not 0.5 <= value <= 2:
-        raise argparse.ArgumentTypeError("must be between 0.5 and 2")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", metavar="PATH", help="image files, folders (recursive) or globs")
     parser.add_argument("--json", metavar="FILE", help="write JSON lines to FILE ('-': stdout instead of the table)")
@@ -63,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--conf", type=probability, default=0.5,
                         help="accept a sign only from this probability on (lower than detect's 0.7, which must "
                              "also turn down background in whole scenes; a crop is meant to hold a sign)")
-    parser.add_argument("--zoom", type=_zoom, nargs="+", metavar="Z",
+    parser.add_argument("--zoom", type=read_zoom, nargs="+", metavar="Z",
                         help="read each crop Z times closer, and average over several Z (default: the "
                              "model's, 1 and 1.1 for the shipped one; 1 alone for crops cut tight to the sign)")
 
