@@ -11,8 +11,27 @@ import torch
 
 from signcam.gtsdb import Scene, load_scenes, split_scenes
 from signcam.proposals import SignDetProposer
+from training import detector
 from training.cli import main as train_main
-from training.detector import STRIDE, SceneCrops, SignPaster, heatmap_targets, sign_mask
+from training.detector import STRIDE, SceneCrops, SignDet, SignPaster, crop_side, heatmap_targets, sign_mask
+
+
+def _scenes(folder: Path, *numbers: int) -> Path:
+    """A GTSDB-format folder of small blank scenes, one sign in each."""
+    folder.mkdir(exist_ok=True)
+    for number in numbers:
+        cv2.imwrite(str(folder / f"{number:05d}.jpg"), np.zeros((64, 96, 3), np.uint8))
+    (folder / "gt.txt").write_text("".join(f"{number:05d}.jpg;10;10;30;30;1\n" for number in numbers))
+    return folder
+
+
+@pytest.fixture
+def no_training(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fails the test if fit-detector starts cutting crops: what is refused is refused before that."""
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(detector, "SceneCrops", refuse)
 
 
 def test_heatmap_target_peaks_at_the_centre_cell_with_the_size() -> None:
@@ -95,3 +114,72 @@ def test_balanced_crops_centre_on_rare_classes_more_often(tmp_path: Path, balanc
     scenes_centred = [i for i, box in centred if box is not None]
     assert len(scenes_centred) == pytest.approx(0.7 * 4000, rel=0.05)
     assert scenes_centred.count(9) / len(scenes_centred) == pytest.approx(share, abs=0.03)
+
+
+@pytest.mark.parametrize("option", [
+    ["--batch-size", "0"], ["--steps", "0"], ["--crop", "0"], ["--crop", "7"], ["--crop", "190"],
+    ["--scale", "0"], ["--scale", "-0.5"], ["--scale", "1.5"], ["--zoom", "0.6", "-0.35"], ["--zoom", "0", "nan"],
+    ["--limit", "-1"], ["--paste", "-2"], ["--paste", "7"], ["--lr", "0"], ["--workers", "-1"]],
+    ids=lambda option: " ".join(option))
+def test_out_of_range_options_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                               option: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["fit-detector", "--gtsdb-dir", str(tmp_path), *option])
+    assert exit_info.value.code == 2 and f"argument {option[0]}: " in capsys.readouterr().err
+
+
+def test_the_crops_it_takes_give_the_network_the_grid_of_the_targets() -> None:
+    model = SignDet().eval()
+    with torch.no_grad():
+        for side in (16, 48, 192):
+            assert model(torch.zeros(1, 3, crop_side(str(side)), side)).shape[-2:] == (side // STRIDE,) * 2
+
+
+@pytest.mark.parametrize(("output", "message"), [("out", "it is a folder"),
+                                                 ("file/signdet.onnx", "cannot create folder")],
+                         ids=["a folder", "under a file"])
+def test_an_output_that_cannot_be_written_is_refused_before_training(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], no_training: None, output: str, message: str) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "file").write_text("")
+    assert train_main(["fit-detector", "--gtsdb-dir", str(_scenes(tmp_path / "scenes", 1)),
+                       "--output", str(tmp_path / output)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("signcam-train: error: ") and message in err and err.count("\n") == 1
+    assert not list(tmp_path.rglob("*.partial"))
+
+
+@pytest.mark.parametrize(("number", "options", "message"), [
+    (450, [], "holds no tune scene (numbered below 450) to train on"),
+    (400, ["--validation"], "holds no tune scene below 375 to train on: --validation keeps 375-449 out")],
+    ids=["held-out only", "validation only"])
+def test_a_folder_without_scenes_to_train_on_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                     no_training: None, number: int, options: list[str],
+                                                     message: str) -> None:
+    assert train_main(["fit-detector", "--gtsdb-dir", str(_scenes(tmp_path, number)), *options]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_gtsrb_dir_without_paste_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                             no_training: None) -> None:
+    assert train_main(["fit-detector", "--gtsdb-dir", str(_scenes(tmp_path, 1)), "--gtsrb-dir", str(tmp_path),
+                       "--output", str(tmp_path / "signdet.onnx")]) == 2
+    assert "--gtsrb-dir is read only to paste its signs: give --paste" in capsys.readouterr().err
+
+
+def test_help_shows_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        train_main(["fit-detector", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # unwrapped
+    for option, default in [("--output", "assets/signdet.onnx"), ("--steps", "10000"), ("--batch-size", "32"),
+                            ("--lr", "0.003"), ("--crop", "192"), ("--seed", "0"), ("--limit", "0")]:
+        assert f"(default: {default})" in text.split(f" {option} ", 1)[1].split(" --", 1)[0], option
+
+
+def test_a_diverging_run_stops_with_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(detector, "_focal_loss", lambda logits, target: logits.sum() * float("nan"))
+    out = tmp_path / "signdet.onnx"
+    assert train_main(["fit-detector", "--gtsdb-dir", str(_scenes(tmp_path / "scenes", 0, 1)), "--steps", "3",
+                       "--batch-size", "2", "--crop", "32", "--output", str(out)]) == 2
+    assert "the training diverged" in capsys.readouterr().err and not out.exists()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from signcam.detection import Detection
@@ -13,6 +15,14 @@ from training.eval_detect import DetectionScore, describe_error, match_scene
 
 def _scene(*boxes: tuple[int, int, int, int, int]) -> Scene:
     return Scene(0, Path("x.jpg"), list(boxes))
+
+
+def _scenes(folder: Path, *numbers: int) -> Path:
+    """A GTSDB-format folder of small blank scenes, one sign in each."""
+    for number in numbers:
+        cv2.imwrite(str(folder / f"{number:05d}.jpg"), np.zeros((64, 96, 3), np.uint8))
+    (folder / "gt.txt").write_text("".join(f"{number:05d}.jpg;10;10;30;30;1\n" for number in numbers))
+    return folder
 
 
 def test_right_place_and_class_is_a_hit_wrong_class_is_a_miss_and_a_false_alarm() -> None:
@@ -77,12 +87,14 @@ def test_eval_detect_command_scores_real_scenes(gtsdb_dir: Path, tmp_path: Path)
     (tmp_path / "gt.txt").write_text("\n".join(lines) + "\n")
     for stem in numbers:
         (tmp_path / f"{stem}.jpg").write_bytes((gtsdb_dir / f"{stem}.jpg").read_bytes())
-    report_file = tmp_path / "report.json"
+    report_file, errors = tmp_path / "report.json", tmp_path / "errors"
     assert train_main(["eval-detect", str(tmp_path), "--split", "all", "--detector", str(DEFAULT_DETECTOR),
-                       "--peak-threshold", "0.2", "--max-peaks", "10", "--json", str(report_file)]) == 0
+                       "--peak-threshold", "0.2", "--max-peaks", "10", "--json", str(report_file),
+                       "--save-dir", str(errors)]) == 0
     report = json.loads(report_file.read_text())
     assert report["scenes"] == 6 and report["signs"] == len(lines)
     assert report["recall"] >= 0.5 and report["precision"] >= 0.5
+    assert sorted(path.name for path in errors.iterdir()) == sorted({f"{e['scene']:05d}.jpg" for e in report["errors"]})
 
 
 def test_eval_detect_with_a_missing_detector_file_says_so_in_one_line(
@@ -120,3 +132,41 @@ def test_an_unwritable_json_fails_before_any_scene_is_scored(gtsdb_dir: Path, tm
     target = tmp_path / "missing" / "report.json"
     assert train_main(["eval-detect", str(gtsdb_dir), "--json", str(target)]) == 2
     assert capsys.readouterr().err == f"signcam-train: error: cannot write {target}: its folder does not exist\n"
+
+
+@pytest.mark.parametrize("option", [["--levels", "0"], ["--levels", "-1"], ["--finder-scale", "0"],
+                                    ["--finder-scale", "-1"], ["--finder-scale", "20"]],
+                         ids=lambda option: " ".join(option))
+def test_finder_options_out_of_range_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                      option: list[str]) -> None:
+    from training.cli import main as train_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["eval-detect", str(tmp_path), *option])
+    assert exit_info.value.code == 2 and f"argument {option[0]}: must be " in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("option", "target"), [("--save-dir", "."), ("--save-dir", "00450.jpg"),
+                                                ("--json", "gt.txt"), ("--json", "00451.jpg")])
+def test_outputs_never_replace_the_scenes_or_their_annotations(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str, target: str) -> None:
+    """Refused before any model loads (the detector named does not exist): nothing is scored."""
+    from training.cli import main as train_main
+
+    folder = _scenes(tmp_path, 450, 451)
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    assert train_main(["eval-detect", str(folder), "--detector", str(tmp_path / "missing.onnx"),
+                       option, str(folder / target)]) == 2
+    assert f"{option} {folder / target} would overwrite the input" in capsys.readouterr().err
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
+
+
+def test_a_save_dir_that_is_a_file_is_refused_before_any_model_loads(tmp_path: Path,
+                                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    from training.cli import main as train_main
+
+    folder = _scenes(tmp_path, 450)
+    (tmp_path / "a file").write_text("")
+    assert train_main(["eval-detect", str(folder), "--detector", str(tmp_path / "missing.onnx"),
+                       "--save-dir", str(tmp_path / "a file")]) == 2
+    assert capsys.readouterr().err.startswith(f"signcam-train: error: cannot create folder {tmp_path / 'a file'}")

@@ -22,13 +22,22 @@ from torch import nn
 from tqdm import tqdm
 
 from signcam.classes import CLASSES
-from signcam.gtsdb import VALIDATION_FROM, Scene, load_scenes, split_scenes, split_validation
+from signcam.cli import non_negative_int, positive_float, positive_int, probability
+from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, split_scenes, split_validation
 from signcam.proposals import DETECTOR_METADATA_KEY
+from signcam.sinks import check_writable, make_folder
 from training.fit import pick_device
 
-__all__ = ["SignDet", "SignPaster", "add_arguments", "main", "heatmap_targets", "sign_mask", "STRIDE"]
+__all__ = ["SignDet", "SignPaster", "add_arguments", "main", "heatmap_targets", "sign_mask", "STRIDE",
+           "INPUT_MULTIPLE", "crop_side"]
 
 STRIDE = 4  # output cell size, in pixels of the network's input
+#: Input sides the network's grids line up for: it halves its input four times, and the merge
+#: back to stride 4 adds each stage's map to the one before it (the runtime rounds frames to it too).
+INPUT_MULTIPLE = 16
+#: Most --zoom either way, in the log: e^2, 7.4 times closer or farther. Zoomed in much further, a
+#: crop would cover less than a pixel of the scene.
+MAX_LOG_ZOOM = 2.0
 
 
 def _cbr(c_in: int, c_out: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
@@ -255,27 +264,66 @@ class SceneCrops(torch.utils.data.IterableDataset):
             yield self.batch(self.batch_size)
 
 
+def crop_side(text: str) -> int:
+    """An argparse type: a training crop side, a whole multiple of :data:`INPUT_MULTIPLE`."""
+    value = int(text)
+    if value < INPUT_MULTIPLE or value % INPUT_MULTIPLE:
+        raise argparse.ArgumentTypeError(f"must be a multiple of {INPUT_MULTIPLE} (the network halves its input "
+                                         f"four times), {INPUT_MULTIPLE} or more, got {value}")
+    return value
+
+
+def _frame_scale(text: str) -> float:
+    value = float(text)
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most 1 (the scenes' own resolution), got {value}")
+    return value
+
+
+def _log_zoom(text: str) -> float:
+    value = float(text)
+    if not -MAX_LOG_ZOOM <= value <= MAX_LOG_ZOOM:
+        raise argparse.ArgumentTypeError(f"must be between {-MAX_LOG_ZOOM:g} and {MAX_LOG_ZOOM:g}, got {value}")
+    return value
+
+
+class _Range(argparse.Action):
+    """Stores ``LO HI`` as a tuple; LO above HI is a usage error."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: list[float],
+                 option_string: str | None = None) -> None:
+        low, high = values
+        if low > high:
+            parser.error(f"argument {option_string}: LO must not be above HI, got {low:g} {high:g}")
+        setattr(namespace, self.dest, (low, high))
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gtsdb-dir", type=Path, required=True, help="GTSDB scenes (gt.txt + images)")
-    parser.add_argument("--output", type=Path, default=Path("assets/signdet.onnx"))
-    parser.add_argument("--steps", type=int, default=10000)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--crop", type=int, default=192, help="training crop side, network input pixels")
-    parser.add_argument("--scale", type=float, default=0.5, help="frame scale the network sees")
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--limit", type=int, default=0, help="use only N scenes (smoke tests)")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
-    parser.add_argument("--workers", type=int, default=0, help="processes cutting training crops (0: in the loop)")
+    parser.add_argument("--output", type=Path, default=Path("assets/signdet.onnx"), help="ONNX file to write")
+    parser.add_argument("--steps", type=positive_int, default=10000, help="training steps (one batch each)")
+    parser.add_argument("--batch-size", type=positive_int, default=32, help="training crops per step")
+    parser.add_argument("--crop", type=crop_side, default=192,
+                        help=f"training crop side, network input pixels (a multiple of {INPUT_MULTIPLE})")
+    parser.add_argument("--scale", type=_frame_scale, default=0.5,
+                        help="frame scale the network sees (above 0, at most 1: full resolution)")
+    parser.add_argument("--lr", type=positive_float, default=3e-3, help="peak AdamW learning rate (one-cycle)")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the initial weights and the crop sampler")
+    parser.add_argument("--limit", type=non_negative_int, default=0,
+                        help="use only the first N tune scenes (smoke tests; 0: all)")
+    parser.add_argument("--threads", type=non_negative_int, default=0, help="CPU threads (0: torch's default)")
+    parser.add_argument("--workers", type=non_negative_int, default=0,
+                        help="processes cutting training crops (0: in the loop)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     # Balanced crops with zoom up to e^0.6 beat the earlier sampling (--no-balanced --zoom -0.35
     # 0.35, which made the shipped finder) at equal training: F1 0.967 vs 0.950 on the validation
     # scenes (reports/finder-recipes.json).
-    parser.add_argument("--zoom", type=float, nargs=2, default=(-0.35, 0.6), metavar=("LO", "HI"),
-                        help="range of the log of the random extra scale per crop")
+    parser.add_argument("--zoom", type=_log_zoom, nargs=2, action=_Range, default=(-0.35, 0.6), metavar=("LO", "HI"),
+                        help=f"range of the log of the random extra scale per crop ({-MAX_LOG_ZOOM:g} <= LO <= HI "
+                             f"<= {MAX_LOG_ZOOM:g})")
     parser.add_argument("--balanced", action=argparse.BooleanOptionalAction, default=True,
                         help="centre crops on rarer sign classes more often (weight 1/sqrt(count))")
-    parser.add_argument("--paste", type=float, default=0.0,
+    parser.add_argument("--paste", type=probability, default=0.0,
                         help="share of training crops that get GTSRB signs pasted in (needs --gtsrb-dir; 0: none)")
     parser.add_argument("--gtsrb-dir", type=Path, help="GTSRB root (holds gtsrb/GTSRB/...), for --paste")
     parser.add_argument("--validation", action="store_true",
@@ -283,25 +331,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "with `eval-detect --split val`")
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Options that contradict each other, refused before anything loads."""
+    if args.paste and args.gtsrb_dir is None:
+        raise ValueError("--paste needs --gtsrb-dir, the GTSRB signs to paste")
+    if args.gtsrb_dir is not None and not args.paste:
+        raise ValueError("--gtsrb-dir is read only to paste its signs: give --paste SHARE too, or leave it out")
+
+
+def _tune_scenes(args: argparse.Namespace) -> list[Scene]:
+    """The scenes to train on: the tune ones, less the validation ones with ``--validation``."""
+    tune, _holdout = split_scenes(load_scenes(args.gtsdb_dir))
+    if not tune:
+        raise ValueError(f"{args.gtsdb_dir} holds no tune scene (numbered below {HOLDOUT_FROM}) to train on")
+    if args.validation:
+        tune, _validation = split_validation(tune)
+        if not tune:
+            raise ValueError(f"{args.gtsdb_dir} holds no tune scene below {VALIDATION_FROM} to train on: "
+                             f"--validation keeps {VALIDATION_FROM}-{HOLDOUT_FROM - 1} out")
+    return tune[: args.limit] if args.limit else tune
+
+
 def main(args: argparse.Namespace) -> int:
+    _check_options(args)
+    tune = _tune_scenes(args)
+    # Checked now, not after an hour of training: a folder in the way or one that cannot be written.
+    check_writable(make_folder(args.output.parent) / args.output.name)
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
-    tune, _holdout = split_scenes(load_scenes(args.gtsdb_dir))
-    if args.validation:
-        tune, _validation = split_validation(tune)
-    if args.limit:
-        tune = tune[: args.limit]
     device = pick_device(args.device)
     paster = None
     if args.paste:
-        if args.gtsrb_dir is None:
-            raise ValueError("--paste needs --gtsrb-dir, the GTSRB signs to paste")
         from training.data import load_gtsrb
 
         gtsrb = load_gtsrb(args.gtsrb_dir, "train")
         paster = SignPaster(gtsrb.images.permute(0, 2, 3, 1).numpy(), gtsrb.labels.numpy(), args.paste)
-    data = SceneCrops(tune, args.scale, args.crop, args.seed, args.batch_size, tuple(args.zoom), args.balanced,
+    data = SceneCrops(tune, args.scale, args.crop, args.seed, args.batch_size, args.zoom, args.balanced,
                       paster)
     batches = iter(torch.utils.data.DataLoader(data, batch_size=None, num_workers=args.workers,
                                                persistent_workers=args.workers > 0))
@@ -310,7 +376,7 @@ def main(args: argparse.Namespace) -> int:
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
     bar = tqdm(range(args.steps), desc="fit-detector", unit="step", dynamic_ncols=True)
     started, running = time.time(), None
-    for _ in bar:
+    for step in bar:
         images, heat, reg, mask = (t.to(device, non_blocking=True) for t in next(batches))
         out = model(images)
         loss_heat = _focal_loss(out[:, 0], heat)
@@ -321,7 +387,10 @@ def main(args: argparse.Namespace) -> int:
         loss.backward()
         optimizer.step()
         scheduler.step()
-        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        value = loss.item()
+        if not math.isfinite(value):
+            raise ValueError(f"the loss became {value} at step {step + 1}: the training diverged (try a lower --lr)")
+        running = value if running is None else 0.98 * running + 0.02 * value
         bar.set_postfix(loss=f"{running:.3f}", heat=f"{loss_heat.item():.3f}", reg=f"{loss_reg.item():.3f}")
     summary = {"scenes": len(tune), "steps": args.steps, "seconds": round(time.time() - started)}
     export(model.cpu().eval(), args, summary)

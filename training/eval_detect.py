@@ -26,11 +26,15 @@ from signcam.classes import CATEGORIES, category_of, label_of
 from signcam.cli import positive_int, probability
 from signcam.detection import Detection, iou_matrix
 from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, split_scenes, split_validation
-from signcam.sinks import check_writable
+from signcam.sinks import ImageFolderSink, check_writable, refuse_overwriting
 
-__all__ = ["add_arguments", "main", "DetectionScore", "describe_error", "match_scene", "WIDTH_BINS"]
+__all__ = ["add_arguments", "main", "DetectionScore", "describe_error", "match_scene", "finder_scale", "WIDTH_BINS",
+           "MAX_FINDER_SCALE"]
 
 WIDTH_BINS = (("<24", 0, 24), ("24-48", 24, 48), (">=48", 48, 10_000))
+#: Largest --finder-scale: the frame enlarged twice each way, four times its pixels. The finder's
+#: memory and time grow with the square of the scale (at 20 it ran out of memory).
+MAX_FINDER_SCALE = 2.0
 
 
 @dataclass
@@ -154,6 +158,15 @@ def _false_alarms(scene: Scene, ranked: list[Detection], ious: np.ndarray, corre
     return records
 
 
+def finder_scale(text: str) -> float:
+    """An argparse type: the size of the frame SignDet sees, above 0 and at most :data:`MAX_FINDER_SCALE`."""
+    value = float(text)
+    if not 0 < value <= MAX_FINDER_SCALE:
+        raise argparse.ArgumentTypeError(f"must be above 0 and at most {MAX_FINDER_SCALE:g} (the frame twice its size "
+                                         f"each way; memory grows with the square), got {value}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", type=Path, help="GTSDB-format folder (gt.txt + 00000.ppm/.jpg ...)")
     parser.add_argument("--split", choices=("holdout", "tune", "val", "all"), default="holdout",
@@ -167,9 +180,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--peak-threshold", type=probability,
                         help="SignDet heatmap peak threshold (default: the runtime's)")
     parser.add_argument("--max-peaks", type=positive_int, help="most SignDet peaks per frame (default: the runtime's)")
-    parser.add_argument("--finder-scale", type=float,
-                        help="size of the frame SignDet sees, relative to the original (default: the runtime's)")
-    parser.add_argument("--levels", type=int,
+    parser.add_argument("--finder-scale", type=finder_scale,
+                        help=f"size of the frame SignDet sees, relative to the original, up to {MAX_FINDER_SCALE:g} "
+                             "(default: the runtime's)")
+    parser.add_argument("--levels", type=positive_int,
                         help="scales SignDet looks at, each half the last (default: the runtime's)")
     parser.add_argument("--coarse-detector",
                         help="SignDet ONNX for the coarser scales (default: the shipped one; 'none': --detector "
@@ -192,21 +206,34 @@ def describe_error(error: dict) -> str:
     return f"{error['scene']:05d} false alarm {error['label']} {error['score']:.2f}, {where}"
 
 
+def _saved_name(scene: Scene) -> str:
+    """The file name of a scene's annotated image in ``--save-dir``."""
+    return f"{scene.number:05d}.jpg"
+
+
 def main(args: argparse.Namespace) -> int:
     from signcam.classifier import Classifier
     from signcam.overlay import draw_overlay
     from signcam.proposals import ColourProposer, SignDetProposer
     from signcam.recognizer import Recognizer
 
-    scenes = load_scenes(args.folder)
-    tune, holdout = split_scenes(scenes)
+    every = load_scenes(args.folder)
+    tune, holdout = split_scenes(every)
     _train, val = split_validation(tune)
-    scenes = {"tune": tune, "holdout": holdout, "val": val, "all": scenes}[args.split]
+    scenes = {"tune": tune, "holdout": holdout, "val": val, "all": every}[args.split]
     if not scenes:
         raise ValueError(f"{args.folder} holds no {args.split} scene (holdout: numbered {HOLDOUT_FROM} and up, "
                          f"tune: below, val: {VALIDATION_FROM}-{HOLDOUT_FROM - 1}); --split all scores every scene")
-    if args.json:  # fail now, not after the whole evaluation
+    # The outputs are checked now, not after the whole evaluation; neither may replace the dataset.
+    dataset = [args.folder / "gt.txt", *(scene.path for scene in every)]
+    if args.json:
+        refuse_overwriting("--json", args.json, dataset)
         check_writable(args.json)
+    saved = None
+    if args.save_dir:
+        refuse_overwriting("--save-dir", args.save_dir, dataset, folder=True)
+        saved = ImageFolderSink(args.save_dir)
+        check_writable(saved.folder / _saved_name(scenes[0]))
     if args.proposer == "colour":
         proposer = ColourProposer()
     else:
@@ -221,8 +248,6 @@ def main(args: argparse.Namespace) -> int:
         recognizer.conf = args.conf
     score = DetectionScore()
     elapsed = []
-    if args.save_dir:
-        args.save_dir.mkdir(parents=True, exist_ok=True)
     for scene in tqdm(scenes, desc=f"eval-detect ({args.split})", unit="scene"):
         image = cv2.imread(str(scene.path), cv2.IMREAD_COLOR)
         if image is None:
@@ -232,11 +257,11 @@ def main(args: argparse.Namespace) -> int:
         elapsed.append(time.perf_counter() - started)
         detections = [d for d in found if d.accepted]
         correct = match_scene(detections, scene, score, rejected=[d for d in found if not d.accepted])
-        if args.save_dir and (not all(correct) or sum(correct) < len(scene.boxes)):
+        if saved is not None and (not all(correct) or sum(correct) < len(scene.boxes)):
             shown = draw_overlay(image, detections)
             for x1, y1, x2, y2, _ in scene.boxes:
                 cv2.rectangle(shown, (x1 - 3, y1 - 3), (x2 + 3, y2 + 3), (255, 255, 255), 1)
-            cv2.imwrite(str(args.save_dir / f"{scene.number:05d}.jpg"), shown)
+            saved.write(shown, _saved_name(scene))
     report = score.report()
     report.update(split=args.split, scenes=len(scenes), conf=recognizer.conf,
                   ms_per_scene_median=round(1e3 * float(np.median(elapsed)), 1) if elapsed else None)
