@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from signcam.gtsdb import Scene, load_scenes, split_scenes
-from signcam.proposals import SignDetProposer
+from signcam.proposals import DEFAULT_DETECTOR, SignDetProposer
 from training import detector
 from training.cli import main as train_main
 from training.detector import STRIDE, SceneCrops, SignDet, SignPaster, crop_side, heatmap_targets, sign_mask
@@ -171,7 +171,7 @@ def test_help_shows_the_defaults(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         train_main(["fit-detector", "--help"])
     text = " ".join(capsys.readouterr().out.split())  # unwrapped
-    for option, default in [("--output", "assets/signdet.onnx"), ("--steps", "10000"), ("--batch-size", "32"),
+    for option, default in [("--output", str(DEFAULT_DETECTOR)), ("--steps", "10000"), ("--batch-size", "32"),
                             ("--lr", "0.003"), ("--crop", "192"), ("--seed", "0"), ("--limit", "0")]:
         assert f"(default: {default})" in text.split(f" {option} ", 1)[1].split(" --", 1)[0], option
 

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from signcam.classes import CLASSES
 from signcam.cli import non_negative_int, positive_float, positive_int, probability
 from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, split_scenes, split_validation
-from signcam.proposals import DETECTOR_METADATA_KEY
+from signcam.proposals import DEFAULT_DETECTOR, DETECTOR_METADATA_KEY
 from signcam.sinks import check_writable, make_folder
 from training.fit import pick_device
 
@@ -300,7 +300,7 @@ class _Range(argparse.Action):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--gtsdb-dir", type=Path, required=True, help="GTSDB scenes (gt.txt + images)")
-    parser.add_argument("--output", type=Path, default=Path("assets/signdet.onnx"), help="ONNX file to write")
+    parser.add_argument("--output", type=Path, default=DEFAULT_DETECTOR, help="ONNX file to write")
     parser.add_argument("--steps", type=positive_int, default=10000, help="training steps (one batch each)")
     parser.add_argument("--batch-size", type=positive_int, default=32, help="training crops per step")
     parser.add_argument("--crop", type=crop_side, default=192,
