@@ -35,6 +35,7 @@ from PyQt6.QtWidgets import (
 from signcam.errors import SignCamError
 from signcam.pipeline import Engine
 from signcam.road import SignEvent
+from signcam.sinks import EVENT_FORMATS
 from signcam.sources import IMAGE_SUFFIXES, PROBED_CAMERAS, demo_video_path
 
 from .qt_controls import QtPlaybackBar, QtRecognitionControls
@@ -441,8 +442,8 @@ class QtMainWindow(QMainWindow):
     def export_events_dialog(self, suffix: str) -> None:
         kind = "CSV files (*.csv)" if suffix == ".csv" else "JSON files (*.json)"
         path, _ = QFileDialog.getSaveFileName(self, "Export signs", f"signs{suffix}", kind)
-        if path:  # the menu chose the format: a name typed without a suffix gets it
-            self.export_events(path if Path(path).suffix else path + suffix)
+        if path:  # the menu chose the format: a name typed without its suffix gets it
+            self.export_events(path if Path(path).suffix.lower() in EVENT_FORMATS else path + suffix)
 
     def export_events(self, path: str | Path) -> None:
         try:

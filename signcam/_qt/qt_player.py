@@ -206,6 +206,7 @@ class ShownFrame:
         index: The frame's index in its source.
         time_ms: The frame's time in its source.
         buffer: The player's buffer ``image`` points into; reused once another frame is shown.
+        session: The opened source it is from: one published as the next opens is not shown.
     """
 
     image: QImage
@@ -213,6 +214,7 @@ class ShownFrame:
     index: int
     time_ms: float
     buffer: np.ndarray
+    session: object = None
 
 
 @dataclass(frozen=True)
@@ -377,6 +379,8 @@ class QtPlayer(QObject):
         """The newest published frame, if one came since the last call; it stays valid until the next."""
         with self._frames_lock:
             shown, self._pending = self._pending, None
+            if shown is not None and shown.session is not self._session:
+                return None  # the last frame of a source closed since: the next one is opening
             if shown is not None:
                 self._held = shown
         return shown
@@ -513,7 +517,7 @@ class QtPlayer(QObject):
                     version, clock = self._version, None
             if redraw_only:
                 if shown is not None:
-                    self._show(*shown, record=False)
+                    self._show(session, *shown, record=False)
                 continue
             if seek_to is not None:
                 self.recognition.reset()
@@ -569,7 +573,7 @@ class QtPlayer(QObject):
                 self.recognition.submit(frame)
                 result = self.recognition.latest()
             if session.alive:
-                self._show(frame, result)
+                self._show(session, frame, result)
             shown, frame = (frame, result), None
 
     def _seek(self, source: FrameSource, index: int, catch_up: bool) -> None:
@@ -588,7 +592,7 @@ class QtPlayer(QObject):
                 break
             self.recognition.process(frame)
 
-    def _show(self, frame: Frame, result: FrameResult | None, record: bool = True) -> None:
+    def _show(self, session: _Session, frame: Frame, result: FrameResult | None, record: bool = True) -> None:
         options = self.overlay
         if result is None:
             annotated = frame.image
@@ -601,9 +605,9 @@ class QtPlayer(QObject):
         if record:
             self._record(annotated)
         self._position = frame.index
-        self._publish(annotated, frame)
+        self._publish(annotated, frame, session)
 
-    def _publish(self, annotated: np.ndarray, frame: Frame) -> None:
+    def _publish(self, annotated: np.ndarray, frame: Frame, session: _Session) -> None:
         """Convert to RGB32 into a free buffer (one is shown, one waits, one is being written)."""
         height, width = annotated.shape[:2]
         with self._frames_lock:
@@ -617,7 +621,7 @@ class QtPlayer(QObject):
             self._writing.append(id(buffer))
         cv2.cvtColor(annotated, cv2.COLOR_BGR2BGRA, dst=buffer)
         image = QImage(buffer.data, width, height, width * 4, QImage.Format.Format_RGB32)
-        shown = ShownFrame(image, annotated, frame.index, frame.time_ms, buffer)
+        shown = ShownFrame(image, annotated, frame.index, frame.time_ms, buffer, session)
         with self._frames_lock:
             self._writing.remove(id(buffer))
             notify, self._pending = self._pending is None, shown

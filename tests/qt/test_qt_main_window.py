@@ -246,6 +246,18 @@ def test_a_source_that_fails_after_another_leaves_none_of_its_signs(qtbot, windo
     assert window.panel.events == [] and window.panel.list.count() == 0
 
 
+def test_the_last_frame_of_a_closed_source_is_not_taken_for_the_next(qtbot, window, clip, tmp_path):
+    open_and_play(qtbot, window, clip)
+    wait_for_events(qtbot, window)
+    stale = window.player._held
+    window.open_source(str(tmp_path / "missing.mp4"))
+    # The old source's thread published one more frame just as the new one began to open.
+    window.player._pending = stale
+    window.player.frameReady.emit()
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.start_screen, timeout=TIMEOUT_MS)
+    assert window.panel.events == [] and window._broken_source is None
+
+
 def test_a_video_that_broke_off_plays_again_what_could_be_read(qtbot, window, tmp_path):
     broken = tmp_path / "broken.avi"
     with VideoSink(broken, fps=25.0) as video:
@@ -287,12 +299,13 @@ def test_export_events(qtbot, window, clip, tmp_path, suffix):
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".json"])
-def test_export_dialog_adds_the_suffix_the_menu_chose(qtbot, window, clip, tmp_path, monkeypatch, suffix):
+@pytest.mark.parametrize("name", ["signs", "signs.v2"])
+def test_export_dialog_adds_the_suffix_the_menu_chose(qtbot, window, clip, tmp_path, monkeypatch, suffix, name):
     open_and_play(qtbot, window, clip)
     wait_for_events(qtbot, window)
-    monkeypatch.setattr(qt_main_window.QFileDialog, "getSaveFileName", lambda *args: (str(tmp_path / "signs"), ""))
+    monkeypatch.setattr(qt_main_window.QFileDialog, "getSaveFileName", lambda *args: (str(tmp_path / name), ""))
     window.export_events_dialog(suffix)
-    assert (tmp_path / f"signs{suffix}").is_file(), window.last_error
+    assert (tmp_path / f"{name}{suffix}").is_file(), window.last_error
 
 
 def test_export_rejects_other_suffixes(window, tmp_path):
