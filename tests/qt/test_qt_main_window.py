@@ -469,7 +469,7 @@ def test_a_result_of_an_earlier_frame_is_drawn_where_its_signs_moved(window, mon
     sign = Detection((100, 100, 119, 119), SIGN_CLASS, 0.9, track_id=1, motion=Motion(5.0, 0.0))
     rejected = Detection((20, 20, 39, 39), SIGN_CLASS, 0.2, accepted=False)
     result = FrameResult(Frame(image, 10, 400.0, "clip"), [sign], [rejected])
-    window.player._show(Frame(image, 13, 520.0, "clip"), result, record=False)
-    window.player._show(Frame(image, 10, 400.0, "clip"), result, record=False)
+    window.player._show(None, Frame(image, 13, 520.0, "clip"), result, record=False)
+    window.player._show(None, Frame(image, 10, 400.0, "clip"), result, record=False)
     assert [d.box for d in drawn[0]] == [(115, 100, 134, 119), rejected.box]
     assert [d.box for d in drawn[1]] == [sign.box, rejected.box]
