@@ -343,8 +343,10 @@ class QtMainWindow(QMainWindow):
         # The source is closed: its bar stops offering to seek, Play opens it again if some of it
         # was shown, and the start screen shows if none was (with no signs of a source now gone).
         self.bar.set_source(None)
-        if self._shown_this_source:
+        shown = self.player.on_screen
+        if self._shown_this_source and shown is not None:
             self._broken_source = self._opened_spec
+            self.bar.set_position(shown.index, shown.time_ms)  # the time of the frame left on screen
         else:
             self.panel.clear(self.recognition.epoch)
             self.source_label.clear()

@@ -303,6 +303,11 @@ class QtPlayer(QObject):
         """Index of the frame shown last (-1 before the first)."""
         return self._position
 
+    @property
+    def on_screen(self) -> ShownFrame | None:
+        """The frame the view shows (the last one taken), if any."""
+        return self._held
+
     def open(self, spec: str) -> None:
         """Close the current source, open ``spec`` (see :func:`~signcam.sources.open_source`) and play it."""
         self.close()
@@ -440,7 +445,7 @@ class QtPlayer(QObject):
         Raises:
             SignCamError: nothing shown yet, or the file cannot be written.
         """
-        shown = self._held
+        shown = self.on_screen
         if shown is None:
             raise SignCamError("no frame to save yet")
         if not cv2.imwrite(str(path), shown.annotated):

@@ -249,7 +249,7 @@ def test_a_source_that_fails_after_another_leaves_none_of_its_signs(qtbot, windo
 def test_the_last_frame_of_a_closed_source_is_not_taken_for_the_next(qtbot, window, clip, tmp_path):
     open_and_play(qtbot, window, clip)
     wait_for_events(qtbot, window)
-    stale = window.player._held
+    stale = window.player.on_screen
     window.open_source(str(tmp_path / "missing.mp4"))
     # The old source's thread published one more frame just as the new one began to open.
     window.player._pending = stale
@@ -268,6 +268,7 @@ def test_a_video_that_broke_off_plays_again_what_could_be_read(qtbot, window, tm
     window.open_source(str(broken))
     qtbot.waitUntil(lambda: "stopped after" in (window.last_error or ""), timeout=TIMEOUT_MS)
     assert window.stack.currentWidget() is window.video_page and not window.bar.slider.isEnabled()
+    assert window.bar.time_label.text() != "0:00.0"  # the time of the last frame, still on screen
     shown = window.view.frames_shown
     qtbot.keyClick(window, Qt.Key.Key_Space)
     qtbot.waitUntil(lambda: window.view.frames_shown > shown + 5, timeout=TIMEOUT_MS)
