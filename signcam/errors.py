@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["SignCamError", "ModelError", "SourceError"]
+__all__ = ["SignCamError", "ModelError", "SourceError", "first_line"]
 
 
 class SignCamError(Exception):
@@ -15,3 +15,9 @@ class ModelError(SignCamError):
 
 class SourceError(SignCamError):
     """A camera, video, stream or image could not be opened or read."""
+
+
+def first_line(exc: BaseException) -> str:
+    """What a library's exception says, in one line (its type's name when it says nothing)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from signcam.errors import ModelError
+from signcam.errors import ModelError, first_line
 
 __all__ = ["open_onnx"]
 
@@ -45,7 +45,7 @@ def open_onnx(path: Path, kind: str, metadata_key: str, threads: int | None = No
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own types for bad files
-        raise ModelError(f"cannot load {kind} {path}: {str(exc).splitlines()[0]}") from None
+        raise ModelError(f"cannot load {kind} {path}: {first_line(exc)}") from None
     meta = session.get_modelmeta().custom_metadata_map
     if metadata_key not in meta:
         raise ModelError(f"{path} is an ONNX file but not a signcam {kind} (no '{metadata_key}' metadata)")

@@ -324,14 +324,20 @@ def write_events_json(events: Iterable[SignEvent], path: str | os.PathLike) -> N
 EVENT_FORMATS = {".csv": write_events_csv, ".json": write_events_json}
 
 
-def check_writable(path: str | os.PathLike) -> Path:
+def check_writable(path: str | os.PathLike, create_folder: bool = False) -> Path:
     """``path``, if a file can be written there later: its folder exists and may be written in, and
     it is not a folder.
 
+    Args:
+        path: The file to be written.
+        create_folder: Create its folder (and the folders above) if missing, rather than refuse.
+
     Raises:
-        SignCamError: no such folder, no permission, or ``path`` is a folder.
+        SignCamError: no such folder (or it cannot be made), no permission, or ``path`` is a folder.
     """
     path = Path(path)
+    if create_folder:
+        make_folder(path.parent)
     if not path.parent.is_dir():
         raise SignCamError(f"cannot write {path}: its folder does not exist")
     if path.is_dir():

@@ -25,7 +25,7 @@ from signcam.classes import CLASSES
 from signcam.cli import non_negative_int, positive_float, positive_int, probability
 from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, split_scenes, split_validation
 from signcam.proposals import DEFAULT_DETECTOR, DETECTOR_METADATA_KEY
-from signcam.sinks import check_writable, make_folder
+from signcam.sinks import check_writable
 from training.fit import pick_device
 
 __all__ = ["SignDet", "SignPaster", "add_arguments", "main", "heatmap_targets", "sign_mask", "STRIDE",
@@ -356,7 +356,7 @@ def main(args: argparse.Namespace) -> int:
     _check_options(args)
     tune = _tune_scenes(args)
     # Checked now, not after an hour of training: a folder in the way or one that cannot be written.
-    check_writable(make_folder(args.output.parent) / args.output.name)
+    check_writable(args.output, create_folder=True)
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)

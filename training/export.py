@@ -33,7 +33,8 @@ from tqdm import tqdm
 import signcam
 from signcam.classes import CLASSES, NOT_A_SIGN
 from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY, READ_ZOOMS
-from signcam.sinks import check_writable, make_folder, refuse_overwriting
+from signcam.errors import first_line
+from signcam.sinks import check_writable, refuse_overwriting
 from training.data import load_gtsrb
 from training.model import INPUT_SIZE, SignNet, count_macs
 
@@ -73,8 +74,7 @@ def read_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str,
         raise ValueError(f"{path} is not a signcam-train checkpoint (it holds objects other than "
                          "tensors and plain data, or is not a torch file)") from None
     except Exception as exc:  # a corrupt file fails in pickle, zipfile or torch
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValueError(f"{path} is not a signcam-train checkpoint ({reason})") from None
+        raise ValueError(f"{path} is not a signcam-train checkpoint ({first_line(exc)})") from None
     if not isinstance(state, dict) or not {"epoch", "args", "history"} <= state.keys():
         raise ValueError(f"{path} is not a signcam-train checkpoint (a torch file of something else)")
     return state
@@ -216,7 +216,7 @@ def _read_report(path: Path, checkpoint_sha256: str, weights: str) -> dict[str, 
 def main(args: argparse.Namespace) -> int:
     # The output is checked first: a model written over its own checkpoint, or nowhere, is found out now.
     refuse_overwriting("--output", args.output, [args.checkpoint, *([args.report] if args.report else [])])
-    check_writable(make_folder(args.output.parent) / args.output.name)
+    check_writable(args.output, create_folder=True)
     model, info = load_checkpoint(args.checkpoint, args.weights)
     report = _read_report(args.report, info["sha256"], args.weights) if args.report else {}
 

@@ -23,8 +23,9 @@ from tqdm import tqdm
 
 from signcam.classes import NOT_A_SIGN
 from signcam.cli import non_negative_int, positive_float, positive_int, probability
+from signcam.errors import first_line
 from signcam.gtsdb import HOLDOUT_FROM, load_scenes, split_scenes
-from signcam.sinks import check_writable, make_folder
+from signcam.sinks import check_writable
 from training.augment import Augment
 from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, split_by_track, tensor_digest
 from training.export import load_checkpoint, read_checkpoint
@@ -275,12 +276,10 @@ def save_checkpoint(state: dict, path: Path) -> None:
     try:
         torch.save(state, partial)
         os.replace(partial, path)
-    except (OSError, RuntimeError) as exc:  # torch reports a failed write as a RuntimeError
+    except BaseException as exc:  # Ctrl-C included: no half-written file is left
         partial.unlink(missing_ok=True)
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise OSError(f"cannot write the checkpoint {path} (is the disk full?): {reason}") from None
-    except BaseException:
-        partial.unlink(missing_ok=True)
+        if isinstance(exc, (OSError, RuntimeError)):  # torch reports a failed write as a RuntimeError
+            raise OSError(f"cannot write the checkpoint {path} (is the disk full?): {first_line(exc)}") from None
         raise
 
 
@@ -308,7 +307,7 @@ def main(args: argparse.Namespace) -> int:
     # The run folder is made (and checked) now, not after the data loads; it goes again if the run
     # ends before writing anything into it.
     made = not args.output_dir.exists()
-    check_writable(make_folder(args.output_dir) / checkpoint_path.name)
+    check_writable(checkpoint_path, create_folder=True)
     try:
         return _fit(args, model, state, distillation, device, checkpoint_path, recipe)
     finally:
