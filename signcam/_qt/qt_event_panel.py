@@ -25,6 +25,8 @@ from .qt_images import to_qimage
 __all__ = ["QtEventPanel", "QtSpeedLimitSign", "format_time"]
 
 ICON_SIZE = 40
+#: Rows of the signs list that stay in view however small the window.
+MIN_ROWS = 3
 
 
 def format_time(time_ms: float) -> str:
@@ -96,6 +98,7 @@ class QtEventPanel(QWidget):
         self.list = QListWidget()
         self.list.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
         self.list.setUniformItemSizes(True)
+        self.list.setMinimumHeight(MIN_ROWS * (ICON_SIZE + 8))  # a few signs even in the smallest window
         self.list.itemClicked.connect(self._on_clicked)
         self.list.itemActivated.connect(self._on_clicked)
 

@@ -13,6 +13,7 @@ from PyQt6.QtGui import QDropEvent
 from qt_testing import CLIP_FRAMES, SIGN_BOX, SIGN_CLASS, SIGN_FROM, FakeCapture
 
 from signcam._qt import qt_main_window, qt_player
+from signcam._qt.qt_event_panel import ICON_SIZE, MIN_ROWS
 from signcam._qt.qt_main_window import NO_CAMERA, QtMainWindow
 from signcam.sinks import VideoSink
 from signcam.sources import LiveSource
@@ -132,6 +133,14 @@ def test_a_click_on_the_seek_bar_goes_there(qtbot, window, clip):
     slider = window.bar.slider
     qtbot.mouseClick(slider, Qt.MouseButton.LeftButton, pos=QPoint(round(slider.width() * 0.8), slider.height() // 2))
     qtbot.waitUntil(lambda: abs(window.player.position - 0.8 * CLIP_FRAMES) < 0.1 * CLIP_FRAMES, timeout=TIMEOUT_MS)
+
+
+def test_the_smallest_window_keeps_a_seek_bar_and_a_few_signs_in_view(qtbot, window, clip):
+    open_and_play(qtbot, window, clip)
+    window.resize(window.minimumSizeHint())
+    qtbot.waitUntil(lambda: window.size() == window.minimumSizeHint(), timeout=TIMEOUT_MS)
+    assert window.bar.slider.width() >= 160
+    assert window.panel.list.viewport().height() >= MIN_ROWS * ICON_SIZE
 
 
 def test_keys_play_pause_step_and_seek(qtbot, window, clip):
