@@ -104,6 +104,20 @@ def test_scene_crops_stream_batches_of_the_asked_size(gtsdb_dir: Path) -> None:
     assert images.min() >= 0 and images.max() <= 255 and torch.equal(images, images.round())
 
 
+def test_a_crop_larger_than_the_scene_keeps_the_signs_under_their_boxes(tmp_path: Path) -> None:
+    """Zoomed out past the scene's edges, the crop is padded, not stretched, so the boxes still fit the signs."""
+    scene = np.zeros((64, 96, 3), np.uint8)
+    scene[10:31, 40:61] = 255  # a white sign, 21 px, in a black 96x64 scene
+    cv2.imwrite(str(tmp_path / "scene.png"), scene)
+    crops = SceneCrops([Scene(0, tmp_path / "scene.png", [(40, 10, 60, 30, 1)])], scale=0.5, crop=96, seed=0,
+                       zoom=(0.0, 0.0))  # a 192 px square of the scene, brought down to 96
+    for _ in range(20):
+        patch, boxes = crops.sample()
+        grey = patch.mean(2)
+        ys, xs = np.nonzero(grey > 0.8 * grey.max() + 0.2 * grey.min())
+        assert boxes == pytest.approx(np.array([[xs.min(), ys.min(), xs.max(), ys.max()]]), abs=1.5)
+
+
 @pytest.mark.parametrize(("balanced", "share"), [(False, 0.1), (True, 0.25)])
 def test_balanced_crops_centre_on_rare_classes_more_often(tmp_path: Path, balanced: bool, share: float) -> None:
     """Nine signs of class 1 and one of class 2: drawn by 1/sqrt(count), class 2 gets 1 / (1 + 9/3) of the crops."""

@@ -231,6 +231,9 @@ class SceneCrops(torch.utils.data.IterableDataset):
         else:
             left, top = int(self.rng.integers(max(w - side, 1))), int(self.rng.integers(max(h - side, 1)))
         patch = image[top:top + side, left:left + side]
+        if patch.shape[:2] != (side, side):  # a crop larger than the scene: grey beyond it, not the scene stretched
+            patch = cv2.copyMakeBorder(patch, 0, side - patch.shape[0], 0, side - patch.shape[1],
+                                       cv2.BORDER_CONSTANT, value=(128, 128, 128))
         patch = cv2.resize(patch, (self.crop, self.crop), interpolation=cv2.INTER_AREA)
         b = (boxes - [left, top, left, top]) * s
         b = b[(b[:, 2] > 2) & (b[:, 3] > 2) & (b[:, 0] < self.crop - 2) & (b[:, 1] < self.crop - 2)]
