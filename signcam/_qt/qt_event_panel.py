@@ -98,6 +98,8 @@ class QtEventPanel(QWidget):
         self.list = QListWidget()
         self.list.setIconSize(QSize(ICON_SIZE, ICON_SIZE))
         self.list.setUniformItemSizes(True)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # long names end in …
+        self.list.setTextElideMode(Qt.TextElideMode.ElideRight)
         self.list.setMinimumHeight(MIN_ROWS * (ICON_SIZE + 8))  # a few signs even in the smallest window
         self.list.itemClicked.connect(self._on_clicked)
         self.list.itemActivated.connect(self._on_clicked)
@@ -135,8 +137,8 @@ class QtEventPanel(QWidget):
             where = Path(event.source).name if still and event.source else format_time(event.time_ms)
             item = QListWidgetItem(self._icon(event.class_id), f"{event.label}\n{event.score:.0%} · {where}")
             item.setData(Qt.ItemDataRole.UserRole, event)
-            item.setToolTip(f"image {event.frame_index + 1}: {event.source}" if still else
-                            f"frame {event.frame_index}, track {event.track_id}: click to go there")
+            item.setToolTip(f"{event.label}, image {event.frame_index + 1}: {event.source}" if still else
+                            f"{event.label}, frame {event.frame_index}, track {event.track_id}: click to go there")
             self.list.insertItem(0, item)
         self._update_count()
 

@@ -13,8 +13,9 @@ from PyQt6.QtGui import QDropEvent
 from qt_testing import CLIP_FRAMES, SIGN_BOX, SIGN_CLASS, SIGN_FROM, FakeCapture
 
 from signcam._qt import qt_main_window, qt_player
-from signcam._qt.qt_event_panel import ICON_SIZE, MIN_ROWS
+from signcam._qt.qt_event_panel import ICON_SIZE, MIN_ROWS, QtEventPanel
 from signcam._qt.qt_main_window import NO_CAMERA, QtMainWindow
+from signcam.road import SignEvent
 from signcam.sinks import VideoSink
 from signcam.sources import LiveSource
 
@@ -79,6 +80,20 @@ def test_play_lists_events_and_speed_limit(qtbot, window, clip):
     qtbot.waitUntil(lambda: window.panel.speed_limit.limit == 50, timeout=TIMEOUT_MS)
     assert window.panel.list.count() == 1
     assert "Speed limit 50" in window.panel.list.item(0).text()
+
+
+def test_a_long_sign_name_is_cut_short_in_the_list_and_whole_in_its_tooltip(qtbot):
+    """Elided with "…" (seen in a screenshot) rather than a sideways scroll bar under the list."""
+    panel = QtEventPanel()
+    qtbot.addWidget(panel)
+    panel.resize(200, 400)
+    panel.show()
+    name = "Priority at next intersection"
+    panel.add_events([SignEvent(1, 11, name, 0.95, 120, 4800.0, (0, 0, 30, 30), "clip.mp4")], epoch=0)
+    item = panel.list.item(0)
+    qtbot.waitUntil(lambda: panel.list.visualItemRect(item).isValid(), timeout=TIMEOUT_MS)
+    assert not panel.list.horizontalScrollBar().isVisible()
+    assert name in item.toolTip() and "frame 120" in item.toolTip()
 
 
 def test_clicking_an_event_seeks_there(qtbot, window, clip):
