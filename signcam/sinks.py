@@ -27,7 +27,7 @@ import numpy as np
 
 from signcam.errors import SignCamError
 from signcam.road import SignEvent
-from signcam.sources import quiet_opencv
+from signcam.sources import opencv_path, quiet_opencv
 
 if TYPE_CHECKING:
     from signcam.pipeline import FrameResult
@@ -38,6 +38,7 @@ __all__ = [
     "refuse_shared_outputs",
     "VideoSink",
     "ImageFolderSink",
+    "write_image",
     "VIDEO_CODECS",
     "frame_record",
     "write_events_csv",
@@ -204,7 +205,7 @@ class VideoSink:
 
     def _open(self, size: tuple[int, int]) -> None:
         self.size = size
-        self._writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size)
+        self._writer = cv2.VideoWriter(opencv_path(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size)
         if not self._writer.isOpened():
             self._writer = None
             reason = "its folder does not exist" if not self.path.parent.is_dir() else "the writer did not open"
@@ -244,6 +245,26 @@ def make_folder(folder: str | os.PathLike) -> Path:
     return folder
 
 
+def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Save a BGR image in the format its suffix names (``.jpg``, ``.png``...); any file name works.
+
+    Raises:
+        SignCamError: the suffix names no format OpenCV writes, or the file cannot be written.
+    """
+    path = Path(path)
+    try:
+        encoded, data = cv2.imencode(path.suffix, image)
+    except cv2.error:
+        encoded = False
+    if not encoded:
+        raise SignCamError(f"cannot write image {path}: '{path.suffix}' is not an image format OpenCV writes")
+    try:
+        data.tofile(path)  # unlike cv2.imwrite, handles any path encoding
+    except OSError as exc:
+        raise SignCamError(f"cannot write image {path}: {exc.strerror or exc}") from None
+    return path
+
+
 class ImageFolderSink:
     """Annotated frames saved as JPEG files into a folder (created if missing).
 
@@ -268,8 +289,7 @@ class ImageFolderSink:
         while path.name in self._written:
             count += 1
             path = self.folder / f"{Path(name).stem}-{count}{Path(name).suffix}"
-        if not cv2.imwrite(str(path), image):
-            raise SignCamError(f"cannot write image {path}")
+        write_image(path, image)
         self._written.add(path.name)
         self.frames_written += 1
         return path

@@ -40,6 +40,7 @@ __all__ = [
     "ImageSource",
     "open_source",
     "open_images",
+    "opencv_path",
     "find_images",
     "open_camera",
     "find_cameras",
@@ -187,7 +188,7 @@ class VideoFileSource(FrameSource):
         if not self.path.is_file():
             raise SourceError(f"no such file: {self.path}")
         self.files = (self.path,)
-        self._capture = cv2.VideoCapture(str(self.path))
+        self._capture = cv2.VideoCapture(opencv_path(self.path))
         if not self._capture.isOpened():
             raise SourceError(f"cannot read {self.path}: not a video, or the file is damaged")
         self.name = name or str(self.path)
@@ -360,6 +361,20 @@ class ImageSource(FrameSource):
 
     def seek(self, index: int) -> None:
         self._next = min(max(int(index), 0), len(self.paths))
+
+
+def opencv_path(path: str | os.PathLike) -> str | bytes:
+    """``path`` as OpenCV's video reader and writer should get it: its bytes when the name is not text.
+
+    Python keeps the bytes of a name that is not valid UTF-8 (a Latin-1 name from an old camera
+    or a zip archive) as lone surrogates, and OpenCV crashes the process on those.
+    """
+    name = os.fspath(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(name)
+    return name
 
 
 def read_image(path: str | os.PathLike) -> np.ndarray:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -22,8 +23,9 @@ from signcam.sinks import (
     write_events,
     write_events_csv,
     write_events_json,
+    write_image,
 )
-from signcam.sources import Frame
+from signcam.sources import Frame, VideoFileSource, read_image
 
 
 def result(index: int, detections: list[Detection] | None = None) -> FrameResult:
@@ -128,6 +130,26 @@ def test_image_folder_sink(tmp_path: Path) -> None:
         folder.write(np.full((20, 30, 3), 200, np.uint8), "00042.jpg")
     image = cv2.imread(str(tmp_path / "out" / "annotated" / "00042.jpg"))
     assert image.shape == (20, 30, 3) and folder.frames_written == 1
+
+
+@pytest.mark.parametrize(("name", "message"), [("frame.xyz", "'.xyz' is not an image format"),
+                                             ("missing/frame.png", "No such file")])
+def test_write_image_errors_are_one_clear_line(tmp_path: Path, name: str, message: str) -> None:
+    with pytest.raises(SignCamError, match=message):
+        write_image(tmp_path / name, np.zeros((8, 8, 3), np.uint8))
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="only Linux takes file names that are not UTF-8")
+def test_files_whose_names_are_not_utf8_are_written_and_read_back(tmp_path: Path) -> None:
+    """A Latin-1 name reaches Python with a lone surrogate, which OpenCV's own file functions crash on."""
+    video, image = (tmp_path / os.fsdecode(b"caf\xe9" + suffix) for suffix in (b".avi", b".png"))
+    with VideoSink(video, fps=10.0, size=(64, 48)) as sink:
+        for _ in range(3):
+            sink.write(np.zeros((48, 64, 3), np.uint8))
+    with VideoFileSource(video) as source:
+        assert [frame.index for frame in source] == [0, 1, 2]
+    write_image(image, np.full((20, 30, 3), 200, np.uint8))
+    assert read_image(image).shape == (20, 30, 3)
 
 
 EVENTS = [

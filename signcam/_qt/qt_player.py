@@ -29,7 +29,7 @@ from PyQt6.QtGui import QImage
 from signcam.errors import SignCamError
 from signcam.overlay import draw_overlay
 from signcam.pipeline import Engine, FrameResult
-from signcam.sinks import VideoSink
+from signcam.sinks import VideoSink, write_image
 from signcam.sources import Frame, FrameSource, open_source
 
 __all__ = ["QtPlayer", "QtRecognition", "ShownFrame", "SourceInfo", "OverlayOptions"]
@@ -448,9 +448,7 @@ class QtPlayer(QObject):
         shown = self.on_screen
         if shown is None:
             raise SignCamError("no frame to save yet")
-        if not cv2.imwrite(str(path), shown.annotated):
-            raise SignCamError(f"cannot write image {path}")
-        return Path(path)
+        return write_image(path, shown.annotated)
 
     def shutdown(self, timeout: float = 5.0) -> None:
         """Stop playback, finish any recording and end both threads (on quit)."""
