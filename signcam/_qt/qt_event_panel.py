@@ -90,6 +90,7 @@ class QtEventPanel(QWidget):
         super().__init__(parent)
         self._events: list[tuple[SignEvent, int]] = []
         self._min_epoch = 0
+        self._limit_epoch = 0
         self._icons: dict[int, QIcon] = {}
         self.speed_limit = QtSpeedLimitSign(96)
         self._limit_label = QLabel("No speed limit")
@@ -116,7 +117,11 @@ class QtEventPanel(QWidget):
         """The listed events, oldest first (what :meth:`export` writes)."""
         return [event for event, _ in self._events]
 
-    def set_speed_limit(self, limit: int | None) -> None:
+    def set_speed_limit(self, limit: int | None, epoch: int = 0) -> None:
+        """Show ``limit``, unless one of a later ``epoch`` (recognition's, after a seek or a new source) came first."""
+        if epoch < self._limit_epoch:
+            return
+        self._limit_epoch = epoch
         self.speed_limit.set_limit(limit)
         self._limit_label.setText("No speed limit" if limit is None else f"Limit {limit} km/h")
 

@@ -55,12 +55,13 @@ class QtRecognition(QObject):
     Signals:
         eventsFound(list, int): New :class:`~signcam.road.SignEvent` s and the epoch (it grows
             at every :meth:`reset`, so a sign found again after a seek can be told apart).
-        speedLimitChanged(object): The speed limit in force, km/h or ``None``.
+        speedLimitChanged(object, int): The speed limit in force, km/h or ``None``, and its
+            epoch: one of an earlier epoch can arrive after a reset, and is out of date.
         failed(str): The engine raised; recognition goes on with the next frame.
     """
 
     eventsFound = pyqtSignal(list, int)
-    speedLimitChanged = pyqtSignal(object)
+    speedLimitChanged = pyqtSignal(object, int)
     failed = pyqtSignal(str)
 
     def __init__(self, engine: Engine | None, parent: QObject | None = None) -> None:
@@ -78,7 +79,7 @@ class QtRecognition(QObject):
         self._epoch = 0
         self._reset_due = False
         self._track_due: bool | None = None
-        self._speed_limit: int | None = None
+        self._speed_limit: tuple[int | None, int] = (None, 0)  # the last one told, with its epoch
         self._error: str | None = None
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="signcam-recognition", daemon=True)
@@ -88,20 +89,27 @@ class QtRecognition(QObject):
     def epoch(self) -> int:
         return self._epoch
 
-    def submit(self, frame: Frame) -> None:
-        """Recognise ``frame`` when the thread is free; a frame still waiting is dropped."""
+    def submit(self, frame: Frame, epoch: int) -> None:
+        """Recognise ``frame`` when the thread is free; a frame still waiting is dropped.
+
+        ``epoch`` is the one :meth:`reset` returned for the frame's source (or its last seek):
+        a frame read before a later reset, such as the last one of a source just closed, is
+        dropped too.
+        """
         if self.engine is None:
             return
         with self._cond:
-            self._pending = (frame, self._epoch)
-            self._cond.notify_all()
+            if epoch == self._epoch:
+                self._pending = (frame, epoch)
+                self._cond.notify_all()
 
-    def process(self, frame: Frame) -> FrameResult | None:
-        """Recognise ``frame`` and wait for its result (``None`` if it failed or a reset came first)."""
+    def process(self, frame: Frame, epoch: int) -> FrameResult | None:
+        """Recognise ``frame`` and wait for its result (``None`` if it failed or ``epoch`` is past)."""
         if self.engine is None:
             return None
         with self._cond:
-            epoch = self._epoch
+            if epoch != self._epoch:
+                return None
             self._pending = (frame, epoch)
             self._cond.notify_all()
             self._cond.wait_for(lambda: self._closed or self._epoch != epoch or self._done is frame
@@ -114,15 +122,19 @@ class QtRecognition(QObject):
         """The newest result since the last reset."""
         return self._latest
 
-    def reset(self, track: bool | None = None) -> None:
+    def reset(self, track: bool | None = None) -> int:
         """Forget tracks, road state and results (seek, new source); frames in flight are discarded.
 
         Args:
             track: For a new source, whether to track signs across its frames (not across
                 unrelated stills); applied on the recognition thread, between two frames.
+
+        Returns:
+            The new epoch, for the frames read from now on (see :meth:`submit`).
         """
         with self._cond:
             self._epoch += 1
+            epoch = self._epoch
             self._pending = None
             self._latest = None
             self._reset_due = True
@@ -130,7 +142,8 @@ class QtRecognition(QObject):
                 self._track_due = track
             self._error = None
             self._cond.notify_all()
-        self._set_speed_limit(None)
+        self._tell_speed_limit(None, epoch)
+        return epoch
 
     def close(self, timeout: float = 5.0) -> None:
         with self._cond:
@@ -138,10 +151,12 @@ class QtRecognition(QObject):
             self._cond.notify_all()
         self._thread.join(timeout)
 
-    def _set_speed_limit(self, limit: int | None) -> None:
-        if limit != self._speed_limit:
-            self._speed_limit = limit
-            self.speedLimitChanged.emit(limit)
+    def _tell_speed_limit(self, limit: int | None, epoch: int) -> None:
+        with self._cond:
+            if (limit, epoch) == self._speed_limit or epoch != self._epoch:
+                return
+            self._speed_limit = (limit, epoch)
+        self.speedLimitChanged.emit(limit, epoch)
 
     def _run(self) -> None:
         while True:
@@ -181,7 +196,7 @@ class QtRecognition(QObject):
             elif current and result is not None:
                 if result.events:
                     self.eventsFound.emit(list(result.events), epoch)
-                self._set_speed_limit(result.speed_limit)
+                self._tell_speed_limit(result.speed_limit, epoch)
 
 
 @dataclass(frozen=True)
@@ -233,6 +248,8 @@ class _Session:
         self.spec = spec
         self.alive = True
         self.thread: threading.Thread | None = None
+        #: The recognition epoch of its frames (see :meth:`QtRecognition.submit`); renewed at each seek.
+        self.epoch = -1
 
 
 class QtPlayer(QObject):
@@ -331,6 +348,8 @@ class QtPlayer(QObject):
             was_playing, self._playing = self._playing, False
             self._cond.notify_all()
         self.info = None
+        with self._frames_lock:
+            self._held = None  # the view is cleared for the next source: a snapshot would save the last one's
         self.recognition.reset()
         if was_playing:
             self.playingChanged.emit(False)
@@ -463,15 +482,15 @@ class QtPlayer(QObject):
         except Exception as exc:  # SourceError, or OpenCV failing in its own way
             self._fail(session, _message(exc))
             return
-        # Unrelated stills (or a single frame) have nothing to track across; their signs are reported one by one.
-        self.recognition.reset(track=source.trackable)
         try:
             info = SourceInfo(session.spec, source.description, source.is_live, source.is_stills,
                               source.fps, source.frame_count)
             with self._cond:
-                if not session.alive:
+                if not session.alive:  # closed while it opened: what opened since keeps its recognition state
                     return
                 self.info = info
+                # Unrelated stills (or one frame) have nothing to track across; their signs are reported one by one.
+                session.epoch = self.recognition.reset(track=source.trackable)
             self.opened.emit(info)
             self._play(session, source)
         except Exception as exc:
@@ -479,6 +498,17 @@ class QtPlayer(QObject):
             self._fail(session, _message(exc))
         finally:
             source.close()
+
+    def _reset_recognition(self, session: _Session) -> bool:
+        """Start a new recognition epoch for ``session`` (sought, rewound); ``False`` if it was closed.
+
+        A source closed while it sought must not reset the state of the one opened since.
+        """
+        with self._cond:
+            if not session.alive:
+                return False
+            session.epoch = self.recognition.reset()
+            return True
 
     def _fail(self, session: _Session, message: str) -> None:
         with self._cond:
@@ -523,8 +553,9 @@ class QtPlayer(QObject):
                     self._show(session, *shown, record=False)
                 continue
             if seek_to is not None:
-                self.recognition.reset()
-                self._seek(source, seek_to, catch_up=stepping)
+                if not self._reset_recognition(session):
+                    return
+                self._seek(session, source, seek_to, catch_up=stepping)
                 frame = None
             if frame is None:
                 frame = source.read()
@@ -538,7 +569,8 @@ class QtPlayer(QObject):
                 if self.loop and not stepping and not source.is_live and read_since_rewind:
                     read_since_rewind = False
                     source.seek(0)
-                    self.recognition.reset()
+                    if not self._reset_recognition(session):
+                        return
                     clock = None
                     continue
                 with self._cond:
@@ -571,15 +603,15 @@ class QtPlayer(QObject):
             skipped = 0
             # Stills and single steps need their own frame's result; playing video uses the newest.
             if stepping or self.every_frame or source.is_stills:
-                result = self.recognition.process(frame)
+                result = self.recognition.process(frame, session.epoch)
             else:
-                self.recognition.submit(frame)
+                self.recognition.submit(frame, session.epoch)
                 result = self.recognition.latest()
             if session.alive:
                 self._show(session, frame, result)
             shown, frame = (frame, result), None
 
-    def _seek(self, source: FrameSource, index: int, catch_up: bool) -> None:
+    def _seek(self, session: _Session, source: FrameSource, index: int, catch_up: bool) -> None:
         """Go to frame ``index``; with ``catch_up``, first recognise the frames just before it.
 
         Tracking shows a sign once it has been seen in a few frames, so a frame shown paused
@@ -593,7 +625,7 @@ class QtPlayer(QObject):
             frame = source.read()
             if frame is None:
                 break
-            self.recognition.process(frame)
+            self.recognition.process(frame, session.epoch)
 
     def _show(self, session: _Session, frame: Frame, result: FrameResult | None, record: bool = True) -> None:
         options = self.overlay

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 
 import cv2
@@ -12,12 +13,14 @@ from PyQt6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PyQt6.QtGui import QDropEvent
 from qt_testing import CLIP_FRAMES, SIGN_BOX, SIGN_CLASS, SIGN_FROM, FakeCapture
 
+from signcam import sources
 from signcam._qt import qt_main_window, qt_player
 from signcam._qt.qt_event_panel import ICON_SIZE, MIN_ROWS, QtEventPanel
 from signcam._qt.qt_main_window import NO_CAMERA, QtMainWindow
+from signcam.errors import SignCamError, SourceError
 from signcam.road import SignEvent
 from signcam.sinks import VideoSink
-from signcam.sources import LiveSource
+from signcam.sources import ImageSource, LiveSource
 
 TIMEOUT_MS = 10_000
 
@@ -280,6 +283,73 @@ def test_the_last_frame_of_a_closed_source_is_not_taken_for_the_next(qtbot, wind
     window.player.frameReady.emit()
     qtbot.waitUntil(lambda: window.stack.currentWidget() is window.start_screen, timeout=TIMEOUT_MS)
     assert window.panel.events == [] and window._broken_source is None
+
+
+def test_a_source_that_opens_after_another_was_opened_leaves_its_recognition_alone(qtbot, window, clip, monkeypatch):
+    """A slow folder the user gave up on for a video must not reset the video's tracks when it finally opens."""
+    opening, closed = threading.Event(), threading.Event()
+
+    class SlowStills(ImageSource):
+        def close(self) -> None:
+            closed.set()
+
+    def open_source(spec: str, realtime: bool):
+        if spec != "slow folder":
+            return sources.open_source(spec, realtime)
+        opening.wait(TIMEOUT_MS / 1000)
+        return SlowStills([clip], "slow folder")  # stills: it would turn tracking off
+
+    monkeypatch.setattr(qt_player, "open_source", open_source)
+    window.open_source("slow folder")
+    open_and_play(qtbot, window, clip)
+    qtbot.waitUntil(lambda: window.panel.speed_limit.limit == 50, timeout=TIMEOUT_MS)
+    epoch = window.recognition.epoch
+    opening.set()
+    qtbot.waitUntil(closed.is_set, timeout=TIMEOUT_MS)
+    assert window.recognition.epoch == epoch and window.engine.track
+    assert window.panel.speed_limit.limit == 50 and len(window.panel.events) == 1
+
+
+def test_frames_read_before_a_reset_are_not_recognised(window, clip):
+    """Such as the last frame a closed camera's thread was still reading when the next source opened."""
+    frame = next(iter(sources.open_source(str(clip), False)))
+    recognition = window.recognition
+    before = recognition.reset()
+    recognition.reset()
+    assert recognition.process(frame, before) is None
+    recognition.submit(frame, before)
+    assert recognition.process(frame, recognition.epoch) is not None  # runs after anything submitted
+    assert recognition.processed == 1
+
+
+def test_a_speed_limit_of_an_earlier_epoch_is_not_shown(window):
+    """Told by the recognition thread just as a seek or a new source reset it, it reaches the panel after the reset."""
+    recognition, panel = window.recognition, window.panel
+    before = recognition.epoch
+    recognition.reset()
+    recognition._tell_speed_limit(50, before)
+    assert panel.speed_limit.limit is None
+    panel.set_speed_limit(50, before)  # the same, told a moment before the reset but delivered after it
+    assert panel.speed_limit.limit is None
+    recognition._tell_speed_limit(50, recognition.epoch)
+    assert panel.speed_limit.limit == 50
+
+
+def test_no_snapshot_of_the_last_source_while_the_next_opens(qtbot, window, clip, monkeypatch):
+    open_and_play(qtbot, window, clip)
+    opening = threading.Event()
+
+    def open_source(spec: str, realtime: bool):
+        opening.wait(TIMEOUT_MS / 1000)
+        raise SourceError("the camera did not answer")
+
+    monkeypatch.setattr(qt_player, "open_source", open_source)
+    window.open_source("rtsp://camera.local/live")
+    try:
+        with pytest.raises(SignCamError, match="no frame"):
+            window.player.snapshot(window.settings.output_dir + "/shot.png")
+    finally:
+        opening.set()
 
 
 def test_a_video_that_broke_off_plays_again_what_could_be_read(qtbot, window, tmp_path):
