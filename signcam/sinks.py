@@ -174,6 +174,10 @@ def _letterbox(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return canvas
 
 
+#: Most seconds of a live source's video filled with the frame before a gap (a stall, a frame dropped).
+MAX_GAP_S = 2.0
+
+
 class VideoSink:
     """An annotated video written with ``cv2.VideoWriter``; always released on exit.
 
@@ -200,6 +204,8 @@ class VideoSink:
         self.size = size
         self.frames_written = 0
         self._writer: cv2.VideoWriter | None = None
+        self._last: np.ndarray | None = None  # the frame written last, repeated to fill a live source's gaps
+        self._start_ms: float | None = None
         if size is not None:
             self._open(size)
 
@@ -211,12 +217,27 @@ class VideoSink:
             reason = "its folder does not exist" if not self.path.parent.is_dir() else "the writer did not open"
             raise SignCamError(f"cannot write video {self.path}: {reason}")
 
-    def write(self, image: np.ndarray) -> None:
-        """Append one BGR frame."""
+    def write(self, image: np.ndarray, time_ms: float | None = None) -> None:
+        """Append one BGR frame.
+
+        Args:
+            image: The frame.
+            time_ms: Its time, for a camera or stream, whose frames come when they come and are
+                dropped while the reader is busy: the frame before is repeated to fill the time
+                since (up to ``MAX_GAP_S``), so the video plays at the pace it was filmed.
+        """
         if self._writer is None:
             self._open((image.shape[1], image.shape[0]))
         assert self._writer is not None and self.size is not None
-        self._writer.write(_letterbox(image, self.size))
+        if time_ms is not None and self._last is not None and self._start_ms is not None:
+            due = round((time_ms - self._start_ms) * self.fps / 1000.0)  # frames before this one, at its time
+            for _ in range(min(due - self.frames_written, round(MAX_GAP_S * self.fps))):
+                self._writer.write(self._last)
+                self.frames_written += 1
+        elif time_ms is not None:
+            self._start_ms = time_ms
+        self._last = _letterbox(image, self.size)
+        self._writer.write(self._last)
         self.frames_written += 1
 
     def close(self) -> None:

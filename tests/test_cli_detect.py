@@ -20,9 +20,11 @@ import pytest
 
 from signcam import cli
 from signcam.classifier import DEFAULT_MODEL
+from signcam.commands import detect as detect_command
 from signcam.detection import Detection, iou
 from signcam.gtsdb import load_scenes
 from signcam.sinks import VideoSink
+from signcam.sources import Frame, VideoFileSource
 
 SIZE = (160, 120)  # width, height
 
@@ -96,6 +98,27 @@ def test_video_to_json_lines(tmp_path: Path, capfd: pytest.CaptureFixture, fake_
         assert iou(found["box"], red_square_at(line["frame"])) > 0.8  # pixels of the original frame
     assert len(err) == 1 and err[0].startswith("signcam: 12 frames in ")
     assert err[0].endswith("signs confirmed: 1 (Speed limit 50)")
+
+
+def test_the_annotated_video_of_a_camera_keeps_its_pace(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                         fake_model: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A camera's reader drops the frames it cannot take in time; the video is not sped up by their absence."""
+
+    class BusyCamera(VideoFileSource):  # hands out every other frame, as a camera does to a slow reader
+        is_live = True
+
+        def read(self) -> Frame | None:
+            super().read()
+            return super().read()
+
+    clip = write_clip(tmp_path / "clip.avi", frames=20)  # 10 fps
+    monkeypatch.setattr(detect_command, "open_source", lambda spec: BusyCamera(clip, name="camera:0"))
+    code, _, _ = detect(capfd, "0", "--output", tmp_path / "annotated.avi", "--json", tmp_path / "out.jsonl")
+    assert code == 0
+    times = [line["time_ms"] for line in read_jsonl(tmp_path / "out.jsonl")]
+    assert times == [100.0 * i for i in range(1, 20, 2)]
+    capture = cv2.VideoCapture(str(tmp_path / "annotated.avi"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 19  # 0.1 s to 1.9 s at 10 fps
 
 
 @pytest.mark.parametrize(("options", "frames"), [

@@ -17,6 +17,7 @@ from signcam.errors import SignCamError
 from signcam.pipeline import FrameResult
 from signcam.road import SignEvent
 from signcam.sinks import (
+    MAX_GAP_S,
     ImageFolderSink,
     JSONLinesSink,
     VideoSink,
@@ -105,6 +106,22 @@ def test_video_sink_writes_a_readable_video(tmp_path: Path, suffix: str) -> None
         video.write(np.full((100, 100, 3), 255, np.uint8))  # another size: letterboxed into the first
     assert video.frames_written == 9
     assert count_frames(path) == (9, (100, 60))
+
+
+def test_a_live_sources_video_is_paced_by_the_frame_times(tmp_path: Path) -> None:
+    """Frames dropped by a camera's reader are filled with the frame before, so the video keeps the real pace."""
+    path = tmp_path / "camera.avi"
+    with VideoSink(path, fps=10.0, size=(64, 48)) as video:
+        for value, time_ms in [(10, 1000.0), (20, 1100.0), (30, 1400.0), (40, 1500.0), (50, 60_000.0)]:
+            video.write(np.full((48, 64, 3), value, np.uint8), time_ms)
+    # 1.0 s, 1.1 s, 1.2-1.3 s held, 1.4 s, 1.5 s, then a stall filled for MAX_GAP_S only.
+    expected = [10, 20, 20, 20, 30, 40] + [40] * round(MAX_GAP_S * 10) + [50]
+    assert video.frames_written == len(expected)
+    capture = cv2.VideoCapture(str(path))
+    values = []
+    while (read := capture.read())[0]:
+        values.append(int(read[1].mean().round()))
+    assert values == pytest.approx(expected, abs=2)
 
 
 def test_video_sink_is_released_when_the_input_breaks(tmp_path: Path) -> None:

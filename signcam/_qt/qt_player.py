@@ -444,12 +444,12 @@ class QtPlayer(QObject):
             self._recorder.close()
         self._recorder, self._record_path = None, None
 
-    def _record(self, image: np.ndarray) -> None:
+    def _record(self, image: np.ndarray, time_ms: float | None) -> None:
         with self._record_lock:
             if self._recorder is None:
                 return
             try:
-                self._recorder.write(image)
+                self._recorder.write(image, time_ms)
                 return
             except Exception as exc:  # disk full, writer died: keep what was written
                 log.exception("recording failed")
@@ -638,7 +638,8 @@ class QtPlayer(QObject):
                                      show_boxes=options.show_boxes, show_labels=options.show_labels,
                                      show_rejected=options.show_rejected)
         if record:
-            self._record(annotated)
+            info = self.info  # a camera or stream drops frames while busy: its recording is paced by their times
+            self._record(annotated, frame.time_ms if info is not None and info.is_live else None)
         self._position = frame.index
         self._publish(annotated, frame, session)
 

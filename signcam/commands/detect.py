@@ -97,13 +97,13 @@ class _AnnotatedOutput:
         self._draw = draw_overlay
         self._sink = VideoSink(path, fps) if _is_video(path) else ImageFolderSink(path)
 
-    def write(self, result: FrameResult, is_stills: bool) -> None:
+    def write(self, result: FrameResult, source: FrameSource) -> None:
         frame = result.frame
         image = self._draw(frame.image, result.detections, result.speed_limit)
-        if isinstance(self._sink, VideoSink):
-            self._sink.write(image)
+        if isinstance(self._sink, VideoSink):  # a live source drops frames: its video is paced by their times
+            self._sink.write(image, frame.time_ms if source.is_live else None)
         else:
-            self._sink.write(image, f"{Path(frame.source).stem if is_stills else f'{frame.index:06d}'}.jpg")
+            self._sink.write(image, f"{Path(frame.source).stem if source.is_stills else f'{frame.index:06d}'}.jpg")
 
     def __enter__(self) -> _AnnotatedOutput:
         return self
@@ -202,7 +202,7 @@ def main(args: argparse.Namespace) -> int:
                     processed += 1
                     events += result.events  # stills: each detection
                     if annotated is not None:
-                        annotated.write(result, source.is_stills)
+                        annotated.write(result, source)
                     bar.update()
                     if processed == args.max_frames:
                         break
