@@ -490,6 +490,15 @@ def demo_video_path(make: bool = True) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _file_system_errors(spec: str) -> Iterator[None]:
+    """The file system's refusals (no permission, a name too long) as one line naming ``spec``."""
+    try:
+        yield
+    except OSError as exc:
+        raise SourceError(f"cannot open {spec}: {exc.strerror or exc}") from None
+
+
 def find_images(spec: str | os.PathLike, recursive: bool = False) -> list[Path]:
     """The image files in a folder or matching a glob, sorted.
 
@@ -501,6 +510,11 @@ def find_images(spec: str | os.PathLike, recursive: bool = False) -> list[Path]:
         SourceError: no such folder, or no image in it or matching the glob.
     """
     text = os.path.expanduser(os.fspath(spec))
+    with _file_system_errors(text):
+        return _find_images(text, recursive)
+
+
+def _find_images(text: str, recursive: bool) -> list[Path]:
     path = Path(text)
     if path.is_dir():
         images = sorted(p for p in (path.rglob("*") if recursive else path.iterdir()) if p.is_file() and _is_image(p))
@@ -528,10 +542,12 @@ def open_images(specs: list[str]) -> ImageSource:
     """
     paths = [Path(spec).expanduser() for spec in specs]
     for path in paths:
-        if path.is_dir():
-            raise SourceError(f"{path} is a folder: several inputs must all be image files (or name the folder alone)")
-        if not path.is_file():
-            raise SourceError(f"no such file: {path}")
+        with _file_system_errors(str(path)):
+            if path.is_dir():
+                raise SourceError(f"{path} is a folder: several inputs must all be image files "
+                                  "(or name the folder alone)")
+            if not path.is_file():
+                raise SourceError(f"no such file: {path}")
         if not _is_image(path):
             raise SourceError(f"{path} is not an image ({', '.join(IMAGE_SUFFIXES)}): several inputs must all be "
                               "images; a video, camera or stream comes alone")
@@ -566,7 +582,9 @@ def open_source(spec: int | str | os.PathLike, realtime: bool | None = None) -> 
     if text == "demo":
         return VideoFileSource(demo_video_path(), realtime=bool(realtime), name="demo")
     path = Path(text).expanduser()
-    if path.is_file():
+    with _file_system_errors(text):
+        is_file = path.is_file()
+    if is_file:
         if _is_image(path):
             return ImageSource([path], f"image {path}")
         return VideoFileSource(path, realtime=bool(realtime))

@@ -116,6 +116,8 @@ def mp4_cut_short(folder: Path) -> Path:
     (mp4_cut_short, "not a video, or the file is damaged"),
     (lambda d: d / "*.png", "no images match"),
     (lambda d: (d / "empty").mkdir() or d / "empty", "no images in folder"),
+    (lambda d: d / ("a" * 300 + ".mp4"), "cannot open .*: File name too long"),
+    (lambda d: d / ("a" * 300) / "*.png", "cannot open .*: File name too long"),
 ])
 def test_bad_input_is_one_clear_error_and_opencv_stays_quiet(tmp_path: Path, capfd: pytest.CaptureFixture,
                                                              make, message: str) -> None:
@@ -308,3 +310,5 @@ def test_several_inputs_with_a_folder_among_them_say_so(tmp_path: Path) -> None:
     image = write_images(tmp_path / "scenes", 1)[0]
     with pytest.raises(SourceError, match=f"{tmp_path / 'scenes'} is a folder: several inputs must all be image"):
         sources.open_images([str(image), str(tmp_path / "scenes")])
+    with pytest.raises(SourceError, match="cannot open .*: File name too long"):
+        sources.open_images([str(image), str(tmp_path / ("a" * 300 + ".png"))])

@@ -100,7 +100,11 @@ def find_images(spec: str) -> list[Path]:
         SourceError: the spec names nothing, or a folder holds no images.
     """
     path = Path(spec)
-    return [path] if path.is_file() else find_image_files(spec, recursive=True)
+    try:
+        is_file = path.is_file()
+    except OSError as exc:  # a name too long, say
+        raise SourceError(f"cannot open {spec}: {exc.strerror or exc}") from None
+    return [path] if is_file else find_image_files(spec, recursive=True)
 
 
 def classify_batch(classifier: Classifier, images: list[np.ndarray], sources: list[str], conf: float = 0.5,
