@@ -22,6 +22,7 @@ from signcam import cli
 from signcam.classifier import DEFAULT_MODEL
 from signcam.commands import detect as detect_command
 from signcam.detection import Detection, iou
+from signcam.errors import SignCamError
 from signcam.gtsdb import load_scenes
 from signcam.sinks import VideoSink
 from signcam.sources import Frame, VideoFileSource
@@ -351,6 +352,26 @@ def test_events_list_the_signs_passed_even_when_the_video_breaks_off(tmp_path: P
     clip.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
     code, _, err = detect(capfd, clip, "--events", tmp_path / "signs.csv")
     assert code == 2 and "stopped after" in err[-1]
+    rows = list(csv.DictReader((tmp_path / "signs.csv").open()))
+    assert [(row["track_id"], row["label"]) for row in rows] == [("1", "Speed limit 50")]
+
+
+def test_events_and_json_are_kept_when_an_output_fails(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                       fake_model: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    written = []
+
+    def write_image(path: Path, image: np.ndarray) -> Path:  # the disk fills up at the ninth image
+        if len(written) == 8:
+            raise SignCamError(f"cannot write image {path}: No space left on device")
+        written.append(path)
+        return path
+
+    monkeypatch.setattr("signcam.sinks.write_image", write_image)
+    clip = write_clip(tmp_path / "clip.avi", frames=12)
+    code, _, err = detect(capfd, clip, "--output", tmp_path / "frames", "--events", tmp_path / "signs.csv",
+                          "--json", tmp_path / "out.jsonl")
+    assert code == 2 and err[-1].endswith("No space left on device") and "frames in" in err[0]
+    assert len(read_jsonl(tmp_path / "out.jsonl")) == 9  # the ninth frame's line, then its image failed
     rows = list(csv.DictReader((tmp_path / "signs.csv").open()))
     assert [(row["track_id"], row["label"]) for row in rows] == [("1", "Speed limit 50")]
 

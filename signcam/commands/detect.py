@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from signcam.classifier import DEFAULT_MODEL
 from signcam.cli import positive_int, probability
-from signcam.errors import SignCamError, SourceError
+from signcam.errors import SignCamError
 from signcam.pipeline import DEFAULT_SCAN_EVERY, Engine, FrameResult
 from signcam.proposals import DEFAULT_COARSE_DETECTOR, DEFAULT_DETECTOR
 from signcam.recognizer import DEFAULT_CONF
@@ -210,7 +210,7 @@ def main(args: argparse.Namespace) -> int:
                 # The reader of `--json -` went away (`| head`): stop as if --max-frames was reached. Python
                 # would flush stdout again at exit and fail once more, so point it at /dev/null.
                 os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            except (SourceError, KeyboardInterrupt) as exc:
+            except (SignCamError, KeyboardInterrupt) as exc:  # the input broke off, an output failed, Ctrl-C
                 failure = exc  # everything processed so far is written; report after the summary
             _warn_skipped(source, warned, bar)
     if args.events:  # after a break-off too: the signs passed until then
