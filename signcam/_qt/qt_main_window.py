@@ -321,9 +321,11 @@ class QtMainWindow(QMainWindow):
         seekable = not info.is_live
         for name in ("step_back", "forward", "back"):
             self.commands[name].setEnabled(seekable)
-        self.settings.last_source = info.spec
-        if Path(info.spec).exists():
-            self.settings.add_recent(str(Path(info.spec).resolve()))
+        if Path(info.spec).exists():  # by its full path: the next start may be from another folder
+            self.settings.last_source = str(Path(info.spec).resolve())
+            self.settings.add_recent(self.settings.last_source)
+        else:  # a camera, a stream, the demo
+            self.settings.last_source = info.spec
         if self.model_error:  # said (and logged) at start; opening replaced it in the status bar
             self.statusBar().showMessage(f"⚠ recognition is off: {self.model_error}")
         elif self.statusBar().currentMessage().startswith("Opening"):

@@ -449,12 +449,12 @@ def test_settings_persist(qtbot, make_window, settings, clip):
     assert not again.commands["show_boxes"].isChecked()
     assert again.commands["show_rejected"].isChecked() and again.commands["loop"].isChecked()
     assert again.player.overlay.show_rejected and not again.player.overlay.show_boxes
-    assert settings.last_source == str(clip)
+    assert settings.last_source == str(clip.resolve())
     assert settings.recent_files == [str(clip.resolve())]
     assert again.size() == size
     again.start()  # opens the last source
     qtbot.waitUntil(lambda: again.player.info is not None, timeout=TIMEOUT_MS)
-    assert again.player.info.spec == str(clip)
+    assert again.player.info.spec == str(clip.resolve())
 
 
 @pytest.mark.parametrize("is_camera, message", [(True, "stopped delivering frames"), (False, "ended")])
@@ -471,6 +471,12 @@ def test_a_live_source_that_stops_is_reported_and_its_recording_kept(qtbot, wind
     assert window.stack.currentWidget() is window.video_page  # the last frame stays on screen
     assert not window.player.playing and not window.commands["record"].isChecked()
     assert read_video(path) >= 5
+
+
+def test_a_file_opened_by_a_relative_path_is_remembered_by_its_full_one(qtbot, window, clip, monkeypatch):
+    monkeypatch.chdir(clip.parent)
+    open_and_play(qtbot, window, clip.name)
+    assert window.settings.last_source == str(clip.resolve()) == window.settings.recent_files[0]
 
 
 def test_drop_a_file_to_open_it(qtbot, window, clip):
