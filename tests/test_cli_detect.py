@@ -376,6 +376,16 @@ def test_events_and_json_are_kept_when_an_output_fails(tmp_path: Path, capfd: py
     assert [(row["track_id"], row["label"]) for row in rows] == [("1", "Speed limit 50")]
 
 
+def test_events_without_tracking_are_refused_for_a_video(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                         fake_model: None) -> None:
+    """Each frame's detection would be listed as a sign passed."""
+    clip = write_clip(tmp_path / "clip.avi")
+    code, _, err = detect(capfd, clip, "--no-track", "--events", tmp_path / "signs.csv")
+    assert code == 2 and err == ["signcam: error: --events lists each sign once, when its track is confirmed, and "
+                                 "--no-track leaves no tracks (--json has every frame's detections)"]
+    assert not (tmp_path / "signs.csv").exists()
+
+
 def test_events_of_stills_name_their_image(tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None) -> None:
     paths = write_scene_folder(tmp_path / "scenes", 2)
     assert detect(capfd, tmp_path / "scenes", "--events", tmp_path / "signs.json")[0] == 0

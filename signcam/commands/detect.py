@@ -117,9 +117,12 @@ def _is_video(path: str) -> bool:
 
 
 def _check_outputs(args: argparse.Namespace, source: FrameSource) -> None:
-    """Refuse outputs that would overwrite what the run reads (the input, the models) or each other; say where
-    an ``--output`` that is not a video goes."""
+    """Refuse outputs that would overwrite what the run reads (the input, the models) or each other, or that
+    the options leave empty; say where an ``--output`` that is not a video goes."""
     refuse_shared_outputs({"--json": args.json, "--events": args.events, "--output": args.output})
+    if args.events and args.no_track and source.trackable:
+        raise SignCamError("--events lists each sign once, when its track is confirmed, and --no-track leaves no "
+                           "tracks (--json has every frame's detections)")
     read = [*source.files, Path(args.model) if args.model else DEFAULT_MODEL, DEFAULT_DETECTOR,
             DEFAULT_COARSE_DETECTOR]
     folder = args.output is not None and not _is_video(args.output)
