@@ -1,6 +1,7 @@
 """SignDet: a small fully-convolutional network that says where signs are in a full frame.
 
-It looks at the frame at half resolution and predicts, on a grid of stride 4, a heatmap
+It learns on frames at half resolution (``--scale``; the app runs it at 1.2 times that, 0.6,
+see ``signcam.proposals.UPSCALE``) and predicts, on a grid of stride 4, a heatmap
 of sign centres plus each sign's size and sub-cell offset (CenterNet-style, one class:
 "a sign"). The classifier then names or rejects each peak. ``signcam-train fit-detector``
 trains it on GTSDB-format scenes (the tune part only) and writes ``assets/signdet.onnx``.
