@@ -30,7 +30,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from signcam.errors import SourceError
+from signcam.errors import SourceError, first_line
 
 __all__ = [
     "Frame",
@@ -279,6 +279,7 @@ class LiveSource(FrameSource):
         self._delivered = -1
         self._captured = 0
         self._ended = False
+        self._failure: str | None = None  # what the capture raised, if it did
         self._stop = threading.Event()
         self._start = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=f"signcam-{name}", daemon=True)
@@ -287,7 +288,11 @@ class LiveSource(FrameSource):
     def _run(self) -> None:
         try:
             while not self._stop.is_set():
-                ok, image = self._capture.read()
+                try:
+                    ok, image = self._capture.read()
+                except Exception as exc:  # a driver or decoder failing in its own way: reported by read()
+                    self._failure = first_line(exc)
+                    break
                 with self._changed:
                     if not ok or image is None:
                         break
@@ -312,6 +317,8 @@ class LiveSource(FrameSource):
             if latest is not None and latest.index > self._delivered:
                 self._delivered = latest.index
                 return latest
+        if self._failure is not None:
+            raise SourceError(f"{self.description} failed after {self._captured} frames: {self._failure}")
         if self._stop.is_set() or not self._is_camera:
             return None
         raise SourceError(f"{self.description} stopped delivering frames after {self._captured} frames "

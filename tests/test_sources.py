@@ -253,6 +253,22 @@ def test_live_source_never_repeats_a_frame_and_keeps_up_with_a_fast_consumer() -
     source.close()
 
 
+def test_a_stream_whose_reader_raises_says_why_it_stopped(capfd: pytest.CaptureFixture) -> None:
+    class FailingCapture(FakeCapture):
+        def read(self) -> tuple[bool, np.ndarray | None]:
+            if self.count == 2:
+                raise cv2.error("OpenCV(5.0) decoder: corrupt packet\nmore detail")
+            return super().read()
+
+    source = LiveSource(FailingCapture(frames=10), "rtsp://cam.local/stream", is_camera=False, timeout_s=5.0)
+    with pytest.raises(SourceError, match="rtsp://cam.local/stream failed after 2 frames: OpenCV.5.0. decoder: "
+                                          "corrupt packet$"):
+        for _ in range(5):  # two frames, then the failure (a stream would otherwise just end: None)
+            source.read()
+    source.close()
+    assert "Traceback" not in capfd.readouterr().err  # not printed by the reader's thread
+
+
 def test_live_source_times_out_when_nothing_arrives() -> None:
     gate = threading.Semaphore(0)
     source = LiveSource(FakeCapture(frames=1, gate=gate), "camera:0", is_camera=True, timeout_s=0.2)
