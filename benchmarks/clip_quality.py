@@ -33,17 +33,17 @@ from signcam.pipeline import Engine
 from signcam.sources import Frame
 from training.eval_detect import DetectionScore, match_scene
 
+Box = tuple[int, int, int, int, int]
 
-def moved_boxes(scene: Scene, matrix: np.ndarray, width: int, height: int) -> list[tuple[int, int, int, int, int]]:
-    """The scene's boxes after the affine ``matrix``, clipped to the frame; signs pushed out are dropped."""
-    boxes = []
-    for x1, y1, x2, y2, class_id in scene.boxes:
-        corners = np.array([[x1, y1, 1], [x2 + 1, y2 + 1, 1]], float) @ matrix.T
-        (a, b), (c, d) = corners
-        a, b, c, d = max(a, 0), max(b, 0), min(c, width), min(d, height)
-        if c - a >= 8 and d - b >= 8:
-            boxes.append((round(a), round(b), round(c) - 1, round(d) - 1, class_id))
-    return boxes
+
+def moved_box(box: Box, matrix: np.ndarray, width: int, height: int) -> Box | None:
+    """A scene's box after the affine ``matrix``, clipped to the frame; ``None`` once the sign is pushed out."""
+    x1, y1, x2, y2, class_id = box
+    (a, b), (c, d) = np.array([[x1, y1, 1], [x2 + 1, y2 + 1, 1]], float) @ matrix.T
+    a, b, c, d = max(a, 0), max(b, 0), min(c, width), min(d, height)
+    if c - a >= 8 and d - b >= 8:
+        return round(a), round(b), round(c) - 1, round(d) - 1, class_id
+    return None
 
 
 def run_clips(engine: Engine, scenes: list[Scene], hold: int, zoom: float) -> dict:
@@ -62,25 +62,26 @@ def run_clips(engine: Engine, scenes: list[Scene], hold: int, zoom: float) -> di
             started = time.perf_counter()
             result = engine.process(Frame(frame, index, index * 40.0, str(scene.path)))
             elapsed.append(time.perf_counter() - started)
-            truth = Scene(scene.number, scene.path, moved_boxes(scene, matrix, w, h))
-            match_scene(result.detections, truth, score)
-            # Which of the scene's signs are named right in this frame (for time to first naming).
-            if scene.boxes and result.detections:
-                all_truth = Scene(scene.number, scene.path, moved_boxes(scene, matrix, 10**6, 10**6))
-                ious = iou_matrix(np.array([d.box for d in result.detections], float),
-                                  np.array([b[:4] for b in all_truth.boxes], float))
-                for j, box in enumerate(all_truth.boxes):
-                    hit = any(ious[i, j] >= 0.5 and d.class_id == box[4] for i, d in enumerate(result.detections))
-                    if hit and named[j] is None:
+            # The scene's signs in this frame, in the scene's order (None: pushed out of the frame).
+            moved = [moved_box(box, matrix, w, h) for box in scene.boxes]
+            match_scene(result.detections, Scene(scene.number, scene.path, [b for b in moved if b is not None]), score)
+            # Which of them are named right in this frame (for time to first naming).
+            if result.detections:
+                boxes = np.array([d.box for d in result.detections], float)
+                for j, box in enumerate(moved):
+                    if box is None or named[j] is not None:
+                        continue
+                    ious = iou_matrix(boxes, np.array([box[:4]], float))[:, 0]
+                    if any(iou >= 0.5 and d.class_id == box[4] for iou, d in zip(ious, result.detections, strict=True)):
                         named[j] = index
         first_named += named
         never_named += [f"{scene.path.name} {box}" for box, n in zip(scene.boxes, named, strict=True) if n is None]
     found = [n for n in first_named if n is not None]
-    report = score.report()
+    report = score.report(digits=None)  # exact: printed to 3 places below
     return {"scan_every": engine.scan_every, "clips": len(scenes), "frames": len(elapsed),
             "precision": report["precision"], "recall": report["recall"], "f1": report["f1"],
             "recall_by_group": report["recall_by_group"],
-            "signs": len(first_named), "signs_named": round(len(found) / max(len(first_named), 1), 4),
+            "signs": len(first_named), "signs_named": len(found) / max(len(first_named), 1),
             "frames_to_first_name_median": float(np.median(found)) if found else None,
             "frames_to_first_name_mean": round(float(np.mean(found)), 2) if found else None,
             "engine_ms_per_frame_mean": round(1e3 * float(np.mean(elapsed)), 2), "never_named": never_named}

@@ -13,32 +13,61 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import make_clip  # noqa: E402
 import plot_sweeps  # noqa: E402
-from clip_quality import moved_boxes  # noqa: E402
+from clip_quality import moved_box, run_clips  # noqa: E402
 from close_up import found_share  # noqa: E402
 from make_clip import fit, zoom_frames  # noqa: E402
 
 from signcam.detection import Detection  # noqa: E402
 from signcam.gtsdb import Scene  # noqa: E402
+from signcam.pipeline import FrameResult  # noqa: E402
+from signcam.sources import Frame  # noqa: E402
+
+
+def _zoomed_scene() -> tuple[np.ndarray, Scene]:
+    """A 40 x 30 "sign" off-centre (class 1), and one in the corner (class 2) that the zoom pushes out."""
+    image = np.zeros((200, 300, 3), np.uint8)
+    image[40:70, 200:240] = 255
+    image[0:20, 0:20] = 255
+    return image, Scene(0, Path("scene.png"), [(0, 0, 19, 19, 2), (200, 40, 239, 69, 1)])
+
+
+def _bright_box(frame: np.ndarray) -> tuple[int, int, int, int]:
+    """The box of the off-centre sign's pixels in a zoomed frame."""
+    ys, xs = np.nonzero(frame[:, :, 0] > 127)
+    sign = xs > 150
+    return xs[sign].min(), ys[sign].min(), xs[sign].max(), ys[sign].max()
 
 
 def test_moved_boxes_cover_the_signs_in_every_zoomed_frame() -> None:
-    image = np.zeros((200, 300, 3), np.uint8)
-    image[40:70, 200:240] = 255  # a 40 x 30 "sign" off-centre, and one at the edge the zoom pushes out
-    image[0:20, 0:20] = 255
-    scene = Scene(0, Path("scene.png"), [(200, 40, 239, 69, 1), (0, 0, 19, 19, 2)])
+    image, scene = _zoomed_scene()
     frames = list(zoom_frames(image, hold=5, zoom=1.5))
     assert len(frames) == 5
     for frame, matrix in frames:
-        boxes = moved_boxes(scene, matrix, 300, 200)
-        ys, xs = np.nonzero(frame[:, :, 0] > 127)
-        sign = xs > 150
-        x1, y1, x2, y2, class_id = boxes[0]
-        assert class_id == 1
-        assert abs(x1 - xs[sign].min()) <= 1 and abs(x2 - xs[sign].max()) <= 1
-        assert abs(y1 - ys[sign].min()) <= 1 and abs(y2 - ys[sign].max()) <= 1
+        *box, class_id = moved_box(scene.boxes[1], matrix, 300, 200)
+        assert class_id == 1 and np.allclose(box, _bright_box(frame), atol=1)
     # By the end the corner square is pushed out of the frame (less than 8 px left): no box.
-    assert [b[4] for b in moved_boxes(scene, frames[0][1], 300, 200)] == [1, 2]
-    assert [b[4] for b in moved_boxes(scene, frames[-1][1], 300, 200)] == [1]
+    assert moved_box(scene.boxes[0], frames[0][1], 300, 200) is not None
+    assert moved_box(scene.boxes[0], frames[-1][1], 300, 200) is None
+
+
+def test_a_sign_named_after_another_left_the_frame_is_credited_to_itself(tmp_path: Path) -> None:
+    image, scene = _zoomed_scene()
+    cv2.imwrite(str(tmp_path / "scene.png"), image)
+    scene = Scene(0, tmp_path / "scene.png", scene.boxes)
+
+    class LateEngine:  # names the off-centre sign in the last frame only, once the corner one is gone
+        scan_every = 1
+
+        def reset(self) -> None:
+            pass
+
+        def process(self, frame: Frame) -> FrameResult:
+            found = [Detection(_bright_box(frame.image), 1, 0.9)] if frame.index == 4 else []
+            return FrameResult(frame, found)
+
+    report = run_clips(LateEngine(), [scene], hold=5, zoom=1.5)
+    assert report["never_named"] == [f"scene.png {scene.boxes[0]}"]
+    assert report["frames_to_first_name_mean"] == 4.0
 
 
 def test_fit_cuts_to_the_aspect_ratio_about_the_centre_then_resizes() -> None:

@@ -70,6 +70,13 @@ def test_one_sign_is_matched_once_and_signless_scenes_count_false_alarms() -> No
     assert (score.tp, score.fp, score.fn) == (1, 2, 2)
 
 
+def test_figures_are_rounded_once() -> None:
+    """The held-out F1 is 250/271 = 0.92251: 0.9225 in the JSON, and 0.923 printed, not 0.9225 rounded again."""
+    score = DetectionScore(tp=125, fp=7, fn=14)
+    assert score.report()["f1"] == 0.9225
+    assert f"{score.report(digits=None)['f1']:.3f}" == "0.923"
+
+
 def test_low_overlap_is_not_a_hit() -> None:
     score = DetectionScore()
     assert match_scene([Detection((100, 100, 159, 159), 14, 0.9)], _scene((100, 100, 129, 129, 14)), score) == [False]

@@ -84,16 +84,19 @@ class DetectionScore:
     def recall_of(self, key: str) -> float | None:
         return self.hits[key] / self.totals[key] if self.totals[key] else None
 
-    def report(self) -> dict:
+    def report(self, digits: int | None = 4) -> dict:
+        """The figures, each ratio rounded to ``digits`` (``None``: exact, for printing at another precision)."""
+        def ratio(value: float | None) -> float | None:
+            return value if value is None or digits is None else round(value, digits)
+
         groups = [name for name, _, _ in WIDTH_BINS] + [">=32"] + list(CATEGORIES)
         return {
             "signs": self.tp + self.fn, "detections": self.tp + self.fp,
-            "precision": round(self.precision, 4), "recall": round(self.recall, 4), "f1": round(self.f1, 4),
-            "located_any_class": round(self.located / max(self.tp + self.fn, 1), 4),
-            "recall_by_group": {g: (None if self.recall_of(g) is None else round(self.recall_of(g), 4),
-                                    self.totals[g]) for g in groups},
+            "precision": ratio(self.precision), "recall": ratio(self.recall), "f1": ratio(self.f1),
+            "located_any_class": ratio(self.located / max(self.tp + self.fn, 1)),
+            "recall_by_group": {g: (ratio(self.recall_of(g)), self.totals[g]) for g in groups},
             "signless_scenes": self.signless_scenes,
-            "fp_per_signless_scene": round(self.fp_signless / max(self.signless_scenes, 1), 4),
+            "fp_per_signless_scene": ratio(self.fp_signless / max(self.signless_scenes, 1)),
             "errors": self.errors,
         }
 
@@ -262,7 +265,7 @@ def main(args: argparse.Namespace) -> int:
             for x1, y1, x2, y2, _ in scene.boxes:
                 cv2.rectangle(shown, (x1 - 3, y1 - 3), (x2 + 3, y2 + 3), (255, 255, 255), 1)
             saved.write(shown, _saved_name(scene))
-    report = score.report()
+    report = score.report(digits=None)  # printed to 3 places from the exact figures, kept to 4 in --json
     report.update(split=args.split, scenes=len(scenes), conf=recognizer.conf,
                   ms_per_scene_median=round(1e3 * float(np.median(elapsed)), 1) if elapsed else None)
     print(f"scenes {len(scenes)} ({args.split}), signs {report['signs']}: precision {report['precision']:.3f}  "
@@ -275,5 +278,5 @@ def main(args: argparse.Namespace) -> int:
     for error in report["errors"]:
         print("  " + describe_error(error))
     if args.json:
-        args.json.write_text(json.dumps(report, indent=1))
+        args.json.write_text(json.dumps({**report, **score.report()}, indent=1))
     return 0
