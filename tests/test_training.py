@@ -101,6 +101,7 @@ def test_evaluate_writes_report_and_plots(report_dir: Path, capsys: pytest.Captu
     report = json.loads((report_dir / "evaluate-report.json").read_text())
     assert report["test_images"] == 600 and 0 <= report["test_accuracy"] <= 1 and 0 <= report["test_rejected"] <= 1
     assert report["gtsdb_scenes"] == 12 and report["gtsdb_negatives"] > 100 and 0 <= report["false_accept_rate"] <= 1
+    assert 0 <= report["false_accept_rate_at_conf"] <= report["false_accept_rate"]
     assert report["read_zooms"] == list(READ_ZOOMS) and set(report["validation_by_zoom"]) == {str(z) for z in ZOOM_SCAN}
     assert 0 <= report["validation_accuracy"] <= 1 and report["validation_log_loss"] > 0
     assert report["validation_errors"] == round((1 - report["validation_accuracy"]) * report["validation_images"])
