@@ -1,12 +1,16 @@
-"""The validation split of GTSRB: whole tracks, one in N, larger splits holding the default one."""
+"""GTSRB in memory: crops read as the runtime reads them; the validation split, whole tracks, one in N."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import cv2
 import numpy as np
 import pytest
 import torch
 
-from training.data import VAL_EVERY, TensorSet, split_by_track
+from signcam.classifier import Classifier
+from training.data import VAL_EVERY, TensorSet, load_gtsrb, split_by_track
 
 
 def _tracks(count: int, frames: int = 3) -> TensorSet:
@@ -37,3 +41,16 @@ def test_a_larger_validation_split_holds_the_default_one(every: int) -> None:
 def test_a_split_that_leaves_nothing_to_train_on_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 2"):
         split_by_track(_tracks(12), 1)
+
+
+@pytest.mark.parametrize("shape", [(15, 20), (20, 15), (60, 50), (32, 32)])
+def test_crops_of_any_size_are_resized_as_classify_reads_them(tmp_path: Path, shape: tuple[int, int]) -> None:
+    """GTSRB as downloaded has crops of 15 to 250 px: training must see them as the app's classifier will."""
+    crop = np.random.default_rng(0).integers(0, 256, (*shape, 3), dtype=np.uint8)
+    folder = tmp_path / "gtsrb" / "GTSRB" / "Training" / "00000"
+    folder.mkdir(parents=True)
+    cv2.imwrite(str(folder / "00007_00001.ppm"), crop)
+    data = load_gtsrb(tmp_path, "train")
+    assert data.labels.tolist() == [0] and data.tracks.tolist() == [7]
+    read = Classifier().prepare(crop)[0]
+    assert np.array_equal(data.images[0].numpy().transpose(1, 2, 0), read)

@@ -89,8 +89,9 @@ def load_gtsrb(root: str | Path, split: str, size: int = 32, download: bool = Fa
         image = cv2.imread(path, cv2.IMREAD_COLOR)
         if image is None:
             raise FileNotFoundError(f"cannot read {path}")
-        if image.shape[:2] != (size, size):
-            image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+        if image.shape[:2] != (size, size):  # resized as `signcam classify` resizes a crop
+            h, w = image.shape[:2]
+            image = crop_patches(image, [(0, 0, w - 1, h - 1)], size, margin=0.0)[0]
         images[i] = image
         labels[i] = label
         name = Path(path).name
