@@ -94,6 +94,7 @@ class QtMainWindow(QMainWindow):
         self._make_menus()
         self._restore_settings()
         self._connect()
+        self.commands["play"].setEnabled(False)  # nothing to play yet
         self._stats_timer = QTimer(self, interval=500, timeout=self._update_stats)
         self._stats_timer.start()
         if model_error:
@@ -262,6 +263,7 @@ class QtMainWindow(QMainWindow):
         if spec == "demo" and not demo_video_path(make=False).is_file():
             opening = "Opening demo: drawing the clip, the first time only (about 10 s)…"
         self.statusBar().showMessage(f"Saved the recording {saved}. {opening}" if saved else opening, 15_000)
+        self.commands["play"].setEnabled(False)  # until it opens: it plays as soon as it does
         self.player.open(str(spec))
 
     def show_start(self, message: str = "") -> None:
@@ -318,6 +320,7 @@ class QtMainWindow(QMainWindow):
         self.source_label.setText(info.description)
         self.setWindowTitle(f"{Path(info.spec).name or info.spec} – signcam")
         self.stack.setCurrentWidget(self.video_page)
+        self.commands["play"].setEnabled(True)
         seekable = not info.is_live
         for name in ("step_back", "forward", "back"):
             self.commands[name].setEnabled(seekable)
@@ -349,6 +352,7 @@ class QtMainWindow(QMainWindow):
         if self._shown_this_source and shown is not None:
             self._broken_source = self._opened_spec
             self.bar.set_position(shown.index, shown.time_ms)  # the time of the frame left on screen
+            self.commands["play"].setEnabled(True)
         else:
             self.panel.clear(self.recognition.epoch)
             self.source_label.clear()

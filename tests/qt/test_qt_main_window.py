@@ -335,6 +335,26 @@ def test_a_speed_limit_of_an_earlier_epoch_is_not_shown(window):
     assert panel.speed_limit.limit == 50
 
 
+def test_play_is_offered_only_when_there_is_something_to_play(qtbot, window, clip, monkeypatch):
+    """Not before a source opens (the demo takes seconds to draw the first time), nor after one failed to."""
+    play = window.commands["play"]
+    assert not play.isEnabled()
+    opening = threading.Event()
+
+    def open_source(spec: str, realtime: bool):
+        opening.wait(TIMEOUT_MS / 1000)
+        return sources.open_source(spec, realtime)
+
+    monkeypatch.setattr(qt_player, "open_source", open_source)
+    window.open_source(str(clip))
+    assert not play.isEnabled()
+    opening.set()
+    qtbot.waitUntil(play.isEnabled, timeout=TIMEOUT_MS)
+    window.open_source(str(clip.with_name("missing.mp4")))
+    qtbot.waitUntil(lambda: window.stack.currentWidget() is window.start_screen, timeout=TIMEOUT_MS)
+    assert not play.isEnabled()
+
+
 def test_no_snapshot_of_the_last_source_while_the_next_opens(qtbot, window, clip, monkeypatch):
     open_and_play(qtbot, window, clip)
     opening = threading.Event()
