@@ -274,6 +274,8 @@ class QtPlayer(QObject):
     playingChanged = pyqtSignal(bool)
     failed = pyqtSignal(str)
     recordingChanged = pyqtSignal(object)
+    #: (session, signal name, arguments) from the playback thread: see :meth:`_tell`.
+    _fromSession = pyqtSignal(object, str, tuple)
 
     def __init__(self, recognition: QtRecognition, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -295,6 +297,7 @@ class QtPlayer(QObject):
         self._idle = False
         self._version = 0
         self._position = -1
+        self._fromSession.connect(self._relay)
         self._frames_lock = threading.Lock()
         self._buffers: list[np.ndarray] = []
         self._writing: list[int] = []
@@ -444,7 +447,7 @@ class QtPlayer(QObject):
             self._recorder.close()
         self._recorder, self._record_path = None, None
 
-    def _record(self, image: np.ndarray, time_ms: float | None) -> None:
+    def _record(self, session: _Session, image: np.ndarray, time_ms: float | None) -> None:
         with self._record_lock:
             if self._recorder is None:
                 return
@@ -455,8 +458,21 @@ class QtPlayer(QObject):
                 log.exception("recording failed")
                 error = f"recording stopped: {_message(exc)}"
                 self._close_recorder()
-        self.recordingChanged.emit(None)
-        self.failed.emit(error)
+        self._tell(session, "recordingChanged", None)
+        self._tell(session, "failed", error)
+
+    def _tell(self, session: _Session, signal: str, *args: object) -> None:
+        """Emit ``signal`` for ``session`` from its playback thread.
+
+        The window gets it a moment later, on its own thread, by when the user may have opened
+        another source: it is then dropped, so an old source's "opened", "failed" or "paused"
+        never lands on the new one.
+        """
+        self._fromSession.emit(session, signal, args)
+
+    def _relay(self, session: _Session, signal: str, args: tuple) -> None:
+        if session is self._session:
+            getattr(self, signal).emit(*args)
 
     def snapshot(self, path: str | Path) -> Path:
         """Save the annotated frame on screen as an image file.
@@ -491,7 +507,7 @@ class QtPlayer(QObject):
                 self.info = info
                 # Unrelated stills (or one frame) have nothing to track across; their signs are reported one by one.
                 session.epoch = self.recognition.reset(track=source.trackable)
-            self.opened.emit(info)
+            self._tell(session, "opened", info)
             self._play(session, source)
         except Exception as exc:
             log.debug("playback of %s stopped", session.spec, exc_info=True)
@@ -519,8 +535,8 @@ class QtPlayer(QObject):
                 self.info = None
         if current:
             saved = self.stop_recording()
-            self.playingChanged.emit(False)
-            self.failed.emit(f"{message} (the recording so far is in {saved})" if saved else message)
+            self._tell(session, "playingChanged", False)
+            self._tell(session, "failed", f"{message} (the recording so far is in {saved})" if saved else message)
 
     def _play(self, session: _Session, source: FrameSource) -> None:
         """Read, pace, recognise, annotate and publish frames until the session ends."""
@@ -579,7 +595,7 @@ class QtPlayer(QObject):
                     self._fail(session, f"{source.description} ended")
                     return
                 if ended:
-                    self.playingChanged.emit(False)
+                    self._tell(session, "playingChanged", False)
                 continue
             if not stepping and not source.is_live:
                 if clock is None:
@@ -639,7 +655,7 @@ class QtPlayer(QObject):
                                      show_rejected=options.show_rejected)
         if record:
             info = self.info  # a camera or stream drops frames while busy: its recording is paced by their times
-            self._record(annotated, frame.time_ms if info is not None and info.is_live else None)
+            self._record(session, annotated, frame.time_ms if info is not None and info.is_live else None)
         self._position = frame.index
         self._publish(annotated, frame, session)
 

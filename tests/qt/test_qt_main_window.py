@@ -335,6 +335,16 @@ def test_a_speed_limit_of_an_earlier_epoch_is_not_shown(window):
     assert panel.speed_limit.limit == 50
 
 
+def test_what_a_replaced_source_reported_too_late_is_ignored(qtbot, window, clip, tmp_path):
+    """A missing file fails on its thread, then the user opens a video before the window heard of the failure."""
+    window.open_source(str(tmp_path / "missing.mp4"))
+    window.player._session.thread.join(TIMEOUT_MS / 1000)  # failed, the window not told yet: no event processed
+    open_and_play(qtbot, window, clip)
+    qtbot.wait(100)  # any report still queued arrives
+    assert window.last_error is None and window.stack.currentWidget() is window.video_page
+    assert window.player.playing and window.commands["play"].text() == "&Pause"
+
+
 def test_play_is_offered_only_when_there_is_something_to_play(qtbot, window, clip, monkeypatch):
     """Not before a source opens (the demo takes seconds to draw the first time), nor after one failed to."""
     play = window.commands["play"]
