@@ -224,14 +224,19 @@ class VideoSink:
             image: The frame.
             time_ms: Its time, for a camera or stream, whose frames come when they come and are
                 dropped while the reader is busy: the frame before is repeated to fill the time
-                since (up to ``MAX_GAP_S``), so the video plays at the pace it was filmed.
+                since, so the video plays at the pace it was filmed. A longer gap than
+                ``MAX_GAP_S`` (a pause, a stall) is cut to it.
         """
         if self._writer is None:
             self._open((image.shape[1], image.shape[0]))
         assert self._writer is not None and self.size is not None
         if time_ms is not None and self._last is not None and self._start_ms is not None:
-            due = round((time_ms - self._start_ms) * self.fps / 1000.0)  # frames before this one, at its time
-            for _ in range(min(due - self.frames_written, round(MAX_GAP_S * self.fps))):
+            gap = round((time_ms - self._start_ms) * self.fps / 1000.0) - self.frames_written
+            most = round(MAX_GAP_S * self.fps)
+            if gap > most:  # a pause or a long stall: held for MAX_GAP_S, the rest of it left out
+                self._start_ms += (gap - most) * 1000.0 / self.fps
+                gap = most
+            for _ in range(gap):
                 self._writer.write(self._last)
                 self.frames_written += 1
         elif time_ms is not None:

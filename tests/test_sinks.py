@@ -112,10 +112,12 @@ def test_a_live_sources_video_is_paced_by_the_frame_times(tmp_path: Path) -> Non
     """Frames dropped by a camera's reader are filled with the frame before, so the video keeps the real pace."""
     path = tmp_path / "camera.avi"
     with VideoSink(path, fps=10.0, size=(64, 48)) as video:
-        for value, time_ms in [(10, 1000.0), (20, 1100.0), (30, 1400.0), (40, 1500.0), (50, 60_000.0)]:
+        for value, time_ms in [(10, 1000.0), (20, 1100.0), (30, 1400.0), (40, 1500.0), (50, 60_000.0),
+                               (60, 60_100.0), (70, 60_300.0)]:
             video.write(np.full((48, 64, 3), value, np.uint8), time_ms)
-    # 1.0 s, 1.1 s, 1.2-1.3 s held, 1.4 s, 1.5 s, then a stall filled for MAX_GAP_S only.
-    expected = [10, 20, 20, 20, 30, 40] + [40] * round(MAX_GAP_S * 10) + [50]
+    # 1.0 s, 1.1 s, 1.2-1.3 s held, 1.4 s, 1.5 s, then a stall held for MAX_GAP_S only, the
+    # frames after it at their own pace again.
+    expected = [10, 20, 20, 20, 30, 40] + [40] * round(MAX_GAP_S * 10) + [50, 60, 60, 70]
     assert video.frames_written == len(expected)
     capture = cv2.VideoCapture(str(path))
     values = []
