@@ -332,7 +332,8 @@ def _write_atomically(path: str | os.PathLike, text: str) -> None:
     path = Path(path)
     partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
-        partial.write_text(text, encoding="utf-8", newline="")
+        # A file name that is not UTF-8 (its bytes kept as surrogates) goes back out as those bytes.
+        partial.write_text(text, encoding="utf-8", errors="surrogateescape", newline="")
         os.replace(partial, path)
     except OSError as exc:
         raise SignCamError(f"cannot write {path}: {exc.strerror}") from None

@@ -169,6 +169,11 @@ def test_files_whose_names_are_not_utf8_are_written_and_read_back(tmp_path: Path
         assert [frame.index for frame in source] == [0, 1, 2]
     write_image(image, np.full((20, 30, 3), 200, np.uint8))
     assert read_image(image).shape == (20, 30, 3)
+    event = SignEvent(1, 2, "Speed limit 50", 0.9, 12, 480.0, (5, 6, 40, 41), str(video))
+    write_events_csv([event], tmp_path / "signs.csv")
+    assert b"caf\xe9.avi" in (tmp_path / "signs.csv").read_bytes()  # the name as it is on disk
+    write_events_json([event], tmp_path / "signs.json")
+    assert json.loads((tmp_path / "signs.json").read_text())[0]["source"] == str(video)
 
 
 EVENTS = [

@@ -9,6 +9,8 @@ Example:
 
 from __future__ import annotations
 
+import os
+
 from PyQt6.QtCore import QByteArray, QSettings
 
 from signcam.recognizer import DEFAULT_CONF
@@ -16,6 +18,20 @@ from signcam.recognizer import DEFAULT_CONF
 __all__ = ["QtAppSettings", "MAX_RECENT"]
 
 MAX_RECENT = 10
+
+
+def _storable(path: str) -> str | QByteArray:
+    """``path`` as QSettings keeps it: text, or its bytes when it is not text (a file name that is
+    not UTF-8, kept by Python as surrogates, which QSettings would turn into replacement marks)."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return QByteArray(os.fsencode(path))
+    return path
+
+
+def _path(stored: object) -> str:
+    return os.fsdecode(bytes(stored)) if isinstance(stored, QByteArray) else str(stored or "")
 
 
 class QtAppSettings:
@@ -33,22 +49,28 @@ class QtAppSettings:
         # INI files store everything as text; ``type=`` converts it back.
         return self.qsettings.value(key, default, type=kind)
 
+    def _get_path(self, key: str) -> str:
+        return _path(self.qsettings.value(key, ""))
+
+    def _set_path(self, key: str, path: str) -> None:
+        self.qsettings.setValue(key, _storable(path))
+
     @property
     def last_source(self) -> str | None:
-        return self._get("source/last", "", str) or None
+        return self._get_path("source/last") or None
 
     @last_source.setter
     def last_source(self, spec: str | None) -> None:
-        self.qsettings.setValue("source/last", spec or "")
+        self._set_path("source/last", spec or "")
 
     @property
     def recent_files(self) -> list[str]:
-        return [path for path in self._get("source/recent", [], list) if path]
+        return [_path(p) for p in self._get("source/recent", [], list) if p]
 
     def add_recent(self, path: str) -> None:
         """Put a file first in the recent list (without duplicates, at most MAX_RECENT)."""
         recent = [path, *[p for p in self.recent_files if p != path]][:MAX_RECENT]
-        self.qsettings.setValue("source/recent", recent)
+        self.qsettings.setValue("source/recent", [_storable(p) for p in recent])
 
     @property
     def conf(self) -> float:
@@ -77,11 +99,11 @@ class QtAppSettings:
     @property
     def output_dir(self) -> str:
         """Folder for recordings and snapshots ("" means the user's Videos/Pictures folders)."""
-        return self._get("output/dir", "", str)
+        return self._get_path("output/dir")
 
     @output_dir.setter
     def output_dir(self, path: str) -> None:
-        self.qsettings.setValue("output/dir", path)
+        self._set_path("output/dir", path)
 
     def sync(self) -> None:
         self.qsettings.sync()

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
+import urllib.parse
 from pathlib import Path
 
 import cv2
@@ -487,6 +491,22 @@ def test_settings_persist(qtbot, make_window, settings, clip):
     assert again.player.info.spec == str(clip.resolve())
 
 
+def test_file_names_that_are_not_utf8_are_remembered_as_they_are(settings, tmp_path):
+    """A Latin-1 name reaches Python with a lone surrogate, which QSettings would turn into a replacement mark."""
+    name = os.fsdecode(bytes(tmp_path) + b"/caf\xe9.mp4")
+    settings.last_source = name
+    settings.add_recent(name)
+    settings.output_dir = name + "-out"
+    settings.sync()
+    read_back = subprocess.run(  # by another process: this one's QSettings would answer from memory
+        [sys.executable, "-c", "import os, sys; from PyQt6.QtCore import QSettings; "
+         "from signcam._qt.qt_settings import QtAppSettings; "
+         "s = QtAppSettings(QSettings(sys.argv[1], QSettings.Format.IniFormat)); "
+         "print([os.fsencode(p).hex() for p in (s.last_source, *s.recent_files, s.output_dir)])",
+         settings.qsettings.fileName()], capture_output=True, text=True, check=True).stdout
+    assert read_back.strip() == str([os.fsencode(p).hex() for p in (name, name, name + "-out")])
+
+
 @pytest.mark.parametrize("is_camera, message", [(True, "stopped delivering frames"), (False, "ended")])
 def test_a_live_source_that_stops_is_reported_and_its_recording_kept(qtbot, window, monkeypatch, is_camera, message):
     capture = FakeCapture()
@@ -509,13 +529,17 @@ def test_a_file_opened_by_a_relative_path_is_remembered_by_its_full_one(qtbot, w
     assert window.settings.last_source == str(clip.resolve()) == window.settings.recent_files[0]
 
 
-def test_drop_a_file_to_open_it(qtbot, window, clip):
+@pytest.mark.parametrize("name", [b"clip.mp4", b"caf\xe9.mp4"], ids=["utf8", "latin1"])
+def test_drop_a_file_to_open_it(qtbot, window, clip, tmp_path, name):
+    path = os.fsdecode(bytes(tmp_path) + b"/" + name)
+    Path(path).write_bytes(clip.read_bytes())
+    url = QUrl("file://" + urllib.parse.quote(os.fsencode(path)))  # as a file manager sends it
     mime = QMimeData()
-    mime.setUrls([QUrl.fromLocalFile(str(clip))])
+    mime.setUrls([url])
     window.dropEvent(QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
                                 Qt.KeyboardModifier.NoModifier))
-    qtbot.waitUntil(lambda: window.player.info is not None, timeout=TIMEOUT_MS)
-    assert window.player.info.spec == str(clip)
+    qtbot.waitUntil(lambda: window.player.info is not None or window.last_error is not None, timeout=TIMEOUT_MS)
+    assert window.last_error is None and window.player.info.spec == path
 
 
 def test_recent_files_menu(qtbot, window, clip, other_clip):
