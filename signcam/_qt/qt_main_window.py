@@ -276,6 +276,10 @@ class QtMainWindow(QMainWindow):
         self.statusBar().showMessage(f"Saved the recording {saved}. {opening}" if saved else opening, 15_000)
         self.commands["play"].setEnabled(False)  # until it opens: it plays as soon as it does
         self.player.open(str(spec))
+        # The last source's signs and name go with it (after open(), whose reset outdates what is in flight).
+        self.panel.clear(self.recognition.epoch)
+        self.source_label.clear()
+        self.setWindowTitle("signcam")
 
     def show_start(self, message: str = "") -> None:
         self.start_screen.set_message(message)

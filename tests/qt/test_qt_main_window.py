@@ -353,6 +353,9 @@ def test_play_is_offered_only_when_there_is_something_to_play(qtbot, window, cli
     """Not before a source opens (the demo takes seconds to draw the first time), nor after one failed to."""
     play = window.commands["play"]
     assert not play.isEnabled()
+    open_and_play(qtbot, window, clip)
+    wait_for_events(qtbot, window)
+    assert play.isEnabled()
     opening = threading.Event()
 
     def open_source(spec: str, realtime: bool):
@@ -362,6 +365,7 @@ def test_play_is_offered_only_when_there_is_something_to_play(qtbot, window, cli
     monkeypatch.setattr(qt_player, "open_source", open_source)
     window.open_source(str(clip))
     assert not play.isEnabled()
+    assert window.panel.events == [] and window.windowTitle() == "signcam"  # nothing of the source before
     opening.set()
     qtbot.waitUntil(play.isEnabled, timeout=TIMEOUT_MS)
     window.open_source(str(clip.with_name("missing.mp4")))
