@@ -17,7 +17,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from signcam.cli import non_negative_int, positive_float, positive_int
+from signcam.errors import SourceError
 from signcam.sinks import VideoSink
+from signcam.sources import read_image
 
 
 def zoom_frames(image: np.ndarray, hold: int, zoom: float):
@@ -53,11 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, help="folder of images (e.g. a GTSDB folder)")
     parser.add_argument("output", type=Path, help="video to write (.mp4 or .avi)")
-    parser.add_argument("--first", type=int, default=0, help="index of the first image, in name order")
-    parser.add_argument("--count", type=int, default=40, help="how many images")
-    parser.add_argument("--hold", type=int, default=25, help="frames per image")
-    parser.add_argument("--zoom", type=float, default=1.15, help="zoom reached at the end of each image")
-    parser.add_argument("--fps", type=float, default=25.0)
+    parser.add_argument("--first", type=non_negative_int, default=0, help="index of the first image, in name order")
+    parser.add_argument("--count", type=positive_int, default=40, help="how many images")
+    parser.add_argument("--hold", type=positive_int, default=25, help="frames per image")
+    parser.add_argument("--zoom", type=positive_float, default=1.15, help="zoom reached at the end of each image")
+    parser.add_argument("--fps", type=positive_float, default=25.0)
     parser.add_argument("--size", type=frame_size, metavar="WxH",
                         help="frame size, e.g. 1920x1080 (default: the images' own); each image is cut to "
                              "this aspect ratio about its centre, then resized")
@@ -68,18 +71,24 @@ def main(argv: list[str] | None = None) -> int:
     if not images:
         print(f"no images in {args.folder} from index {args.first}", file=sys.stderr)
         return 2
+    written = 0
     with VideoSink(args.output, args.fps) as sink:
         for path in images:
-            image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-            if image is None:
-                print(f"skipping unreadable {path}", file=sys.stderr)
+            try:
+                image = read_image(path)
+            except SourceError as exc:
+                print(f"skipping: {exc}", file=sys.stderr)
                 continue
             if args.size:
                 image = fit(image, args.size)
-            h, w = image.shape[:2]
             for frame, _matrix in zoom_frames(image, args.hold, args.zoom):
                 sink.write(frame)
-    print(f"wrote {args.output}: {len(images)} images x {args.hold} frames, {w}x{h}")
+            written += 1
+    if not written:
+        print(f"none of the {len(images)} images could be read", file=sys.stderr)
+        return 2
+    width, height = sink.size
+    print(f"wrote {args.output}: {written} images x {args.hold} frames, {width}x{height}")
     return 0
 
 

@@ -39,6 +39,7 @@ __all__ = [
     "VideoSink",
     "ImageFolderSink",
     "write_image",
+    "MAX_GAP_S",
     "VIDEO_CODECS",
     "frame_record",
     "write_events_csv",
@@ -134,7 +135,7 @@ class JSONLinesSink:
             try:
                 self._file = open(self.path, "w", encoding="utf-8")  # closed in __exit__
             except OSError as exc:
-                raise SignCamError(f"cannot write {self.path}: {exc.strerror}") from None
+                raise SignCamError(f"cannot write {self.path}: {exc.strerror or exc}") from None
         return self
 
     def append(self, result: FrameResult) -> None:
@@ -267,7 +268,7 @@ def make_folder(folder: str | os.PathLike) -> Path:
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise SignCamError(f"cannot create folder {folder}: {exc.strerror}") from None
+        raise SignCamError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
     return folder
 
 
@@ -292,7 +293,7 @@ def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
 
 
 class ImageFolderSink:
-    """Annotated frames saved as JPEG files into a folder (created if missing).
+    """Annotated frames saved as image files into a folder (created if missing), in the format of each name's suffix.
 
     Args:
         folder: Output folder.
@@ -336,7 +337,7 @@ def _write_atomically(path: str | os.PathLike, text: str) -> None:
         partial.write_text(text, encoding="utf-8", errors="surrogateescape", newline="")
         os.replace(partial, path)
     except OSError as exc:
-        raise SignCamError(f"cannot write {path}: {exc.strerror}") from None
+        raise SignCamError(f"cannot write {path}: {exc.strerror or exc}") from None
     finally:
         partial.unlink(missing_ok=True)
 

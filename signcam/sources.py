@@ -41,6 +41,7 @@ __all__ = [
     "open_source",
     "open_images",
     "opencv_path",
+    "LIVE_TIMEOUT_S",
     "find_images",
     "open_camera",
     "find_cameras",
@@ -476,7 +477,7 @@ def demo_video_path(make: bool = True) -> Path:
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "signcam"
     # Named after the code that draws it, so a changed demo is drawn again, not read stale.
     digest = hashlib.sha256()
-    for module in ("demo.py", "pictograms.py"):
+    for module in ("demo.py", "pictograms.py", "overlay.py"):  # overlay.blend draws its signs in
         digest.update((Path(__file__).parent / module).read_bytes())
     path = cache / f"demo-{digest.hexdigest()[:12]}.mp4"
     if make and not path.is_file():

@@ -23,7 +23,7 @@ import numpy as np
 
 from signcam.detection import Detection, Motion, iou_matrix
 
-__all__ = ["ClassVote", "Tracker"]
+__all__ = ["ClassVote", "Tracker", "SWITCH_IOU"]
 
 #: Least and most a sign's size changes from one frame to the next.
 _GROWTH_RANGE = (0.9, 1.2)

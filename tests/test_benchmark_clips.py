@@ -92,6 +92,13 @@ def test_make_clip_writes_frames_of_the_size_asked(tmp_path: Path) -> None:
     assert sizes == [(48, 64, 3)] * 6
 
 
+def test_make_clip_of_unreadable_images_says_so(tmp_path: Path, capsys) -> None:
+    (tmp_path / "00000.jpg").write_bytes(b"not an image")
+    assert make_clip.main([str(tmp_path), str(tmp_path / "clip.avi")]) == 2
+    assert "none of the 1 images could be read" in capsys.readouterr().err
+    assert not (tmp_path / "clip.avi").exists()
+
+
 def test_close_up_counts_a_sign_as_found_only_with_its_class_and_can_count_one_class(tmp_path: Path) -> None:
     """A stand-in recognizer that names whatever fills the middle of the frame as class 17."""
     cv2.imwrite(str(tmp_path / "scene.png"), np.zeros((200, 300, 3), np.uint8))

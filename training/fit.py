@@ -2,7 +2,9 @@
 
 The loop is cut the usual way: :func:`load_data`, :func:`train_one_epoch`,
 :func:`evaluate`. A checkpoint is one dict ``{model, ema, optimizer, lr_scheduler,
-epoch, args, history}`` written after every epoch, so ``--resume`` continues a run.
+epoch, args, history}``, plus the random-number states (``augment_rng``, ``torch_rng``,
+``cuda_rng``), the data summary (``data``) and the network's shape (``arch``), written
+after every epoch, so ``--resume`` continues a run.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, spl
 from training.export import load_checkpoint, read_checkpoint
 from training.model import CONTRAST_MODES, SignNet
 
-__all__ = ["add_arguments", "main", "load_data", "train_one_epoch", "evaluate"]
+__all__ = ["add_arguments", "main", "load_data", "train_one_epoch", "evaluate", "predict", "pick_device"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -10,7 +10,7 @@ import argparse
 import os
 import sys
 
-from signcam.cli import positive_int
+from signcam.cli import positive_float, positive_int
 from signcam.errors import SignCamError
 from signcam.pipeline import DEFAULT_SCAN_EVERY
 
@@ -24,13 +24,6 @@ def _no_display() -> bool:
     return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def _seconds(text: str) -> float:
-    value = float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", metavar="SRC", help="camera index (0) or /dev/videoN, rtsp/http URL, video file, "
                                                         "image, folder of images, or 'demo' for the built-in clip")
@@ -38,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scan-every", type=positive_int, default=DEFAULT_SCAN_EVERY, metavar="N",
                         help="search whole frames every Nth frame, in between only around the signs being "
                              "tracked; 1: every frame")
-    parser.add_argument("--measure-fps", type=_seconds, metavar="SECONDS",
+    parser.add_argument("--measure-fps", type=positive_float, metavar="SECONDS",
                         help="play --source in a loop with recognition on, print the frames displayed per second "
                              "after SECONDS and quit (works offscreen: QT_QPA_PLATFORM=offscreen)")
 
