@@ -22,13 +22,12 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 from make_clip import zoom_frames
 from tqdm import tqdm
 
 from signcam.detection import iou_matrix
-from signcam.gtsdb import Scene, load_scenes, split_scenes, split_validation
+from signcam.gtsdb import Scene, load_scenes, select_scenes
 from signcam.pipeline import Engine
 from signcam.sources import Frame
 from training.eval_detect import DetectionScore, match_scene
@@ -52,9 +51,7 @@ def run_clips(engine: Engine, scenes: list[Scene], hold: int, zoom: float) -> di
     never_named: list[str] = []
     elapsed = []
     for scene in tqdm(scenes, desc=f"scan every {engine.scan_every}", unit="clip", leave=False):
-        image = cv2.imread(str(scene.path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise FileNotFoundError(f"cannot read {scene.path}")
+        image = scene.read()
         h, w = image.shape[:2]
         engine.reset()
         named = [None] * len(scene.boxes)
@@ -101,8 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     from signcam.classifier import Classifier
     from signcam.recognizer import Recognizer
 
-    tune, holdout = split_scenes(load_scenes(args.folder))
-    scenes = split_validation(tune)[1] if args.split == "val" else holdout
+    scenes = select_scenes(load_scenes(args.folder), args.split)
     reports = []
     for n in args.scan_every:
         r = run_clips(Engine(Recognizer(Classifier(spin=False)), scan_every=n), scenes, args.hold, args.zoom)

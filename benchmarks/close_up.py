@@ -29,7 +29,7 @@ from make_clip import frame_size
 from tqdm import tqdm
 
 from signcam.detection import iou
-from signcam.gtsdb import Scene, load_scenes, split_scenes, split_validation
+from signcam.gtsdb import Scene, load_scenes, select_scenes
 from signcam.proposals import DEFAULT_COARSE_DETECTOR, DEFAULT_DETECTOR, LEVELS, SignDetProposer
 from signcam.recognizer import Recognizer
 
@@ -54,7 +54,7 @@ def found_share(recognizer: Recognizer, scenes: list[Scene], widths: list[int], 
                 frame_size: tuple[int, int] = FRAME, only_class: int | None = None) -> dict[int, float]:
     hits, total = dict.fromkeys(widths, 0), 0
     for scene in tqdm(scenes, desc="scenes", unit="scene", leave=False):
-        image = cv2.imread(str(scene.path))
+        image = scene.read()
         for *box, class_id in scene.boxes:
             if box[2] - box[0] + 1 < min_width or only_class not in (None, class_id):
                 continue
@@ -81,8 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args(argv)
 
-    tune, holdout = split_scenes(load_scenes(args.folder))
-    scenes = split_validation(tune)[1] if args.split == "val" else holdout
+    scenes = select_scenes(load_scenes(args.folder), args.split)
     scenes = [s for s in scenes if s.boxes]
     coarse = None if args.coarse_detector == "none" else args.coarse_detector
     results = {}

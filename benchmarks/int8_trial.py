@@ -28,7 +28,7 @@ from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, Q
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from signcam.classifier import DEFAULT_MODEL, Classifier
-from signcam.gtsdb import load_scenes, split_scenes, split_validation
+from signcam.gtsdb import load_scenes, select_scenes
 from signcam.onnx_session import open_onnx
 from signcam.proposals import DEFAULT_DETECTOR, DETECTOR_METADATA_KEY, SignDetProposer
 from training.data import load_gtsrb, split_by_track
@@ -83,12 +83,11 @@ def main() -> None:
     fit, val = split_by_track(train, VAL_EVERY)
     rng = np.random.default_rng(0)
     calibration = fit.images[rng.choice(len(fit), 2048, replace=False)].numpy().astype(np.float32)
-    tune, _ = split_scenes(load_scenes(args.gtsdb_dir))
-    fit_scenes, _ = split_validation(tune)
+    fit_scenes = select_scenes(load_scenes(args.gtsdb_dir), "train")
     detector = SignDetProposer(DEFAULT_DETECTOR, levels=1)
 
     def finder_input(scene) -> np.ndarray:
-        image = cv2.imread(str(scene.path))
+        image = scene.read()
         h, w = image.shape[:2]
         small = cv2.resize(image, detector._input_size(w, h, detector.scale), interpolation=cv2.INTER_AREA)
         return np.ascontiguousarray(small.transpose(2, 0, 1)[None], np.float32)

@@ -14,9 +14,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from signcam.sources import IMAGE_SUFFIXES
+import numpy as np
 
-__all__ = ["Scene", "load_scenes", "split_scenes", "split_validation", "HOLDOUT_FROM", "VALIDATION_FROM"]
+from signcam.sources import IMAGE_SUFFIXES, read_image
+
+__all__ = ["Scene", "load_scenes", "split_scenes", "split_validation", "select_scenes", "SPLITS", "HOLDOUT_FROM",
+           "VALIDATION_FROM"]
 
 
 #: Scenes numbered from here on are never tuned on: they measure detection quality.
@@ -39,6 +42,14 @@ class Scene:
     number: int
     path: Path
     boxes: list[tuple[int, int, int, int, int]] = field(default_factory=list)
+
+    def read(self) -> np.ndarray:
+        """The scene's image, BGR.
+
+        Raises:
+            SourceError: the file cannot be read or is damaged.
+        """
+        return read_image(self.path)
 
 
 def load_scenes(folder: str | Path) -> list[Scene]:
@@ -84,3 +95,23 @@ def split_scenes(scenes: list[Scene], holdout_from: int = HOLDOUT_FROM) -> tuple
 def split_validation(tune: list[Scene], validation_from: int = VALIDATION_FROM) -> tuple[list[Scene], list[Scene]]:
     """Split the tune scenes into (train, validation) by scene number, to compare recipes on the latter."""
     return split_scenes(tune, validation_from)
+
+
+#: The named parts of a GTSDB folder (see :func:`select_scenes`).
+SPLITS = ("tune", "holdout", "val", "train", "all")
+
+
+def select_scenes(scenes: list[Scene], split: str) -> list[Scene]:
+    """The scenes of one part: ``tune`` (below ``HOLDOUT_FROM``), ``holdout`` (from it on), ``val``
+    (``VALIDATION_FROM`` up to the holdout), ``train`` (tune less val) or ``all``.
+
+    Example:
+        >>> [s.number for s in select_scenes([Scene(374, Path("a")), Scene(375, Path("b"))], "val")]
+        [375]
+    """
+    tune, holdout = split_scenes(scenes)
+    train, val = split_validation(tune)
+    parts = {"tune": tune, "holdout": holdout, "val": val, "train": train, "all": scenes}
+    if split not in parts:
+        raise ValueError(f"unknown split {split!r}: one of {', '.join(SPLITS)}")
+    return parts[split]

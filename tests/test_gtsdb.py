@@ -8,7 +8,16 @@ import cv2
 import numpy as np
 import pytest
 
-from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, split_scenes, split_validation
+from signcam.errors import SourceError
+from signcam.gtsdb import (
+    HOLDOUT_FROM,
+    VALIDATION_FROM,
+    Scene,
+    load_scenes,
+    select_scenes,
+    split_scenes,
+    split_validation,
+)
 
 
 def _folder(tmp_path: Path, lines: str, images: dict[str, str]) -> Path:
@@ -35,6 +44,22 @@ def test_validation_scenes_are_the_last_tune_scenes() -> None:
     train, validation = split_validation(tune)
     assert [s.number for s in train] == [0, 374] and [s.number for s in validation] == [375, 449]
     assert VALIDATION_FROM < HOLDOUT_FROM
+
+
+@pytest.mark.parametrize(("split", "numbers"), [("tune", [0, 374, 375, 449]), ("holdout", [450, 599]),
+                                               ("val", [375, 449]), ("train", [0, 374]),
+                                               ("all", [0, 374, 375, 449, 450, 599])])
+def test_select_scenes_by_split_name(split: str, numbers: list[int]) -> None:
+    scenes = [Scene(n, Path(f"{n:05d}.jpg")) for n in (0, 374, 375, 449, 450, 599)]
+    assert [s.number for s in select_scenes(scenes, split)] == numbers
+
+
+def test_a_scene_reads_its_image_or_says_it_cannot(tmp_path: Path) -> None:
+    cv2.imwrite(str(tmp_path / "00001.png"), np.full((8, 12, 3), 7, np.uint8))
+    (tmp_path / "00002.jpg").write_bytes(b"not an image")
+    assert Scene(1, tmp_path / "00001.png").read().shape == (8, 12, 3)
+    with pytest.raises(SourceError, match="00002.jpg: not an image"):
+        Scene(2, tmp_path / "00002.jpg").read()
 
 
 @pytest.mark.parametrize(("lines", "message"), [("00001.ppm;1;2;3\n", "expected file;left"),

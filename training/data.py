@@ -144,9 +144,7 @@ def cut_scene_crops(scenes: list[Scene], seed: int, negatives_per_scene: int = 4
     rng = np.random.default_rng(seed)
     pos_patches, pos_labels, neg_patches = [], [], []
     for scene in tqdm(scenes, desc="GTSDB crops", unit="scene", leave=False):
-        image = cv2.imread(str(scene.path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise FileNotFoundError(f"cannot read {scene.path}")
+        image = scene.read()
         h, w = image.shape[:2]
         gt = np.array([b[:4] for b in scene.boxes], float).reshape(-1, 4)
         boxes, labels = [], []

@@ -193,10 +193,7 @@ class SceneCrops(torch.utils.data.IterableDataset):
         self.crop, self.scale, self.zoom = crop, scale, zoom
         self.images, self.boxes = [], []
         for scene in tqdm(scenes, desc="loading scenes", unit="scene", leave=False):
-            image = cv2.imread(str(scene.path), cv2.IMREAD_COLOR)
-            if image is None:
-                raise FileNotFoundError(f"cannot read {scene.path}")
-            self.images.append(image)
+            self.images.append(scene.read())
             self.boxes.append(np.array([b[:4] for b in scene.boxes], np.float32).reshape(-1, 4))
         # Every sign as (scene, box), with its weight when drawing the sign a crop is centred on.
         self.signs = [(i, j) for i, scene in enumerate(scenes) for j in range(len(scene.boxes))]

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from signcam.classes import CATEGORIES, category_of, label_of
 from signcam.cli import positive_int, probability
 from signcam.detection import Detection, iou_matrix
-from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, split_scenes, split_validation
+from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, select_scenes
 from signcam.sinks import ImageFolderSink, check_writable, refuse_overwriting
 
 __all__ = ["add_arguments", "main", "DetectionScore", "describe_error", "match_scene", "finder_scale", "WIDTH_BINS",
@@ -221,9 +221,7 @@ def main(args: argparse.Namespace) -> int:
     from signcam.recognizer import Recognizer
 
     every = load_scenes(args.folder)
-    tune, holdout = split_scenes(every)
-    _train, val = split_validation(tune)
-    scenes = {"tune": tune, "holdout": holdout, "val": val, "all": every}[args.split]
+    scenes = select_scenes(every, args.split)
     if not scenes:
         raise ValueError(f"{args.folder} holds no {args.split} scene (holdout: numbered {HOLDOUT_FROM} and up, "
                          f"tune: below, val: {VALIDATION_FROM}-{HOLDOUT_FROM - 1}); --split all scores every scene")
@@ -252,7 +250,7 @@ def main(args: argparse.Namespace) -> int:
     score = DetectionScore()
     elapsed = []
     for scene in tqdm(scenes, desc=f"eval-detect ({args.split})", unit="scene"):
-        image = cv2.imread(str(scene.path), cv2.IMREAD_COLOR)
+        image = scene.read()
         if image is None:
             raise FileNotFoundError(f"cannot read {scene.path}")
         started = time.perf_counter()
