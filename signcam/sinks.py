@@ -27,7 +27,7 @@ import numpy as np
 
 from signcam.errors import SignCamError
 from signcam.road import SignEvent
-from signcam.sources import opencv_path, quiet_opencv
+from signcam.sources import quiet_opencv, text_or_bytes
 
 if TYPE_CHECKING:
     from signcam.pipeline import FrameResult
@@ -212,7 +212,7 @@ class VideoSink:
 
     def _open(self, size: tuple[int, int]) -> None:
         self.size = size
-        self._writer = cv2.VideoWriter(opencv_path(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size)
+        self._writer = cv2.VideoWriter(text_or_bytes(self.path), cv2.VideoWriter_fourcc(*self.fourcc), self.fps, size)
         if not self._writer.isOpened():
             self._writer = None
             reason = "its folder does not exist" if not self.path.parent.is_dir() else "the writer did not open"

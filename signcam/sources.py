@@ -40,7 +40,7 @@ __all__ = [
     "ImageSource",
     "open_source",
     "open_images",
-    "opencv_path",
+    "text_or_bytes",
     "LIVE_TIMEOUT_S",
     "find_images",
     "open_camera",
@@ -189,7 +189,7 @@ class VideoFileSource(FrameSource):
         if not self.path.is_file():
             raise SourceError(f"no such file: {self.path}")
         self.files = (self.path,)
-        self._capture = cv2.VideoCapture(opencv_path(self.path))
+        self._capture = cv2.VideoCapture(text_or_bytes(self.path))
         if not self._capture.isOpened():
             raise SourceError(f"cannot read {self.path}: not a video, or the file is damaged")
         self.name = name or str(self.path)
@@ -371,11 +371,12 @@ class ImageSource(FrameSource):
         self._next = min(max(int(index), 0), len(self.paths))
 
 
-def opencv_path(path: str | os.PathLike) -> str | bytes:
-    """``path`` as OpenCV's video reader and writer should get it: its bytes when the name is not text.
+def text_or_bytes(path: str | os.PathLike) -> str | bytes:
+    """``path`` as a library outside Python should get it: the text, or its bytes when it is not text.
 
     Python keeps the bytes of a name that is not valid UTF-8 (a Latin-1 name from an old camera
-    or a zip archive) as lone surrogates, and OpenCV crashes the process on those.
+    or a zip archive) as lone surrogates: OpenCV crashes the process on those, and QSettings
+    turns them into replacement marks.
     """
     name = os.fspath(path)
     try:

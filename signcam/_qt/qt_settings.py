@@ -14,6 +14,7 @@ import os
 from PyQt6.QtCore import QByteArray, QSettings
 
 from signcam.recognizer import DEFAULT_CONF
+from signcam.sources import text_or_bytes
 
 __all__ = ["QtAppSettings", "MAX_RECENT"]
 
@@ -21,13 +22,9 @@ MAX_RECENT = 10
 
 
 def _storable(path: str) -> str | QByteArray:
-    """``path`` as QSettings keeps it: text, or its bytes when it is not text (a file name that is
-    not UTF-8, kept by Python as surrogates, which QSettings would turn into replacement marks)."""
-    try:
-        path.encode("utf-8")
-    except UnicodeEncodeError:
-        return QByteArray(os.fsencode(path))
-    return path
+    """``path`` as QSettings keeps it (see :func:`~signcam.sources.text_or_bytes`)."""
+    stored = text_or_bytes(path)
+    return QByteArray(stored) if isinstance(stored, bytes) else stored
 
 
 def _path(stored: object) -> str:
