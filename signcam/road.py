@@ -70,7 +70,6 @@ class RoadState:
 
     Attributes:
         speed_limit: km/h of the last speed-limit sign not lifted since, else ``None``.
-        limit_since_ms: Source time at which that limit was set, else ``None``.
     """
 
     def __init__(self) -> None:
@@ -82,7 +81,6 @@ class RoadState:
         self._last_seen_ms: dict[int, float] = {}  # per class, the last time a track of it was shown
         self._limit_track: int | None = None  # the track of the sign that last set or lifted the limit
         self.speed_limit: int | None = None
-        self.limit_since_ms: float | None = None
 
     def update(self, detections: Sequence[Detection], frame_index: int, time_ms: float,
                source: str = "") -> list[SignEvent]:
@@ -109,14 +107,14 @@ class RoadState:
                     # changes nothing (an "end of limit" found again must not lift a newer limit).
                     new = time_ms - self._last_seen_ms.get(d.class_id, -math.inf) > SAME_SIGN_MS
                     if new:
-                        self._apply(d, time_ms, widths)
+                        self._apply(d, widths)
                 self._last_seen_ms[d.class_id] = float(time_ms)
             if new:
                 events.append(SignEvent(d.track_id, d.class_id, label_of(d.class_id), float(d.score), frame_index,
                                         float(time_ms), tuple(int(v) for v in d.box), source))
         return events
 
-    def _apply(self, d: Detection, time_ms: float, widths: dict[int, int]) -> None:
+    def _apply(self, d: Detection, widths: dict[int, int]) -> None:
         """Set or lift the limit for a newly confirmed sign, unless it is passed before the sign that set it.
 
         Signs are confirmed in the order the detector manages to, not the order the car passes
@@ -131,10 +129,10 @@ class RoadState:
         if setter_width is not None and setter_width < d.width:
             return
         if sign.speed_limit is not None:
-            self.speed_limit, self.limit_since_ms = sign.speed_limit, float(time_ms)
+            self.speed_limit = sign.speed_limit
         else:
             lifted = _LIFTS.get(d.class_id)
             if lifted is not None and lifted != self.speed_limit:
                 return
-            self.speed_limit = self.limit_since_ms = None
+            self.speed_limit = None
         self._limit_track = d.track_id

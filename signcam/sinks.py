@@ -27,7 +27,7 @@ import numpy as np
 
 from signcam.errors import SignCamError
 from signcam.road import SignEvent
-from signcam.sources import quiet_opencv, text_or_bytes
+from signcam.sources import text_or_bytes  # importing sources quiets OpenCV's own logging
 
 if TYPE_CHECKING:
     from signcam.pipeline import FrameResult
@@ -54,8 +54,6 @@ __all__ = [
 #: FourCC per container; there is no H.264 encoder in OpenCV's wheels, so MPEG-4 part 2 / MJPEG.
 VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".mkv": "mp4v", ".avi": "MJPG"}
 _BOX_COLUMNS = ("x1", "y1", "x2", "y2")
-
-quiet_opencv()
 
 
 def frame_record(result: FrameResult) -> dict[str, Any]:

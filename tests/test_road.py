@@ -101,9 +101,9 @@ def test_speed_limit(signs: list[int], limit: int | None) -> None:
 def test_limit_set_from_the_first_confirmed_frame() -> None:
     road = RoadState()
     _drive(road, [(1, 4), (2, 18)])
-    assert road.speed_limit == 70 and road.limit_since_ms == 0.0
+    assert road.speed_limit == 70
     _drive(road, [(3, 32)])
-    assert road.limit_since_ms is None
+    assert road.speed_limit is None
 
 
 def test_a_track_reported_once_even_if_its_vote_changes() -> None:
