@@ -26,6 +26,7 @@ import numpy as np
 from make_clip import zoom_frames
 from tqdm import tqdm
 
+from signcam.cli import positive_float, positive_int
 from signcam.detection import iou_matrix
 from signcam.gtsdb import Scene, load_scenes, select_scenes
 from signcam.pipeline import Engine
@@ -89,9 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path, help="GTSDB-format folder (gt.txt + images)")
     parser.add_argument("--split", choices=("val", "holdout"), default="val",
                         help="val: scenes 375-449, to compare settings; holdout: 450-599, to report")
-    parser.add_argument("--scan-every", type=int, nargs="+", default=[1, 3], metavar="N")
-    parser.add_argument("--hold", type=int, default=25, help="frames per clip")
-    parser.add_argument("--zoom", type=float, default=1.15, help="zoom reached at each clip's end")
+    parser.add_argument("--scan-every", type=positive_int, nargs="+", default=[1, 3], metavar="N")
+    parser.add_argument("--hold", type=positive_int, default=25, help="frames per clip")
+    parser.add_argument("--zoom", type=positive_float, default=1.15, help="zoom reached at each clip's end")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args(argv)
 

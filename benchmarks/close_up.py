@@ -28,6 +28,7 @@ import numpy as np
 from make_clip import frame_size
 from tqdm import tqdm
 
+from signcam.cli import positive_int
 from signcam.detection import iou
 from signcam.gtsdb import Scene, load_scenes, select_scenes
 from signcam.proposals import DEFAULT_COARSE_DETECTOR, DEFAULT_DETECTOR, LEVELS, SignDetProposer
@@ -70,13 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("folder", type=Path, help="GTSDB-format folder (gt.txt + images)")
     parser.add_argument("--split", choices=("val", "holdout"), default="val",
                         help="'val': tune scenes 375-449; 'holdout': scenes 450 and up")
-    parser.add_argument("--widths", type=int, nargs="+", default=[40, 60, 90, 130, 180, 250, 350], metavar="PX")
+    parser.add_argument("--widths", type=positive_int, nargs="+", default=[40, 60, 90, 130, 180, 250, 350],
+                        metavar="PX")
     parser.add_argument("--frame", type=frame_size, default=FRAME, metavar="WxH", help="frame size (default: 640x480)")
-    parser.add_argument("--levels", type=int, nargs="+", default=[LEVELS], metavar="N")
+    parser.add_argument("--levels", type=positive_int, nargs="+", default=[LEVELS], metavar="N")
     parser.add_argument("--detector", default=str(DEFAULT_DETECTOR), help="finder for the first level")
     parser.add_argument("--coarse-detector", default=str(DEFAULT_COARSE_DETECTOR),
                         help="finder for the coarser levels ('none': the first finder at every level)")
-    parser.add_argument("--min-width", type=int, default=30, help="signs narrower than this are left out")
+    parser.add_argument("--min-width", type=positive_int, default=30, help="signs narrower than this are left out")
     parser.add_argument("--class-id", type=int, help="count only signs of this GTSRB class")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON")
     args = parser.parse_args(argv)
