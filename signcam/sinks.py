@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 
 from signcam.errors import SignCamError
+from signcam.files import written_whole
 from signcam.road import SignEvent
 from signcam.sources import text_or_bytes  # importing sources quiets OpenCV's own logging
 
@@ -328,16 +329,12 @@ class ImageFolderSink:
 
 def _write_atomically(path: str | os.PathLike, text: str) -> None:
     # The app exports while the user may be looking at the old file: never leave half of one.
-    path = Path(path)
-    partial = path.with_name(f".{path.name}.partial-{os.getpid()}")
     try:
-        # A file name that is not UTF-8 (its bytes kept as surrogates) goes back out as those bytes.
-        partial.write_text(text, encoding="utf-8", errors="surrogateescape", newline="")
-        os.replace(partial, path)
+        with written_whole(path) as partial:
+            # A file name that is not UTF-8 (its bytes kept as surrogates) goes back out as those bytes.
+            partial.write_text(text, encoding="utf-8", errors="surrogateescape", newline="")
     except OSError as exc:
         raise SignCamError(f"cannot write {path}: {exc.strerror or exc}") from None
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def write_events_csv(events: Iterable[SignEvent], path: str | os.PathLike) -> None:

@@ -31,6 +31,7 @@ import cv2
 import numpy as np
 
 from signcam.errors import SourceError, first_line
+from signcam.files import written_whole
 
 __all__ = [
     "Frame",
@@ -484,18 +485,13 @@ def demo_video_path(make: bool = True) -> Path:
     if make and not path.is_file():
         from signcam.demo import write_demo_video  # draws the clip: only needed the first time
 
-        # Written beside and renamed, so an interrupted first run never leaves half a clip behind.
-        partial = cache / f"demo.partial-{os.getpid()}.mp4"
         try:
             cache.mkdir(parents=True, exist_ok=True)
-            write_demo_video(partial)
-            os.replace(partial, path)
+            with written_whole(path) as partial:  # an interrupted first run leaves no half clip
+                write_demo_video(partial)
         except OSError as exc:
             raise SourceError(f"cannot write the demo clip into {cache}: {exc.strerror or exc} "
                               "(set XDG_CACHE_HOME to a writable folder)") from None
-        finally:
-            with contextlib.suppress(OSError):
-                partial.unlink(missing_ok=True)
     return path
 
 

@@ -160,7 +160,7 @@ def test_an_output_that_cannot_be_written_is_refused_before_training(
                        "--output", str(tmp_path / output)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("signcam-train: error: ") and message in err and err.count("\n") == 1
-    assert not list(tmp_path.rglob("*.partial"))
+    assert not list(tmp_path.rglob("*.partial*"))
 
 
 @pytest.mark.parametrize(("number", "options", "message"), [

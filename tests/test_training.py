@@ -177,7 +177,7 @@ def test_export_refuses_an_output_that_would_destroy_an_input_or_is_a_folder(
     err = capsys.readouterr().err
     assert ("it is a folder" if output == "folder" else "would overwrite the input") in err
     assert (checkpoint.read_bytes(), report.read_bytes()) == before
-    assert not list(run_dir.rglob("*.partial"))
+    assert not list(run_dir.rglob("*.partial*"))
 
 
 def test_resume_refuses_a_run_with_other_data_or_shape(run_dir: Path, gtsrb_root: Path, tmp_path: Path,

@@ -18,7 +18,6 @@ import datetime
 import hashlib
 import io
 import json
-import os
 import pickle
 import warnings
 from pathlib import Path
@@ -34,6 +33,7 @@ import signcam
 from signcam.classes import CLASSES, NOT_A_SIGN
 from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY, READ_ZOOMS
 from signcam.errors import first_line
+from signcam.files import written_whole
 from signcam.sinks import check_writable, refuse_overwriting
 from training.data import load_gtsrb
 from training.model import INPUT_SIZE, SignNet, count_macs
@@ -167,9 +167,8 @@ def to_onnx(model: nn.Module, metadata: dict[str, Any]) -> onnx.ModelProto:
 def write_onnx(proto: onnx.ModelProto, path: Path) -> None:
     """Save ``proto`` to ``path`` in one step: readers never see a half-written model."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    onnx.save(proto, partial)
-    os.replace(partial, path)
+    with written_whole(path) as partial:
+        onnx.save(proto, partial)
 
 
 @torch.no_grad()

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import random
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from tqdm import tqdm
 from signcam.classes import NOT_A_SIGN
 from signcam.cli import non_negative_int, positive_float, positive_int, probability
 from signcam.errors import first_line
+from signcam.files import written_whole
 from signcam.gtsdb import HOLDOUT_FROM, load_scenes, split_scenes
 from signcam.sinks import check_writable
 from training.augment import Augment
@@ -274,15 +274,11 @@ def _check_options(args: argparse.Namespace) -> None:
 def save_checkpoint(state: dict, path: Path) -> None:
     """Write ``state`` beside ``path`` and rename it there: a failed write (a full disk, Ctrl-C)
     leaves the last checkpoint whole, for ``--resume``."""
-    partial = path.with_name(path.name + ".partial")
     try:
-        torch.save(state, partial)
-        os.replace(partial, path)
-    except BaseException as exc:  # Ctrl-C included: no half-written file is left
-        partial.unlink(missing_ok=True)
-        if isinstance(exc, (OSError, RuntimeError)):  # torch reports a failed write as a RuntimeError
-            raise OSError(f"cannot write the checkpoint {path} (is the disk full?): {first_line(exc)}") from None
-        raise
+        with written_whole(path) as partial:
+            torch.save(state, partial)
+    except (OSError, RuntimeError) as exc:  # torch reports a failed write as a RuntimeError
+        raise OSError(f"cannot write the checkpoint {path} (is the disk full?): {first_line(exc)}") from None
 
 
 def main(args: argparse.Namespace) -> int:
