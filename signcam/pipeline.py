@@ -145,6 +145,12 @@ class Engine:
                                 conf=DEFAULT_CONF if conf is None else conf, proposer=SignDetProposer(threads=threads))
         return cls(recognizer, track=track, scan_every=scan_every)
 
+    @property
+    def frames_to_confirm(self) -> int:
+        """Frames before the one where a sign seen in each is first shown (0 without tracking): what a
+        player recognises before a frame it jumps to, for that frame's signs to be shown."""
+        return self.tracker.min_hits - 1 if self.track else 0
+
     def process(self, frame: Frame) -> FrameResult:
         """Run every stage on one frame."""
         start = time.perf_counter()

@@ -46,6 +46,9 @@ def test_tracking_confirms_a_sign_after_three_frames_and_reports_it_once() -> No
     assert (event.track_id, event.label, event.frame_index, event.time_ms) == (1, "Speed limit 50", 2, 80.0)
     assert [r.speed_limit for r in results] == [None, None, 50, 50, 50]
     assert engine.recognizer.calls[0] == ((240, 320, 3), True)
+    assert engine.frames_to_confirm == 2  # the two frames before the one where it was shown
+    engine.track = False
+    assert engine.frames_to_confirm == 0
 
 
 def test_without_tracking_every_accepted_detection_is_reported_as_it_is() -> None:

@@ -635,7 +635,7 @@ class QtPlayer(QObject):
         frames before it are recognised first, as if played up to it.
         """
         engine = self.recognition.engine
-        lead = min(engine.tracker.min_hits - 1, index) if catch_up and engine is not None and engine.track else 0
+        lead = min(engine.frames_to_confirm, index) if catch_up and engine is not None else 0
         source.seek(index - lead)
         for _ in range(lead):
             frame = source.read()
