@@ -8,7 +8,9 @@ so ``signcam classify`` never loads Qt.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Iterable
 from types import ModuleType
@@ -37,9 +39,17 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+def _number(text: str, kind: type) -> int | float:
+    """``text`` as an int or a float, or a usage error that says so (not the type function's name)."""
+    try:
+        return kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not {'a whole number' if kind is int else 'a number'}: {text!r}") from None
+
+
 def positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1."""
-    value = int(text)
+    value = _number(text, int)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
     return value
@@ -47,7 +57,7 @@ def positive_int(text: str) -> int:
 
 def non_negative_int(text: str) -> int:
     """An argparse type: a whole number of at least 0."""
-    value = int(text)
+    value = _number(text, int)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
@@ -55,7 +65,7 @@ def non_negative_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     """An argparse type: a number above 0."""
-    value = float(text)
+    value = _number(text, float)
     if not value > 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
     return value
@@ -63,7 +73,7 @@ def positive_float(text: str) -> float:
 
 def read_zoom(text: str) -> float:
     """An argparse type: how much closer a crop is read, 0.5 to 2 (see ``signcam.classifier.zoom_patches``)."""
-    value = float(text)
+    value = _number(text, float)
     if not 0.5 <= value <= 2:
         raise argparse.ArgumentTypeError(f"must be between 0.5 and 2, got {value}")
     return value
@@ -71,7 +81,7 @@ def read_zoom(text: str) -> float:
 
 def probability(text: str) -> float:
     """An argparse type: a number from 0 to 1."""
-    value = float(text)
+    value = _number(text, float)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
     return value
@@ -85,12 +95,28 @@ def add_commands(sub: argparse._SubParsersAction, commands: Iterable[tuple[str, 
         command.set_defaults(func=module.main)
 
 
+def _silence_stdout() -> None:
+    """Point standard output at the null device: Python flushes it again at exit, which would fail once more."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def run_command(prog: str, args: argparse.Namespace, errors: tuple[type[BaseException], ...]) -> int:
     """Run the chosen command; the expected ``errors`` become one line on stderr (exit 2)."""
     try:
         return args.func(args)
+    except BrokenPipeError:
+        _silence_stdout()  # the reader went away (`| head`): stop as if done
+        return 0
     except errors as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # such as standard output on a full disk
+        print(f"{prog}: error: {exc.strerror or exc}", file=sys.stderr)
+        try:
+            sys.stdout.flush()
+        except (OSError, ValueError):
+            _silence_stdout()
         return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)

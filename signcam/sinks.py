@@ -129,6 +129,8 @@ class JSONLinesSink:
 
     def __enter__(self) -> JSONLinesSink:
         if self.path == "-":
+            if sys.stdout is None:  # started with standard output closed (`>&-`)
+                raise SignCamError("cannot write JSON Lines to standard output: it is closed")
             self._file = sys.stdout
         else:
             try:

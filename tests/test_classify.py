@@ -7,6 +7,8 @@ metadata whose answer depends on the mean colour, so every expected result is kn
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -121,6 +123,34 @@ def test_zoom_out_of_range_is_a_usage_error(crops: Path, toy_model: Path, capsys
     with pytest.raises(SystemExit) as exit_:
         run(capsys, str(crops), "--model", str(toy_model), "--zoom", "5")
     assert exit_.value.code == 2 and "between 0.5 and 2" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("option", "message"), [("--top", "not a whole number: 'three'"),
+                                                 ("--conf", "not a number: 'high'")])
+def test_a_word_for_a_number_is_a_usage_error_that_says_so(crops: Path, toy_model: Path, capsys, option: str,
+                                                            message: str) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        run(capsys, str(crops), "--model", str(toy_model), option, message.split("'")[1])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_reader_that_goes_away_ends_the_run_quietly(crops: Path, toy_model: Path) -> None:
+    """`signcam classify ... | head -1`."""
+    with subprocess.Popen([sys.executable, "-m", "signcam", "classify", str(crops), "--model", str(toy_model),
+                           "--json", "-"], stdout=subprocess.PIPE, stderr=subprocess.PIPE) as run_:
+        assert json.loads(run_.stdout.readline())["source"]
+        run_.stdout.close()
+        err = run_.stderr.read().decode()
+    assert run_.returncode == 0 and "Traceback" not in err
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_standard_output_on_a_full_disk_is_one_line(crops: Path, toy_model: Path) -> None:
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "signcam", "classify", str(crops), "--model", str(toy_model)],
+                              stdout=full, stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 2 and done.stderr.splitlines()[-1] == "signcam: error: No space left on device"
+    assert "Traceback" not in done.stderr
 
 
 @pytest.mark.parametrize(("conf", "accepted"), [(0.5, False), (0.3, True)])

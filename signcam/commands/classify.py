@@ -29,7 +29,7 @@ import numpy as np
 
 from signcam.classes import NOT_A_SIGN, NUM_SIGN_CLASSES, label_of
 from signcam.classifier import DEFAULT_MODEL, Classifier, best_signs
-from signcam.cli import probability, read_zoom
+from signcam.cli import positive_int, probability, read_zoom
 from signcam.errors import SourceError
 from signcam.sinks import JSONLinesSink, refuse_overwriting
 from signcam.sources import find_images as find_image_files
@@ -42,8 +42,8 @@ BATCH_SIZE = 256
 
 
 def _top_k(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= NUM_SIGN_CLASSES:
+    value = positive_int(text)
+    if value > NUM_SIGN_CLASSES:
         raise argparse.ArgumentTypeError(f"must be between 1 and {NUM_SIGN_CLASSES}")
     return value
 
