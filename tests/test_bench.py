@@ -86,6 +86,9 @@ def test_json_report_holds_the_printed_figures(tmp_path: Path, monkeypatch: pyte
     assert cli.main(["bench", "--no-pipeline", "--json", str(tmp_path / "bench.json")]) == 0
     assert json.loads((tmp_path / "bench.json").read_text())["classifier"]["crops_per_s_median"] == 8000
     assert capsys.readouterr().out.startswith("classifier: 8000 crops/s (batch 256)")
+    assert cli.main(["bench", "--no-pipeline", "--json", "-"]) == 0  # the JSON alone on stdout, for `| jq`
+    out, err = capsys.readouterr()
+    assert json.loads(out)["classifier"]["crops_per_s_median"] == 8000 and err.startswith("classifier: 8000")
 
 
 @pytest.mark.parametrize("frames", ["0", "-1"])

@@ -24,6 +24,17 @@ def _no_display() -> bool:
     return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+#: Longest --measure-fps: a day (Qt's timers take at most about 24 days, in milliseconds).
+MAX_MEASURE_S = 86_400.0
+
+
+def _seconds(text: str) -> float:
+    value = positive_float(text)
+    if value > MAX_MEASURE_S:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_MEASURE_S:g} s (a day), got {value:g}")
+    return value
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", metavar="SRC", help="camera index (0) or /dev/videoN, rtsp/http URL, video file, "
                                                         "image, folder of images, or 'demo' for the built-in clip")
@@ -31,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scan-every", type=positive_int, default=DEFAULT_SCAN_EVERY, metavar="N",
                         help="search whole frames every Nth frame, in between only around the signs being "
                              "tracked; 1: every frame")
-    parser.add_argument("--measure-fps", type=positive_float, metavar="SECONDS",
+    parser.add_argument("--measure-fps", type=_seconds, metavar="SECONDS",
                         help="play --source in a loop with recognition on, print the frames displayed per second "
                              "after SECONDS and quit (works offscreen: QT_QPA_PLATFORM=offscreen)")
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import sys
 import time
 from pathlib import Path
+from typing import TextIO
 
 import numpy as np
 from tqdm import tqdm
@@ -157,22 +159,24 @@ def main(args: argparse.Namespace) -> int:
 
         with open_source(args.source):
             pass
+    # With the JSON on standard output, the text goes to standard error, so `--json - | jq` works.
+    out = sys.stderr if args.json == "-" else sys.stdout
     with JSONLinesSink(args.json) if args.json else contextlib.nullcontext() as json_sink:
-        report = _run(args)
+        report = _run(args, out)
         if json_sink is not None:
             json_sink.write(report)
     return 0
 
 
-def _run(args: argparse.Namespace) -> dict:
-    """Time what ``args`` asks for, print the figures; returns them."""
+def _run(args: argparse.Namespace, out: TextIO) -> dict:
+    """Time what ``args`` asks for, print the figures to ``out``; returns them."""
     from signcam.classifier import Classifier
 
     classifier = Classifier(args.model, threads=args.threads)
     report = {"classifier": bench_classifier(classifier)}
     c = report["classifier"]
     print(f"classifier: {c['crops_per_s_median']} crops/s (batch {c['batch']}), single crop "
-          f"{c['single_crop_ms_median']:.3f} ms median, {c['single_crop_ms_p95']:.3f} ms p95")
+          f"{c['single_crop_ms_median']:.3f} ms median, {c['single_crop_ms_p95']:.3f} ms p95", file=out)
     if not args.no_pipeline:
         from signcam.pipeline import Engine
 
@@ -180,14 +184,14 @@ def _run(args: argparse.Namespace) -> dict:
         p = report["pipeline"] = bench_pipeline(args.source, engine, args.frames, args.loop)
         print(f"pipeline on {p['source']} ({p['frame_size'][0]}x{p['frame_size'][1]}, {p['frames']} frames): "
               f"{p['pipeline_fps']:.1f} fps end to end, decode alone {p['decode_only_fps']:.1f} fps "
-              f"(ratio {p['ratio_to_decode']:.2f})")
+              f"(ratio {p['ratio_to_decode']:.2f})", file=out)
         if p["scan_every"] > 1:
             print(f"  whole frames searched: {p['frames_searched_whole']} of {p['frames']} (every {p['scan_every']}, "
-                  "and after losing a sign); the rest only around the signs being tracked")
-        print(f"  frame latency {p['latency_ms_median']:.1f} ms median, {p['latency_ms_p95']:.1f} ms p95")
-        print("  stage medians (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in p["stage_ms_median"].items()))
+                  "and after losing a sign); the rest only around the signs being tracked", file=out)
+        print(f"  frame latency {p['latency_ms_median']:.1f} ms median, {p['latency_ms_p95']:.1f} ms p95", file=out)
+        print("  stage medians (ms): " + ", ".join(f"{k} {v:.2f}" for k, v in p["stage_ms_median"].items()), file=out)
         step = max(len(p["rss_mb"]) // 10, 1)
         shown = p["rss_mb"][::step] + ([p["rss_mb"][-1]] if (len(p["rss_mb"]) - 1) % step else [])
         print("  memory (RSS, MB) after N frames: " + (", ".join(f"{n}: {mb:.0f}" for n, mb in shown) or
-                                                      "not measured on this system (no /proc)"))
+                                                      "not measured on this system (no /proc)"), file=out)
     return report

@@ -82,6 +82,7 @@ def test_measure_fps_prints_the_displayed_rate(clip):
     (["--source", "missing.mp4", "--measure-fps", "1"], "no such file"),
     (["--measure-fps", "1"], "--measure-fps needs --source"),
     (["--source", "demo", "--measure-fps", "nan"], "--measure-fps: must be more than 0, got nan"),
+    (["--source", "demo", "--measure-fps", "inf"], "--measure-fps: must be at most 86400 s (a day), got inf"),
 ])
 def test_measure_fps_errors(args, message):
     done = run_cli("app", *args)
