@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from signcam.classes import NOT_A_SIGN, NUM_SIGN_CLASSES
-from signcam.errors import ModelError
+from signcam.errors import ModelError, first_line
 from signcam.onnx_session import open_onnx
 
 __all__ = ["Classifier", "ModelInfo", "DEFAULT_MODEL", "CROP_MARGIN", "READ_ZOOMS", "crop_patches", "zoom_patches",
@@ -125,7 +125,8 @@ class Classifier:
 
     def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None, spin: bool = True) -> None:
         self.path = Path(path) if path is not None else DEFAULT_MODEL
-        self._session, raw = open_onnx(self.path, "model", METADATA_KEY, threads, spin)
+        self._session, raw = open_onnx(self.path, "model", METADATA_KEY, threads, spin,
+                                       required=("class_names", "input_size"))
         self.info = ModelInfo(class_names=raw["class_names"], input_size=raw["input_size"],
                               channel_order=raw.get("channel_order", "BGR"),
                               crop_margin=raw.get("crop_margin", CROP_MARGIN),
@@ -138,6 +139,21 @@ class Classifier:
             raise ModelError(f"{self.path} expects {self.info.channel_order} crops with 'not a sign' at output "
                              f"{raw.get('reject_index')}; signcam feeds BGR and reads it at {NOT_A_SIGN}")
         self._input = self._session.get_inputs()[0].name
+        self._check_outputs()
+
+    def _check_outputs(self) -> None:
+        """Run one blank crop: a file whose network does not match its metadata fails here, not mid-run."""
+        size = self.info.input_size
+        try:
+            probs = self.predict(np.zeros((1, size, size, 3), np.uint8))
+        except Exception as exc:  # onnxruntime raises its own types
+            raise ModelError(f"{self.path} does not take the {size}x{size} crops its metadata names: "
+                             f"{first_line(exc)}") from None
+        if probs.shape != (1, NOT_A_SIGN + 1):
+            raise ModelError(f"{self.path} gives {probs.shape[-1]} outputs for a crop; a signcam model gives "
+                             f"{NOT_A_SIGN + 1} probabilities")
+        if not np.isfinite(probs).all():
+            raise ModelError(f"{self.path} gives probabilities that are not numbers (NaN or infinite)")
 
     def predict(self, patches: np.ndarray) -> np.ndarray:
         """Class probabilities (N x 44, the last column "not a sign") of N x S x S x 3 BGR patches."""

@@ -19,7 +19,7 @@ __all__ = ["open_onnx"]
 
 
 def open_onnx(path: Path, kind: str, metadata_key: str, threads: int | None = None,
-              spin: bool = True) -> tuple[Any, dict[str, Any]]:
+              spin: bool = True, required: tuple[str, ...] = ()) -> tuple[Any, dict[str, Any]]:
     """An ONNX Runtime session and the JSON stored under ``metadata_key`` in the file.
 
     Args:
@@ -29,6 +29,7 @@ def open_onnx(path: Path, kind: str, metadata_key: str, threads: int | None = No
         threads: Intra-op threads; default: all cores, at most 4.
         spin: Let idle threads spin for the next run: fastest for back-to-back runs, but in
             a pipeline where another model runs in between they would steal its cores.
+        required: Entries the metadata must have.
 
     Raises:
         ModelError: the file is missing, not ONNX, or not a signcam file of this kind.
@@ -49,4 +50,11 @@ def open_onnx(path: Path, kind: str, metadata_key: str, threads: int | None = No
     meta = session.get_modelmeta().custom_metadata_map
     if metadata_key not in meta:
         raise ModelError(f"{path} is an ONNX file but not a signcam {kind} (no '{metadata_key}' metadata)")
-    return session, json.loads(meta[metadata_key])
+    try:
+        info = json.loads(meta[metadata_key])
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{path}: its '{metadata_key}' metadata is not JSON ({exc})") from None
+    missing = [key for key in required if not isinstance(info, dict) or key not in info]
+    if missing:
+        raise ModelError(f"{path}: its '{metadata_key}' metadata lacks {', '.join(missing)}")
+    return session, info

@@ -176,14 +176,15 @@ class SignDetProposer:
         self.path = Path(path) if path is not None else DEFAULT_DETECTOR
         # The classifier runs right after the detector on every frame: threads left spinning
         # here would steal the cores it needs.
-        self._session, info = open_onnx(self.path, "detector", DETECTOR_METADATA_KEY, threads, spin=False)
+        self._session, info = open_onnx(self.path, "detector", DETECTOR_METADATA_KEY, threads, spin=False,
+                                        required=("scale", "stride"))
         self.scale = UPSCALE * float(info["scale"]) if scale is None else scale
         self.stride = int(info["stride"])
         self.coarse_path = Path(coarse_path) if coarse_path is not None and levels > 1 else None
         self._coarse_session, self._coarse_stride = self._session, self.stride
         if self.coarse_path is not None:
             self._coarse_session, coarse = open_onnx(self.coarse_path, "detector", DETECTOR_METADATA_KEY, threads,
-                                                     spin=False)
+                                                     spin=False, required=("stride",))
             self._coarse_stride = int(coarse["stride"])
         #: Pixels of the original frame whose multiples the network sees as whole multiples of 16
         #: (its input sides); windows on this grid see what a whole-frame search sees (1: none).

@@ -125,6 +125,36 @@ def test_zoom_out_of_range_is_a_usage_error(crops: Path, toy_model: Path, capsys
     assert exit_.value.code == 2 and "between 0.5 and 2" in capsys.readouterr().err
 
 
+def _altered(toy_model: Path, folder: Path, meta: str | None = None, bias: float | None = None) -> Path:
+    """The toy model with other metadata, or with every bias set to ``bias``."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(toy_model)
+    if meta is not None:
+        del model.metadata_props[:]
+        helper.set_model_props(model, {METADATA_KEY: meta})
+    if bias is not None:
+        old = next(t for t in model.graph.initializer if t.name == "bias")
+        old.CopyFrom(numpy_helper.from_array(np.full(NOT_A_SIGN + 1, bias, np.float32), "bias"))
+    path = folder / "altered.onnx"
+    onnx.save(model, path)
+    return path
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"meta": "{}"}, "its 'signcam' metadata lacks class_names, input_size"),
+    ({"meta": "not json"}, "its 'signcam' metadata is not JSON"),
+    ({"meta": json.dumps({"class_names": [c.name for c in CLASSES], "input_size": 64})},
+     "does not take the 64x64 crops its metadata names"),
+    ({"bias": float("nan")}, "gives probabilities that are not numbers"),
+], ids=["keys", "json", "input-size", "nan"])
+def test_a_model_file_whose_contents_do_not_match_its_metadata_is_one_line(
+        crops: Path, toy_model: Path, tmp_path: Path, capsys, change: dict, message: str) -> None:
+    code, out, err = run(capsys, str(crops), "--model", str(_altered(toy_model, tmp_path, **change)))
+    assert code == 2 and out == "" and message in err and err.count("\n") == 1
+
+
 @pytest.mark.parametrize(("option", "message"), [("--top", "not a whole number: 'three'"),
                                                  ("--conf", "not a number: 'high'")])
 def test_a_word_for_a_number_is_a_usage_error_that_says_so(crops: Path, toy_model: Path, capsys, option: str,
