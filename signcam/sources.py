@@ -57,6 +57,8 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".pgm", ".pbm", ".bmp", ".tif
 _STREAM_SCHEMES = ("rtsp", "rtsps", "rtmp", "http", "https", "udp", "tcp")
 #: Seconds a live source may stay silent before ``read()`` gives up on it.
 LIVE_TIMEOUT_S = 10.0
+#: A stream whose reader gives up after this long without a frame stalled: an error, not its end.
+STALLED_S = 5.0
 #: Frame rate given to image sequences, so their time stamps and output videos are one image a second.
 IMAGE_FPS = 1.0
 
@@ -281,7 +283,7 @@ class LiveSource(FrameSource):
         self._delivered = -1
         self._captured = 0
         self._ended = False
-        self._failure: str | None = None  # what the capture raised, if it did
+        self._failure: str | None = None  # why the capture stopped, when it was not its end
         self._stop = threading.Event()
         self._start = time.monotonic()
         self._thread = threading.Thread(target=self._run, name=f"signcam-{name}", daemon=True)
@@ -289,6 +291,7 @@ class LiveSource(FrameSource):
 
     def _run(self) -> None:
         try:
+            last_frame_at = time.monotonic()
             while not self._stop.is_set():
                 try:
                     ok, image = self._capture.read()
@@ -297,7 +300,11 @@ class LiveSource(FrameSource):
                     break
                 with self._changed:
                     if not ok or image is None:
+                        silent = time.monotonic() - last_frame_at
+                        if not self._is_camera and silent >= STALLED_S and not self._stop.is_set():
+                            self._failure = f"no frame for {silent:.0f} s (the connection stalled)"
                         break
+                    last_frame_at = time.monotonic()
                     self._latest = Frame(image, self._captured, (time.monotonic() - self._start) * 1000.0, self.name)
                     self._captured += 1
                     self._changed.notify_all()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -267,6 +268,26 @@ def test_a_stream_whose_reader_raises_says_why_it_stopped(capfd: pytest.CaptureF
             source.read()
     source.close()
     assert "Traceback" not in capfd.readouterr().err  # not printed by the reader's thread
+
+
+@pytest.mark.parametrize(("silence_s", "stalled"), [(0.0, False), (0.3, True)])
+def test_a_stream_that_stalls_half_way_is_an_error_and_one_that_ends_is_its_end(
+        monkeypatch: pytest.MonkeyPatch, silence_s: float, stalled: bool) -> None:
+    class StallingCapture(FakeCapture):  # two frames, then its reader waits in vain and gives up
+        def read(self) -> tuple[bool, np.ndarray | None]:
+            if self.count == 2:
+                time.sleep(silence_s)
+            return super().read()
+
+    monkeypatch.setattr(sources, "STALLED_S", 0.2)
+    source = LiveSource(StallingCapture(frames=2), "http://cam.local/x.mjpg", is_camera=False, timeout_s=5.0)
+    with contextlib.ExitStack() as stack:
+        if stalled:
+            stack.enter_context(pytest.raises(SourceError, match="x.mjpg failed after 2 frames: no frame for 0 s "
+                                                                 r"\(the connection stalled\)"))
+        frames = [source.read() for _ in range(3)]
+        assert frames[-1] is None  # reached only when the stream simply ended
+    source.close()
 
 
 def test_live_source_times_out_when_nothing_arrives() -> None:
