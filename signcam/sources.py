@@ -22,6 +22,8 @@ import os
 import re
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -476,8 +478,8 @@ def _open_stream(url: str, timeout_s: float = LIVE_TIMEOUT_S) -> LiveSource:
                                [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, wait_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, wait_ms])
     if not capture.isOpened():
         capture.release()
-        raise SourceError(f"cannot open stream {url} (no server answered within {timeout_s:g} s, "
-                          "or it sent no video)")
+        raise SourceError(f"cannot open stream {url} (no server answered within {timeout_s:g} s, it refused the "
+                          "connection, or it sent no video)")
     return LiveSource(capture, url, is_camera=False, timeout_s=timeout_s)
 
 
@@ -591,11 +593,20 @@ def open_source(spec: int | str | os.PathLike, realtime: bool | None = None) -> 
         return open_camera(text)
     if re.match(rf"({'|'.join(_STREAM_SCHEMES)})://", text, re.IGNORECASE):
         return _open_stream(text)
+    if text[:7].lower() == "file://":  # a path as a file manager copies it
+        text = urllib.request.url2pathname(urllib.parse.urlparse(text).path)
+    elif re.match(r"[a-z][a-z0-9+.-]+://", text, re.IGNORECASE):
+        raise SourceError(f"cannot open {text}: streams are read over {', '.join(_STREAM_SCHEMES)}")
     if text == "demo":
         return VideoFileSource(demo_video_path(), realtime=bool(realtime), name="demo")
     path = Path(text).expanduser()
     with _file_system_errors(text):
         is_file = path.is_file()
+        if not is_file and path.exists() and not path.is_dir():  # a pipe, /dev/stdin, a device
+            raise SourceError(f"cannot read {text}: not a file or a folder (signcam reads video files, "
+                              "images, cameras by number and streams by URL)")
+        if is_file and not os.access(path, os.R_OK):
+            raise SourceError(f"cannot read {text}: Permission denied")
     if is_file:
         if _is_image(path):
             return ImageSource([path], f"image {path}")

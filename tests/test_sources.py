@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -119,6 +120,8 @@ def mp4_cut_short(folder: Path) -> Path:
     (lambda d: (d / "empty").mkdir() or d / "empty", "no images in folder"),
     (lambda d: d / ("a" * 300 + ".mp4"), "cannot open .*: File name too long"),
     (lambda d: d / ("a" * 300) / "*.png", "cannot open .*: File name too long"),
+    (lambda d: "ftp://example.com/drive.mp4", "streams are read over rtsp"),
+    (lambda d: os.mkfifo(d / "pipe") or d / "pipe", "not a file or a folder"),
 ])
 def test_bad_input_is_one_clear_error_and_opencv_stays_quiet(tmp_path: Path, capfd: pytest.CaptureFixture,
                                                              make, message: str) -> None:
@@ -349,3 +352,9 @@ def test_several_inputs_with_a_folder_among_them_say_so(tmp_path: Path) -> None:
         sources.open_images([str(image), str(tmp_path / "scenes")])
     with pytest.raises(SourceError, match="cannot open .*: File name too long"):
         sources.open_images([str(image), str(tmp_path / ("a" * 300 + ".png"))])
+
+
+def test_a_file_url_opens_the_file(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "my drive.avi", frames=3)
+    with open_source(path.as_uri()) as source:
+        assert isinstance(source, VideoFileSource) and len(list(source)) == 3
