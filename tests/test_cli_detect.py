@@ -404,6 +404,18 @@ def test_events_to_a_wrong_file_fail_before_anything_is_processed(tmp_path: Path
     assert code == 2 and err == [f"signcam: error: {message.format(d=tmp_path)}"]
 
 
+@pytest.mark.parametrize(("output", "message"), [
+    ("missing/annotated.mp4", "cannot write {d}/missing/annotated.mp4: its folder does not exist"),
+    ("-", "--output - is not standard output: name a video file or a folder for annotated images")])
+def test_an_output_video_that_cannot_be_written_fails_before_anything_is_processed(
+        tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None, output: str, message: str) -> None:
+    clip = write_clip(tmp_path / "clip.avi", frames=3)
+    code, _, err = detect(capfd, clip, "--output", output if output == "-" else tmp_path / output,
+                          "--json", tmp_path / "out.jsonl")
+    assert code == 2 and err == [f"signcam: error: {message.format(d=tmp_path)}"]
+    assert not (tmp_path / "out.jsonl").exists() and not Path("-").exists()
+
+
 def test_a_one_frame_video_reports_its_signs_as_a_still_does(tmp_path: Path, capfd: pytest.CaptureFixture,
                                                               fake_model: None) -> None:
     code, _, err = detect(capfd, write_clip(tmp_path / "one.avi", frames=1), "--json", tmp_path / "out.jsonl")

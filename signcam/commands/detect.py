@@ -39,6 +39,7 @@ from signcam.sinks import (
     JSONLinesSink,
     VideoSink,
     check_events_path,
+    check_writable,
     make_folder,
     refuse_overwriting,
     refuse_shared_outputs,
@@ -126,6 +127,10 @@ def _check_outputs(args: argparse.Namespace, source: FrameSource) -> None:
     read = [*source.files, Path(args.model) if args.model else DEFAULT_MODEL, DEFAULT_DETECTOR,
             DEFAULT_COARSE_DETECTOR]
     folder = args.output is not None and not _is_video(args.output)
+    if args.output == "-":
+        raise SignCamError("--output - is not standard output: name a video file or a folder for annotated images")
+    if args.output and not folder:
+        check_writable(args.output)  # now, not after the first frame
     if args.output:
         # Annotated stills are named after their images: never into the folder of those images.
         refuse_overwriting("--output", args.output, read)
