@@ -133,7 +133,11 @@ def get_args_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    parser = get_args_parser()
+    try:
+        parser = get_args_parser()  # imports every command: Ctrl-C can come in the first moments
+    except KeyboardInterrupt:
+        print("signcam: interrupted", file=sys.stderr)
+        return 130
     # `signcam` alone, or with only the app's options (`signcam --source x`), opens the app.
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["app", *argv]

@@ -491,3 +491,13 @@ def test_real_model_on_gtsdb_scenes_as_stills_and_as_a_clip(tmp_path: Path, capf
         assert any(iou(found["box"], box[:4]) > 0.5 and found["class_id"] == box[4]
                    for found in held[-1]["detections"] for box in truth[name]), (name, held[-1]["detections"])
     assert err[-1].startswith(f"signcam: {len(clip)} frames in ") and "signs confirmed: " in err[-1]
+
+
+def test_ctrl_c_while_the_commands_load_is_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "get_args_parser", interrupted)
+    assert cli.main(["detect", "clip.mp4"]) == 130
+    assert capsys.readouterr().err == "signcam: interrupted\n"
