@@ -23,6 +23,7 @@ from training import evaluate as evaluate_module
 from training import fit as fit_module
 from training.data import GTSRB_LAYOUT
 from training.evaluate import ZOOM_SCAN
+from training.metrics import log_loss
 
 
 def fit(*argv: str) -> int:
@@ -395,9 +396,9 @@ def test_log_loss_scores_the_right_sign_over_all_outputs() -> None:
     probs = torch.full((2, len(CLASSES) + 1), 0.0)
     probs[0, 3], probs[0, NOT_A_SIGN] = 0.5, 0.5  # right sign, but half "not a sign"
     probs[1, 7] = 1.0  # certain and right
-    loss = evaluate_module.log_loss(probs, torch.tensor([3, 7]))
+    loss = log_loss(probs, torch.tensor([3, 7]))
     assert loss == pytest.approx(np.log(2) / 2)
-    assert evaluate_module.log_loss(probs, torch.tensor([4, 7])) > 5  # a wrong sign costs far more
+    assert log_loss(probs, torch.tensor([4, 7])) > 5  # a wrong sign costs far more
 
 
 @pytest.mark.parametrize("contrast", ["global", "local"])

@@ -32,10 +32,11 @@ from signcam.sinks import make_folder
 from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, split_by_track
 from training.export import load_checkpoint
 from training.fit import pick_device, predict
+from training.metrics import accepted_share, log_loss, rejected_share, top1_accuracy
 
-__all__ = ["add_arguments", "main", "top1_accuracy", "rejected_share", "per_class_accuracy",
+__all__ = ["add_arguments", "main", "per_class_accuracy",
            "confusion_matrix", "format_table", "plot_confusion", "plot_history", "plot_mistakes", "evaluate_gtsdb",
-           "read_in_batches", "zoom_images", "log_loss", "REPORT_NAME", "ZOOM_SCAN"]
+           "read_in_batches", "zoom_images", "REPORT_NAME", "ZOOM_SCAN"]
 
 REPORT_NAME = "evaluate-report.json"
 #: Another seed than fit's, so the held-out crops are framed differently from anything tuned on.
@@ -76,21 +77,6 @@ def zoom_images(images: torch.Tensor, zoom: float) -> torch.Tensor:
     nhwc = np.ascontiguousarray(images.permute(0, 2, 3, 1).numpy())
     return torch.from_numpy(zoom_patches(nhwc, zoom)).permute(0, 3, 1, 2).contiguous()
 
-
-def top1_accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
-    """Share of signs whose best of the 43 sign classes is right (the reject output ignored)."""
-    return (probs[:, :NUM_SIGN_CLASSES].argmax(1) == labels).float().mean().item() if len(labels) else float("nan")
-
-
-def log_loss(probs: torch.Tensor, labels: torch.Tensor) -> float:
-    """Mean negative log-probability of the right sign (over all outputs, "not a sign" included)."""
-    picked = probs[torch.arange(len(labels)), labels].clamp_min(1e-7)
-    return -picked.log().mean().item() if len(labels) else float("nan")
-
-
-def rejected_share(probs: torch.Tensor) -> float:
-    """Share of crops whose most likely output is "not a sign"."""
-    return (probs.argmax(1) == NOT_A_SIGN).float().mean().item() if len(probs) else float("nan")
 
 
 def confusion_matrix(probs: torch.Tensor, labels: torch.Tensor) -> np.ndarray:
@@ -232,7 +218,7 @@ def evaluate_gtsdb(model: nn.Module, folder: Path, device: torch.device, limit: 
     # As the runtime decides: "not a sign" is not the top output, and the sign scores at least --conf.
     accepted = best_signs(neg_probs.numpy(), DEFAULT_CONF)[3]
     return {"gtsdb_scenes": len(holdout), "gtsdb_negatives": len(negatives),
-            "false_accept_rate": 1 - rejected_share(neg_probs) if len(negatives) else None,
+            "false_accept_rate": accepted_share(neg_probs) if len(negatives) else None,
             "false_accept_rate_at_conf": float(accepted.mean()) if len(negatives) else None,
             "gtsdb_conf": DEFAULT_CONF,
             "gtsdb_positives": len(positives),

@@ -36,6 +36,7 @@ from signcam.errors import first_line
 from signcam.files import written_whole
 from signcam.sinks import check_writable, refuse_overwriting
 from training.data import load_gtsrb
+from training.metrics import rejected_share, top1_accuracy
 from training.model import INPUT_SIZE, SignNet, count_macs
 
 __all__ = ["add_arguments", "main", "read_checkpoint", "load_checkpoint", "export_onnx", "to_onnx", "write_onnx",
@@ -258,9 +259,9 @@ def main(args: argparse.Namespace) -> int:
                                f"on {name} images; not writing {args.output}")
     if test is not None and metadata["test_accuracy"] is None:
         # Measured on the ONNX output: the accuracy of the file that ships.
-        probs = onnx_probs["GTSRB test"]
-        metadata["test_accuracy"] = float((probs[:, :NOT_A_SIGN].argmax(1) == test.labels.numpy()).mean())
-        metadata["test_rejected"] = float((probs.argmax(1) == NOT_A_SIGN).mean())
+        probs = torch.from_numpy(onnx_probs["GTSRB test"])
+        metadata["test_accuracy"] = top1_accuracy(probs, test.labels)
+        metadata["test_rejected"] = rejected_share(probs)
         onnx.helper.set_model_props(proto, {METADATA_KEY: json.dumps(metadata)})
 
     write_onnx(proto, args.output)

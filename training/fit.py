@@ -31,6 +31,7 @@ from signcam.sinks import check_writable
 from training.augment import Augment
 from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, split_by_track, tensor_digest
 from training.export import load_checkpoint, read_checkpoint
+from training.metrics import accepted_share, rejected_share, top1_accuracy
 from training.model import CONTRAST_MODES, SignNet
 
 __all__ = ["add_arguments", "main", "load_data", "train_one_epoch", "evaluate", "predict", "pick_device"]
@@ -221,10 +222,10 @@ def evaluate(model: nn.Module, data: TensorSet, device: torch.device) -> dict:
     signs = data.labels != NOT_A_SIGN
     result = {}
     if signs.any():
-        result["val_acc"] = (probs[signs, :NOT_A_SIGN].argmax(1) == data.labels[signs]).float().mean().item()
-        result["val_rejected_signs"] = (probs[signs].argmax(1) == NOT_A_SIGN).float().mean().item()
+        result["val_acc"] = top1_accuracy(probs[signs], data.labels[signs])
+        result["val_rejected_signs"] = rejected_share(probs[signs])
     if (~signs).any():
-        result["val_false_accept"] = (probs[~signs].argmax(1) != NOT_A_SIGN).float().mean().item()
+        result["val_false_accept"] = accepted_share(probs[~signs])
     return result
 
 
