@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from signcam.classes import CLASSES, label_of
 from signcam.detection import Detection
 
-__all__ = ["RoadState", "SignEvent", "SAME_SIGN_MS"]
+__all__ = ["RoadState", "SignEvent", "SignLog", "SAME_SIGN_MS"]
 
 #: A new track of a class seen within this time (source time) is the same sign found again. In the
 #: demo clip, the first track of the "end of all restrictions" sign was last shown at frame 642
@@ -136,3 +136,45 @@ class RoadState:
                 return
             self.speed_limit = None
         self._limit_track = d.track_id
+
+
+class SignLog:
+    """The signs passed in one source, each listed once, for a list a user reads and exports.
+
+    Playing part of a video again (a seek back, a loop) resets the road state, which then reports
+    its signs anew; each reset starts a new *epoch*. A sign reported again in another epoch (same
+    class, within ``SAME_SIGN_MS`` of source time) is the one listed already.
+
+    Example:
+        >>> log = SignLog()
+        >>> len(log.add([event], epoch=1)), len(log.add([event], epoch=2))  # found again after a seek
+        (1, 0)
+    """
+
+    def __init__(self) -> None:
+        self._entries: list[tuple[SignEvent, int]] = []
+        self._min_epoch = 0
+
+    @property
+    def events(self) -> list[SignEvent]:
+        """The listed events, oldest first."""
+        return [event for event, _ in self._entries]
+
+    def clear(self, epoch: int = 0) -> None:
+        """Empty the log; events of epochs before ``epoch`` (an older source) are ignored from now on."""
+        self._entries.clear()
+        self._min_epoch = epoch
+
+    def add(self, events: Sequence[SignEvent], epoch: int) -> list[SignEvent]:
+        """Log ``events`` of ``epoch``; returns those that were not logged already."""
+        added = []
+        for event in events:
+            if epoch < self._min_epoch or self._seen(event, epoch):
+                continue
+            self._entries.append((event, epoch))
+            added.append(event)
+        return added
+
+    def _seen(self, event: SignEvent, epoch: int) -> bool:
+        return any(old.class_id == event.class_id and old_epoch != epoch
+                   and abs(old.time_ms - event.time_ms) <= SAME_SIGN_MS for old, old_epoch in self._entries)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from signcam.detection import Detection
-from signcam.road import SAME_SIGN_MS, RoadState, SignEvent
+from signcam.road import SAME_SIGN_MS, RoadState, SignEvent, SignLog
 
 
 def _sign(track_id: int | None, class_id: int, score: float = 0.9) -> Detection:
@@ -124,3 +124,15 @@ def test_event_to_json() -> None:
     (event,) = RoadState().update([_sign(3, 17, 0.87654)], 12, 480.0, "drive.mp4")
     assert event.to_json() == {"track_id": 3, "class_id": 17, "label": "No entry", "score": 0.8765,
                                "frame_index": 12, "time_ms": 480.0, "box": [100, 100, 140, 140], "source": "drive.mp4"}
+
+
+def test_the_sign_log_lists_a_sign_found_again_after_a_seek_once() -> None:
+    log = SignLog()
+    fifty = SignEvent(1, 2, "Speed limit 50", 0.9, 30, 1200.0, (5, 5, 40, 40), "drive.mp4")
+    again = SignEvent(1, 2, "Speed limit 50", 0.9, 31, 1240.0, (5, 5, 40, 40), "drive.mp4")  # a seek back, epoch 2
+    later = SignEvent(2, 2, "Speed limit 50", 0.9, 300, 12000.0, (5, 5, 40, 40), "drive.mp4")  # another sign
+    assert log.add([fifty], epoch=1) == [fifty]
+    assert log.add([again], epoch=2) == [] and log.add([later], epoch=2) == [later]
+    assert log.events == [fifty, later]
+    log.clear(epoch=3)  # a new source: what the old one still reports is not listed
+    assert log.add([fifty], epoch=2) == [] and log.events == []

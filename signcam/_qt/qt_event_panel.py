@@ -17,7 +17,7 @@ from PyQt6.QtGui import QColor, QFont, QIcon, QPainter, QPaintEvent, QPixmap
 from PyQt6.QtWidgets import QLabel, QListWidget, QListWidgetItem, QVBoxLayout, QWidget
 
 from signcam.pictograms import pictogram, speed_limit_sign
-from signcam.road import SAME_SIGN_MS, SignEvent
+from signcam.road import SignEvent, SignLog
 from signcam.sinks import write_events
 
 from .qt_images import to_qimage
@@ -80,16 +80,15 @@ class QtEventPanel(QWidget):
     """The speed limit and the signs recognised (pictogram, name, confidence, time), newest first.
 
     Clicking an entry sends ``eventActivated(SignEvent)``; the window seeks the video there.
-    A sign found again after a seek or loop (same class, close in time, an older epoch) is not
-    listed twice.
+    The list is a :class:`~signcam.road.SignLog`: a sign found again after a seek or loop is
+    not listed twice.
     """
 
     eventActivated = pyqtSignal(object)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._events: list[tuple[SignEvent, int]] = []
-        self._min_epoch = 0
+        self._log = SignLog()
         self._limit_epoch = 0
         self._icons: dict[int, QIcon] = {}
         self.speed_limit = QtSpeedLimitSign(96)
@@ -115,7 +114,7 @@ class QtEventPanel(QWidget):
     @property
     def events(self) -> list[SignEvent]:
         """The listed events, oldest first (what :meth:`export` writes)."""
-        return [event for event, _ in self._events]
+        return self._log.events
 
     def set_speed_limit(self, limit: int | None, epoch: int = 0) -> None:
         """Show ``limit``, unless one of a later ``epoch`` (recognition's, after a seek or a new source) came first."""
@@ -127,17 +126,13 @@ class QtEventPanel(QWidget):
 
     def clear(self, epoch: int = 0) -> None:
         """Empty the list; events of epochs before ``epoch`` (an older source) are ignored from now on."""
-        self._events.clear()
-        self._min_epoch = epoch
+        self._log.clear(epoch)
         self.list.clear()
         self._update_count()
 
     def add_events(self, events: list[SignEvent], epoch: int) -> None:
         """List new events (from :class:`~signcam._qt.qt_player.QtRecognition`), unless seen already."""
-        for event in events:
-            if epoch < self._min_epoch or self._seen(event, epoch):
-                continue
-            self._events.append((event, epoch))
+        for event in self._log.add(events, epoch):
             still = event.track_id is None  # a sign in a still image: named by its image, not a time
             where = Path(event.source).name if still and event.source else format_time(event.time_ms)
             item = QListWidgetItem(self._icon(event.class_id), f"{event.label}\n{event.score:.0%} · {where}")
@@ -146,10 +141,6 @@ class QtEventPanel(QWidget):
                             f"{event.label}, frame {event.frame_index}, track {event.track_id}: click to go there")
             self.list.insertItem(0, item)
         self._update_count()
-
-    def _seen(self, event: SignEvent, epoch: int) -> bool:
-        return any(old.class_id == event.class_id and old_epoch != epoch
-                   and abs(old.time_ms - event.time_ms) <= SAME_SIGN_MS for old, old_epoch in self._events)
 
     def export(self, path: str | os.PathLike) -> Path:
         """Write the listed events to a ``.csv`` or ``.json`` file.
@@ -165,7 +156,7 @@ class QtEventPanel(QWidget):
         return self._icons[class_id]
 
     def _update_count(self) -> None:
-        count = len(self._events)
+        count = len(self._log.events)
         self._count_label.setText(f"{count} sign{'s' if count != 1 else ''} recognised")
 
     def _on_clicked(self, item: QListWidgetItem) -> None:
