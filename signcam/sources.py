@@ -44,6 +44,7 @@ __all__ = [
     "open_source",
     "open_images",
     "text_or_bytes",
+    "local_path",
     "LIVE_TIMEOUT_S",
     "find_images",
     "open_camera",
@@ -568,6 +569,32 @@ def open_images(specs: list[str]) -> ImageSource:
     return ImageSource(paths, f"{len(paths)} images")
 
 
+def _is_camera(text: str) -> bool:
+    return re.fullmatch(r"\d+|/dev/video\d+", text) is not None
+
+
+def _is_stream(text: str) -> bool:
+    return re.match(rf"({'|'.join(_STREAM_SCHEMES)})://", text, re.IGNORECASE) is not None
+
+
+def local_path(spec: str | os.PathLike) -> Path | None:
+    """The file, folder or glob a source names (a ``file://`` URL decoded, ``~`` expanded), or ``None``
+    for a camera, a stream, the demo or another kind of URL (see :func:`open_source`).
+
+    Example:
+        >>> local_path("file:///videos/my%20drive.mp4"), local_path("0"), local_path("demo")
+        (PosixPath('/videos/my drive.mp4'), None, None)
+    """
+    text = os.fspath(spec)
+    if _is_camera(text) or _is_stream(text) or text == "demo":
+        return None
+    if text[:7].lower() == "file://":  # a path as a file manager copies it
+        return Path(urllib.request.url2pathname(urllib.parse.urlparse(text).path))
+    if re.match(r"[a-z][a-z0-9+.-]+://", text, re.IGNORECASE):
+        return None
+    return Path(text).expanduser()
+
+
 def open_source(spec: int | str | os.PathLike, realtime: bool | None = None) -> FrameSource:
     """Open whatever a user names as input.
 
@@ -589,17 +616,16 @@ def open_source(spec: int | str | os.PathLike, realtime: bool | None = None) -> 
         (True, 'camera 0')
     """
     text = os.fspath(spec) if isinstance(spec, os.PathLike) else str(spec)
-    if isinstance(spec, int) or re.fullmatch(r"\d+|/dev/video\d+", text):
+    if isinstance(spec, int) or _is_camera(text):
         return open_camera(text)
-    if re.match(rf"({'|'.join(_STREAM_SCHEMES)})://", text, re.IGNORECASE):
+    if _is_stream(text):
         return _open_stream(text)
-    if text[:7].lower() == "file://":  # a path as a file manager copies it
-        text = urllib.request.url2pathname(urllib.parse.urlparse(text).path)
-    elif re.match(r"[a-z][a-z0-9+.-]+://", text, re.IGNORECASE):
-        raise SourceError(f"cannot open {text}: streams are read over {', '.join(_STREAM_SCHEMES)}")
     if text == "demo":
         return VideoFileSource(demo_video_path(), realtime=bool(realtime), name="demo")
-    path = Path(text).expanduser()
+    path = local_path(text)
+    if path is None:
+        raise SourceError(f"cannot open {text}: streams are read over {', '.join(_STREAM_SCHEMES)}")
+    text = str(path)
     with _file_system_errors(text):
         is_file = path.is_file()
         if not is_file and path.exists() and not path.is_dir():  # a pipe, /dev/stdin, a device

@@ -265,6 +265,11 @@ def test_only_an_unreadable_file_prints_the_error_and_no_table(tmp_path: Path, t
     assert code != 0 and out == "" and err.count("\n") == 1 and "broken.png" in err
 
 
+def test_a_file_url_names_its_crop(crops: Path, toy_model: Path, capsys) -> None:
+    code, out, _ = run(capsys, (crops / "red.png").as_uri(), "--model", str(toy_model), "--json", "-")
+    assert code == 0 and [r["label"] for r in json_lines(out)] == ["Stop"]
+
+
 @pytest.mark.parametrize(("name", "message"), [("nope.png", "nope.png"), ("a" * 300 + ".png", "File name too long")])
 def test_missing_path_fails_at_the_end_after_the_rest(crops: Path, toy_model: Path, capsys, name: str,
                                                       message: str) -> None:

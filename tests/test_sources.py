@@ -358,3 +358,10 @@ def test_a_file_url_opens_the_file(tmp_path: Path) -> None:
     path = write_video(tmp_path / "my drive.avi", frames=3)
     with open_source(path.as_uri()) as source:
         assert isinstance(source, VideoFileSource) and len(list(source)) == 3
+
+
+@pytest.mark.parametrize(("spec", "path"), [("file:///videos/my%20drive.mp4", "/videos/my drive.mp4"),
+                                            ("scenes/*.jpg", "scenes/*.jpg"), ("0", None), ("/dev/video2", None),
+                                            ("rtsp://cam.local/live", None), ("demo", None), ("ftp://x/y", None)])
+def test_local_path_names_the_file_a_source_means(spec: str, path: str | None) -> None:
+    assert sources.local_path(spec) == (None if path is None else Path(path))

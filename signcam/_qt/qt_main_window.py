@@ -38,7 +38,7 @@ from signcam.errors import SignCamError
 from signcam.pipeline import Engine
 from signcam.road import SignEvent
 from signcam.sinks import EVENT_FORMATS
-from signcam.sources import IMAGE_SUFFIXES, PROBED_CAMERAS, demo_video_path
+from signcam.sources import IMAGE_SUFFIXES, PROBED_CAMERAS, demo_video_path, local_path
 
 from .qt_controls import QtPlaybackBar, QtRecognitionControls
 from .qt_event_panel import QtEventPanel
@@ -333,14 +333,15 @@ class QtMainWindow(QMainWindow):
         self.panel.clear(self.recognition.epoch)
         self.bar.set_source(info)
         self.source_label.setText(info.description)
-        self.setWindowTitle(f"{Path(info.spec).name or info.spec} – signcam")
+        path = local_path(info.spec)  # None for a camera, a stream or the demo
+        self.setWindowTitle(f"{path.name if path is not None and path.name else info.spec} – signcam")
         self.stack.setCurrentWidget(self.video_page)
         self.commands["play"].setEnabled(True)
         seekable = not info.is_live
         for name in ("step_back", "forward", "back"):
             self.commands[name].setEnabled(seekable)
-        if Path(info.spec).exists():  # by its full path: the next start may be from another folder
-            self.settings.last_source = str(Path(info.spec).resolve())
+        if path is not None and path.exists():  # by its full path: the next start may be from another folder
+            self.settings.last_source = str(path.resolve())
             self.settings.add_recent(self.settings.last_source)
         else:  # a camera, a stream, the demo
             self.settings.last_source = info.spec

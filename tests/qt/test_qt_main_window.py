@@ -531,6 +531,18 @@ def test_a_file_opened_by_a_relative_path_is_remembered_by_its_full_one(qtbot, w
     monkeypatch.chdir(clip.parent)
     open_and_play(qtbot, window, clip.name)
     assert window.settings.last_source == str(clip.resolve()) == window.settings.recent_files[0]
+    open_and_play(qtbot, window, clip.resolve().as_uri())  # a file:// URL: the same file
+    assert window.settings.last_source == str(clip.resolve()) and window.windowTitle() == f"{clip.name} – signcam"
+
+
+def test_the_demo_is_remembered_as_the_demo_even_beside_a_folder_named_demo(qtbot, window, clip, tmp_path,
+                                                                             monkeypatch):
+    (tmp_path / "demo").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(qt_player, "open_source", lambda spec, realtime: sources.open_source(str(clip), realtime)
+                        if spec == "demo" else sources.open_source(spec, realtime))
+    open_and_play(qtbot, window, "demo")
+    assert window.settings.last_source == "demo" and window.settings.recent_files == []
 
 
 @pytest.mark.parametrize("name", [b"clip.mp4", b"caf\xe9.mp4"], ids=["utf8", "latin1"])
