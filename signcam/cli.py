@@ -11,12 +11,13 @@ import argparse
 import contextlib
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Iterable
 from types import ModuleType
 
 from signcam import __version__
-from signcam.errors import SignCamError
+from signcam.errors import SignCamError, Terminated
 
 __all__ = ["main", "get_args_parser", "HelpFormatter", "add_commands", "run_command", "positive_int",
            "non_negative_int", "positive_float", "probability", "read_zoom"]
@@ -118,9 +119,10 @@ def run_command(prog: str, args: argparse.Namespace, errors: tuple[type[BaseExce
         except (OSError, ValueError):
             _silence_stdout()
         return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # 128 + the signal, as a shell reports it
+        terminated = isinstance(exc, Terminated)
+        print(f"{prog}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
 
 
 def get_args_parser() -> argparse.ArgumentParser:

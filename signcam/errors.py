@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["SignCamError", "ModelError", "SourceError", "first_line"]
+__all__ = ["SignCamError", "ModelError", "SourceError", "Terminated", "first_line"]
 
 
 class SignCamError(Exception):
@@ -15,6 +15,10 @@ class ModelError(SignCamError):
 
 class SourceError(SignCamError):
     """A camera, video, stream or image could not be opened or read."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``kill``, systemd, docker): a run stops as on Ctrl-C, and exits 128 + 15."""
 
 
 def first_line(exc: BaseException) -> str:

@@ -28,7 +28,7 @@ from tqdm import tqdm
 
 from signcam.classifier import DEFAULT_MODEL
 from signcam.cli import positive_int, probability
-from signcam.errors import SignCamError
+from signcam.errors import SignCamError, Terminated
 from signcam.pipeline import DEFAULT_SCAN_EVERY, Engine, FrameResult
 from signcam.proposals import DEFAULT_COARSE_DETECTOR, DEFAULT_DETECTOR
 from signcam.recognizer import DEFAULT_CONF
@@ -169,7 +169,7 @@ def _warn_skipped(source: FrameSource, already: int, bar: tqdm) -> int:
 def _terminate_as_interrupt() -> Iterator[None]:
     """SIGTERM (``timeout``, ``kill``, systemd, docker) stops the run as Ctrl-C does: outputs closed, video playable."""
     def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
+        raise Terminated
 
     if threading.current_thread() is not threading.main_thread():
         yield  # only the main thread may set signal handlers
