@@ -18,7 +18,7 @@ demo: $(BIN)/.installed  ## recognise signs in the generated demo clip, headless
 	$(BIN)/signcam detect demo --output demo-annotated.mp4
 
 test: $(BIN)/.installed  ## lint and the whole test suite (reads $(DATA) when present)
-	$(BIN)/ruff check signcam training tests
+	$(BIN)/ruff check signcam training tests benchmarks
 	SIGNCAM_DATA=$(abspath $(DATA)) QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q
 
 bench: $(BIN)/.installed  ## classifier and pipeline speed on this machine
