@@ -589,7 +589,10 @@ def local_path(spec: str | os.PathLike) -> Path | None:
     if _is_camera(text) or _is_stream(text) or text == "demo":
         return None
     if text[:7].lower() == "file://":  # a path as a file manager copies it
-        return Path(urllib.request.url2pathname(urllib.parse.urlparse(text).path))
+        escaped = urllib.parse.urlparse(text).path
+        if os.name == "posix":  # by its bytes: a name that is not UTF-8 stays itself
+            return Path(os.fsdecode(urllib.parse.unquote_to_bytes(escaped)))
+        return Path(urllib.request.url2pathname(escaped))
     if re.match(r"[a-z][a-z0-9+.-]+://", text, re.IGNORECASE):
         return None
     return Path(text).expanduser()

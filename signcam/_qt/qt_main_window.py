@@ -12,9 +12,7 @@ Example:
 from __future__ import annotations
 
 import logging
-import os
 import time
-import urllib.parse
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -60,15 +58,6 @@ TOGGLES = (("show_boxes", "Show &Boxes", "B"), ("show_labels", "Show &Labels", "
            ("show_rejected", "Show &Rejected Candidates", "D"))
 #: On/off commands remembered between runs, with their defaults.
 FLAG_DEFAULTS = {"show_boxes": True, "show_labels": True, "show_rejected": False, "loop": False, "every_frame": False}
-
-
-def _local_path(url: QUrl) -> str:
-    """The file a dropped ``file:`` URL names, also when its name is not UTF-8 (Qt reads those bytes
-    as replacement marks; Python keeps them, as it does for names typed or listed)."""
-    path = url.toLocalFile()
-    if "\ufffd" in path and os.name == "posix":
-        return os.fsdecode(urllib.parse.unquote_to_bytes(url.path(QUrl.ComponentFormattingOption.FullyEncoded)))
-    return path
 
 
 class QtMainWindow(QMainWindow):
@@ -323,7 +312,8 @@ class QtMainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        self.open_source(_local_path(event.mimeData().urls()[0]))
+        # Read from the URL's escaped text: Qt decodes a name that is not UTF-8 into replacement marks.
+        self.open_source(str(local_path(event.mimeData().urls()[0].toString(QUrl.ComponentFormattingOption.FullyEncoded))))
         event.acceptProposedAction()
 
     # -- player and recognition signals ---------------------------------------------------
