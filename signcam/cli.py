@@ -20,7 +20,7 @@ from signcam import __version__
 from signcam.errors import SignCamError, Terminated
 
 __all__ = ["main", "get_args_parser", "HelpFormatter", "add_commands", "run_command", "positive_int",
-           "non_negative_int", "positive_float", "probability", "read_zoom"]
+           "non_negative_int", "positive_float", "probability", "read_zoom", "silence_stdout"]
 
 COMMANDS = {
     "app": "open the desktop app (the default)",
@@ -96,7 +96,7 @@ def add_commands(sub: argparse._SubParsersAction, commands: Iterable[tuple[str, 
         command.set_defaults(func=module.main)
 
 
-def _silence_stdout() -> None:
+def silence_stdout() -> None:
     """Point standard output at the null device: Python flushes it again at exit, which would fail once more."""
     with contextlib.suppress(OSError, ValueError, AttributeError):
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -107,7 +107,7 @@ def run_command(prog: str, args: argparse.Namespace, errors: tuple[type[BaseExce
     try:
         return args.func(args)
     except BrokenPipeError:
-        _silence_stdout()  # the reader went away (`| head`): stop as if done
+        silence_stdout()  # the reader went away (`| head`): stop as if done
         return 0
     except errors as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
@@ -117,12 +117,17 @@ def run_command(prog: str, args: argparse.Namespace, errors: tuple[type[BaseExce
         try:
             sys.stdout.flush()
         except (OSError, ValueError):
-            _silence_stdout()
+            silence_stdout()
         return 2
-    except KeyboardInterrupt as exc:  # 128 + the signal, as a shell reports it
-        terminated = isinstance(exc, Terminated)
-        print(f"{prog}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
-        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
+    except KeyboardInterrupt as exc:
+        return _stopped(prog, exc)
+
+
+def _stopped(prog: str, exc: KeyboardInterrupt) -> int:
+    """Say a run was stopped by Ctrl-C or SIGTERM; the exit status is 128 + the signal, as a shell reports it."""
+    terminated = isinstance(exc, Terminated)
+    print(f"{prog}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+    return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
 
 
 def get_args_parser() -> argparse.ArgumentParser:
@@ -137,9 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     try:
         parser = get_args_parser()  # imports every command: Ctrl-C can come in the first moments
-    except KeyboardInterrupt:
-        print("signcam: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        return _stopped("signcam", exc)
     # `signcam` alone, or with only the app's options (`signcam --source x`), opens the app.
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
         argv = ["app", *argv]

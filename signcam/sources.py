@@ -45,6 +45,7 @@ __all__ = [
     "open_images",
     "text_or_bytes",
     "local_path",
+    "file_system_errors",
     "LIVE_TIMEOUT_S",
     "find_images",
     "open_camera",
@@ -506,7 +507,7 @@ def demo_video_path(make: bool = True) -> Path:
 
 
 @contextlib.contextmanager
-def _file_system_errors(spec: str) -> Iterator[None]:
+def file_system_errors(spec: str) -> Iterator[None]:
     """The file system's refusals (no permission, a name too long) as one line naming ``spec``."""
     try:
         yield
@@ -525,7 +526,7 @@ def find_images(spec: str | os.PathLike, recursive: bool = False) -> list[Path]:
         SourceError: no such folder, or no image in it or matching the glob.
     """
     text = os.path.expanduser(os.fspath(spec))
-    with _file_system_errors(text):
+    with file_system_errors(text):
         return _find_images(text, recursive)
 
 
@@ -557,7 +558,7 @@ def open_images(specs: list[str]) -> ImageSource:
     """
     paths = [Path(spec).expanduser() for spec in specs]
     for path in paths:
-        with _file_system_errors(str(path)):
+        with file_system_errors(str(path)):
             if path.is_dir():
                 raise SourceError(f"{path} is a folder: several inputs must all be image files "
                                   "(or name the folder alone)")
@@ -629,7 +630,7 @@ def open_source(spec: int | str | os.PathLike, realtime: bool | None = None) -> 
     if path is None:
         raise SourceError(f"cannot open {text}: streams are read over {', '.join(_STREAM_SCHEMES)}")
     text = str(path)
-    with _file_system_errors(text):
+    with file_system_errors(text):
         is_file = path.is_file()
         if not is_file and path.exists() and not path.is_dir():  # a pipe, /dev/stdin, a device
             raise SourceError(f"cannot read {text}: not a file or a folder (signcam reads video files, "

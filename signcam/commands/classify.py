@@ -32,8 +32,8 @@ from signcam.classifier import DEFAULT_MODEL, Classifier, best_signs
 from signcam.cli import positive_int, probability, read_zoom
 from signcam.errors import SourceError
 from signcam.sinks import JSONLinesSink, refuse_overwriting
+from signcam.sources import file_system_errors, local_path, read_image
 from signcam.sources import find_images as find_image_files
-from signcam.sources import local_path, read_image
 
 __all__ = ["add_arguments", "main", "CropResult", "find_images", "classify_batch", "BATCH_SIZE"]
 
@@ -100,10 +100,8 @@ def find_images(spec: str) -> list[Path]:
         SourceError: the spec names nothing, or a folder holds no images.
     """
     path = local_path(spec) or Path(spec)  # a file:// URL names its file
-    try:
+    with file_system_errors(spec):  # a name too long, say
         is_file = path.is_file()
-    except OSError as exc:  # a name too long, say
-        raise SourceError(f"cannot open {spec}: {exc.strerror or exc}") from None
     return [path] if is_file else find_image_files(path, recursive=True)
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
-import os
 import signal
 import sys
 import threading
@@ -27,7 +26,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from signcam.classifier import DEFAULT_MODEL
-from signcam.cli import positive_int, probability
+from signcam.cli import positive_int, probability, silence_stdout
 from signcam.errors import SignCamError, Terminated
 from signcam.pipeline import DEFAULT_SCAN_EVERY, Engine, FrameResult
 from signcam.proposals import DEFAULT_COARSE_DETECTOR, DEFAULT_DETECTOR
@@ -215,9 +214,8 @@ def main(args: argparse.Namespace) -> int:
                     if processed == args.max_frames:
                         break
             except BrokenPipeError:
-                # The reader of `--json -` went away (`| head`): stop as if --max-frames was reached. Python
-                # would flush stdout again at exit and fail once more, so point it at /dev/null.
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                # The reader of `--json -` went away (`| head`): stop as if --max-frames was reached.
+                silence_stdout()
             except (SignCamError, KeyboardInterrupt) as exc:  # the input broke off, an output failed, Ctrl-C
                 failure = exc  # everything processed so far is written; report after the summary
             _warn_skipped(source, warned, bar)
