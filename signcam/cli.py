@@ -20,7 +20,7 @@ from signcam import __version__
 from signcam.errors import SignCamError, Terminated
 
 __all__ = ["main", "get_args_parser", "HelpFormatter", "add_commands", "run_command", "positive_int",
-           "non_negative_int", "positive_float", "probability", "read_zoom", "silence_stdout"]
+           "non_negative_int", "positive_float", "probability", "read_zoom", "number", "silence_stdout"]
 
 COMMANDS = {
     "app": "open the desktop app (the default)",
@@ -40,8 +40,9 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
-def _number(text: str, kind: type) -> int | float:
-    """``text`` as an int or a float, or a usage error that says so (not the type function's name)."""
+def number(text: str, kind: type) -> int | float:
+    """For argparse types: ``text`` as an int or a float, or a usage error that says so (argparse's own
+    names the type function)."""
     try:
         return kind(text)
     except ValueError:
@@ -50,7 +51,7 @@ def _number(text: str, kind: type) -> int | float:
 
 def positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1."""
-    value = _number(text, int)
+    value = number(text, int)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be 1 or more, got {value}")
     return value
@@ -58,7 +59,7 @@ def positive_int(text: str) -> int:
 
 def non_negative_int(text: str) -> int:
     """An argparse type: a whole number of at least 0."""
-    value = _number(text, int)
+    value = number(text, int)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
     return value
@@ -66,7 +67,7 @@ def non_negative_int(text: str) -> int:
 
 def positive_float(text: str) -> float:
     """An argparse type: a number above 0."""
-    value = _number(text, float)
+    value = number(text, float)
     if not value > 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
     return value
@@ -74,7 +75,7 @@ def positive_float(text: str) -> float:
 
 def read_zoom(text: str) -> float:
     """An argparse type: how much closer a crop is read, 0.5 to 2 (see ``signcam.classifier.zoom_patches``)."""
-    value = _number(text, float)
+    value = number(text, float)
     if not 0.5 <= value <= 2:
         raise argparse.ArgumentTypeError(f"must be between 0.5 and 2, got {value}")
     return value
@@ -82,7 +83,7 @@ def read_zoom(text: str) -> float:
 
 def probability(text: str) -> float:
     """An argparse type: a number from 0 to 1."""
-    value = _number(text, float)
+    value = number(text, float)
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
     return value

@@ -23,8 +23,8 @@ from torch import nn
 from tqdm import tqdm
 
 from signcam.classes import CLASSES
-from signcam.cli import non_negative_int, positive_float, positive_int, probability
-from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, split_scenes, split_validation
+from signcam.cli import non_negative_int, number, positive_float, positive_int, probability
+from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, select_scenes
 from signcam.proposals import DEFAULT_DETECTOR, DETECTOR_METADATA_KEY
 from signcam.sinks import check_writable
 from training.fit import pick_device
@@ -269,7 +269,7 @@ class SceneCrops(torch.utils.data.IterableDataset):
 
 def crop_side(text: str) -> int:
     """An argparse type: a training crop side, a whole multiple of :data:`INPUT_MULTIPLE`."""
-    value = int(text)
+    value = number(text, int)
     if value < INPUT_MULTIPLE or value % INPUT_MULTIPLE:
         raise argparse.ArgumentTypeError(f"must be a multiple of {INPUT_MULTIPLE} (the network halves its input "
                                          f"four times), {INPUT_MULTIPLE} or more, got {value}")
@@ -277,14 +277,14 @@ def crop_side(text: str) -> int:
 
 
 def _frame_scale(text: str) -> float:
-    value = float(text)
+    value = number(text, float)
     if not 0 < value <= 1:
         raise argparse.ArgumentTypeError(f"must be above 0 and at most 1 (the scenes' own resolution), got {value}")
     return value
 
 
 def _log_zoom(text: str) -> float:
-    value = float(text)
+    value = number(text, float)
     if not -MAX_LOG_ZOOM <= value <= MAX_LOG_ZOOM:
         raise argparse.ArgumentTypeError(f"must be between {-MAX_LOG_ZOOM:g} and {MAX_LOG_ZOOM:g}, got {value}")
     return value
@@ -344,11 +344,12 @@ def _check_options(args: argparse.Namespace) -> None:
 
 def _tune_scenes(args: argparse.Namespace) -> list[Scene]:
     """The scenes to train on: the tune ones, less the validation ones with ``--validation``."""
-    tune, _holdout = split_scenes(load_scenes(args.gtsdb_dir))
+    scenes = load_scenes(args.gtsdb_dir)
+    tune = select_scenes(scenes, "tune")
     if not tune:
         raise ValueError(f"{args.gtsdb_dir} holds no tune scene (numbered below {HOLDOUT_FROM}) to train on")
     if args.validation:
-        tune, _validation = split_validation(tune)
+        tune = select_scenes(scenes, "train")
         if not tune:
             raise ValueError(f"{args.gtsdb_dir} holds no tune scene below {VALIDATION_FROM} to train on: "
                              f"--validation keeps {VALIDATION_FROM}-{HOLDOUT_FROM - 1} out")

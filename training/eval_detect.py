@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from signcam.classes import CATEGORIES, category_of, label_of
-from signcam.cli import positive_int, probability
+from signcam.cli import number, positive_int, probability
 from signcam.detection import Detection, iou_matrix
 from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, select_scenes
 from signcam.sinks import ImageFolderSink, check_writable, refuse_overwriting
@@ -163,7 +163,7 @@ def _false_alarms(scene: Scene, ranked: list[Detection], ious: np.ndarray, corre
 
 def finder_scale(text: str) -> float:
     """An argparse type: the size of the frame SignDet sees, above 0 and at most :data:`MAX_FINDER_SCALE`."""
-    value = float(text)
+    value = number(text, float)
     if not 0 < value <= MAX_FINDER_SCALE:
         raise argparse.ArgumentTypeError(f"must be above 0 and at most {MAX_FINDER_SCALE:g} (the frame twice its size "
                                          f"each way; memory grows with the square), got {value}")

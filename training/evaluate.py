@@ -26,7 +26,7 @@ from torch import nn
 from signcam.classes import CLASSES, NOT_A_SIGN, NUM_SIGN_CLASSES
 from signcam.classifier import READ_ZOOMS, best_signs, zoom_patches
 from signcam.cli import non_negative_int, read_zoom
-from signcam.gtsdb import HOLDOUT_FROM, load_scenes, split_scenes
+from signcam.gtsdb import HOLDOUT_FROM, load_scenes, select_scenes
 from signcam.recognizer import DEFAULT_CONF
 from signcam.sinks import make_folder
 from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, split_by_track
@@ -207,7 +207,7 @@ def plot_mistakes(images: torch.Tensor, labels: torch.Tensor, probs: torch.Tenso
 
 def evaluate_gtsdb(model: nn.Module, folder: Path, device: torch.device, limit: int = 0) -> dict[str, Any]:
     """False-accept rate and sign accuracy on crops cut from the held-out GTSDB scenes."""
-    _tune, holdout = split_scenes(load_scenes(folder))
+    holdout = select_scenes(load_scenes(folder), "holdout")
     if not holdout:
         raise ValueError(f"{folder} holds no held-out scene (numbered {HOLDOUT_FROM} and up) to cut crops from")
     if limit:

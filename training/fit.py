@@ -23,10 +23,10 @@ from torch import nn
 from tqdm import tqdm
 
 from signcam.classes import NOT_A_SIGN
-from signcam.cli import non_negative_int, positive_float, positive_int, probability
+from signcam.cli import non_negative_int, number, positive_float, positive_int, probability
 from signcam.errors import first_line
 from signcam.files import written_whole
-from signcam.gtsdb import HOLDOUT_FROM, load_scenes, split_scenes
+from signcam.gtsdb import HOLDOUT_FROM, load_scenes, select_scenes
 from signcam.sinks import check_writable
 from training.augment import Augment
 from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, split_by_track, tensor_digest
@@ -88,7 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _val_every(text: str) -> int:
-    value = int(text)
+    value = number(text, int)
     if value < 2:
         raise argparse.ArgumentTypeError(f"must be 2 or more (one track in {value} leaves none to train on)")
     return value
@@ -122,7 +122,7 @@ def load_data(args: argparse.Namespace) -> tuple[TensorSet, TensorSet, dict]:
     parts, val_parts = [train], [val]
     summary = {"gtsrb_train": len(train), "gtsrb_val": len(val)}
     if args.gtsdb_dir:
-        tune, _holdout = split_scenes(load_scenes(args.gtsdb_dir))
+        tune = select_scenes(load_scenes(args.gtsdb_dir), "tune")
         if not tune:
             raise ValueError(f"{args.gtsdb_dir} holds no tune scene (numbered below {HOLDOUT_FROM}) to cut crops from")
         if args.limit:
