@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["SignCamError", "ModelError", "SourceError", "Terminated", "first_line"]
+__all__ = ["SignCamError", "ModelError", "SourceError", "DataError", "TrainingError", "Terminated", "first_line"]
 
 
 class SignCamError(Exception):
@@ -15,6 +15,15 @@ class ModelError(SignCamError):
 
 class SourceError(SignCamError):
     """A camera, video, stream or image could not be opened or read."""
+
+
+class DataError(SignCamError):
+    """A data set (GTSRB, GTSDB scenes) is malformed or holds nothing of what a command needs."""
+
+
+class TrainingError(SignCamError):
+    """``signcam-train`` cannot start or go on: options that contradict each other, a diverged
+    loss, a checkpoint or report that does not fit."""
 
 
 class Terminated(KeyboardInterrupt):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from signcam.errors import DataError
 from signcam.sources import IMAGE_SUFFIXES, read_image
 
 __all__ = ["Scene", "load_scenes", "split_scenes", "split_validation", "select_scenes", "SPLITS", "HOLDOUT_FROM",
@@ -60,6 +61,7 @@ def load_scenes(folder: str | Path) -> list[Scene]:
 
     Raises:
         FileNotFoundError: if the folder or its ``gt.txt`` is missing.
+        DataError: a line of ``gt.txt`` is not ``file;left;top;right;bottom;classId``.
     """
     folder = Path(folder)
     gt_file = folder / "gt.txt"
@@ -76,7 +78,7 @@ def load_scenes(folder: str | Path) -> list[Scene]:
             name, left, top, right, bottom, class_id = line.strip().split(";")
             box = (int(left), int(top), int(right), int(bottom), int(class_id))
         except ValueError as exc:
-            raise ValueError(f"{gt_file}:{line_no}: expected file;left;top;right;bottom;classId") from exc
+            raise DataError(f"{gt_file}:{line_no}: expected file;left;top;right;bottom;classId") from exc
         stem = Path(name).stem
         if stem not in scenes:
             raise FileNotFoundError(f"{gt_file}:{line_no}: no image for {name} (looked for a numbered image "

@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from signcam.errors import SourceError
+from signcam.errors import DataError, SourceError
 from signcam.gtsdb import (
     HOLDOUT_FROM,
     VALIDATION_FROM,
@@ -62,10 +62,11 @@ def test_a_scene_reads_its_image_or_says_it_cannot(tmp_path: Path) -> None:
         Scene(2, tmp_path / "00002.jpg").read()
 
 
-@pytest.mark.parametrize(("lines", "message"), [("00001.ppm;1;2;3\n", "expected file;left"),
-                                                ("00009.ppm;1;2;3;4;5\n", "no image for 00009")])
-def test_bad_ground_truth_says_where(tmp_path: Path, lines: str, message: str) -> None:
-    with pytest.raises((ValueError, FileNotFoundError), match=message):
+@pytest.mark.parametrize(("lines", "error", "message"),
+                         [("00001.ppm;1;2;3\n", DataError, "gt.txt:1: expected file;left"),
+                          ("00009.ppm;1;2;3;4;5\n", FileNotFoundError, "gt.txt:1: no image for 00009")])
+def test_bad_ground_truth_says_where(tmp_path: Path, lines: str, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
         load_scenes(_folder(tmp_path, lines, {"00001": ".jpg"}))
 
 

@@ -17,6 +17,7 @@ import torch
 from signcam import cli as signcam_cli
 from signcam.classes import CLASSES, NOT_A_SIGN
 from signcam.classifier import CROP_MARGIN, READ_ZOOMS, Classifier, zoom_patches
+from signcam.errors import DataError, TrainingError
 from signcam.proposals import DEFAULT_DETECTOR
 from training import cli, export
 from training import evaluate as evaluate_module
@@ -251,7 +252,7 @@ def test_training_that_diverges_stops_with_a_clear_error() -> None:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     data = TensorSet(torch.randint(0, 255, (4, 3, 32, 32), dtype=torch.uint8), torch.tensor([1, 2, 3, 4]))
-    with pytest.raises(ValueError, match="diverged"):
+    with pytest.raises(TrainingError, match="diverged"):
         fit_module.train_one_epoch(model, ema, data, Augment(seed=0, device=torch.device("cpu")), optimizer,
                                    scheduler, torch.nn.CrossEntropyLoss(), 2, torch.device("cpu"), 0, 1)
 
@@ -264,7 +265,7 @@ def test_a_checkpoint_with_diverged_weights_is_neither_evaluated_nor_exported(tm
         model.head[-1].bias.fill_(float("nan"))
     path = tmp_path / "checkpoint.pt"
     torch.save({"model": model.state_dict(), "epoch": 0, "args": "{}", "history": "[]"}, path)
-    with pytest.raises(ValueError, match="not finite"):
+    with pytest.raises(TrainingError, match="not finite"):
         export.load_checkpoint(path, weights="model")
     # Nor does the torch-vs-ONNX check pass output that is not a number.
     images = torch.rand(4, 3, 32, 32) * 255
@@ -318,7 +319,7 @@ def test_a_stalled_download_times_out(tmp_path: Path, monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(torchvision.datasets.gtsrb, "download_and_extract_archive", stalled)
     before = socket.getdefaulttimeout()
-    with pytest.raises(RuntimeError, match="downloading GTSRB failed"):
+    with pytest.raises(DataError, match="downloading GTSRB failed"):
         load_gtsrb(tmp_path, "train", download=True)
     assert waited == [DOWNLOAD_TIMEOUT_S] and socket.getdefaulttimeout() == before
 
@@ -328,7 +329,7 @@ def test_a_wrong_network_shape_fails_before_the_data_is_looked_for(tmp_path: Pat
     assert cli.main(["fit", "--data-dir", str(tmp_path / "nothing"), "--widths", "16", "32",
                      "--output-dir", str(tmp_path / "run")]) == 2
     err = capsys.readouterr().err
-    assert "one depth (>= 1) per stage" in err and err.count("\n") == 1
+    assert "one depth per stage: 2 --widths but 4 --depths" in err and err.count("\n") == 1
     assert not (tmp_path / "run").exists()
 
 
@@ -350,6 +351,36 @@ def test_bad_checkpoint_is_one_clear_error(command: str, content: bytes | None, 
     assert err.count("\n") == 1 and str(checkpoint) in err
     assert ("no checkpoint at" if content is None else "not a signcam-train checkpoint") in err
     assert "weights_only" not in err  # torch's advice to unpickle anything is not for files that are not ours
+
+
+@pytest.mark.parametrize("device", ["gpu", "cuda:7"])
+def test_a_device_that_is_not_there_is_one_clear_error(device: str, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    assert cli.main(["fit", "--data-dir", str(tmp_path / "nothing"), "--device", device,
+                     "--output-dir", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"signcam-train: error: --device {device}: ") and err.count("\n") == 1
+
+
+def test_weights_that_do_not_fit_their_network_are_one_clear_error(run_dir: Path, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture) -> None:
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    state["arch"] = json.dumps({**json.loads(state["arch"]), "widths": [8, 16, 32, 64]})
+    checkpoint = tmp_path / "checkpoint.pt"
+    torch.save(state, checkpoint)
+    assert cli.main(["export", "--checkpoint", str(checkpoint), "--output", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "its ema weights do not fit the network it describes" in err and err.count("\n") == 1
+
+
+def test_a_defect_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Only what the commands refuse becomes one line; a bug is not dressed up as the user's mistake."""
+    def broken(_args: object) -> int:
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(fit_module, "main", broken)
+    with pytest.raises(ValueError, match="a bug"):
+        cli.main(["fit", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "run")])
 
 
 @pytest.mark.skipif(not DEFAULT_DETECTOR.is_file(), reason="assets/signdet.onnx not built")
@@ -438,5 +469,5 @@ def test_false_accepts_need_held_out_scenes(tmp_path: Path) -> None:
 
     cv2.imwrite(str(tmp_path / "00001.jpg"), np.zeros((80, 80, 3), np.uint8))
     (tmp_path / "gt.txt").write_text("00001.jpg;10;10;40;40;14\n")
-    with pytest.raises(ValueError, match="holds no held-out scene"):
+    with pytest.raises(DataError, match="holds no held-out scene"):
         evaluate_gtsdb(None, tmp_path, "cpu")

@@ -28,9 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     from signcam.errors import SignCamError
 
     args = get_args_parser().parse_args(argv)
-    # SignCamError: a --model or --detector ONNX file that is missing or not a signcam model.
-    # OSError: a folder or file that cannot be made or written (permissions, a file in the way).
-    return run_command("signcam-train", args, (OSError, RuntimeError, ValueError, SignCamError))
+    # SignCamError: what the commands refuse (TrainingError, DataError, a --model that is not a
+    # signcam model); OSError: a file missing, or one that cannot be made or written. Anything
+    # else is a defect, and keeps its traceback.
+    return run_command("signcam-train", args, (OSError, SignCamError))
 
 
 if __name__ == "__main__":

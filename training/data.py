@@ -20,6 +20,7 @@ from tqdm import tqdm
 from signcam.classes import NOT_A_SIGN
 from signcam.classifier import crop_patches
 from signcam.detection import iou_matrix
+from signcam.errors import DataError
 from signcam.gtsdb import Scene
 
 __all__ = ["TensorSet", "load_gtsrb", "split_by_track", "VAL_EVERY", "cut_scene_crops", "tensor_digest", "GTSRB_LAYOUT"]
@@ -62,7 +63,7 @@ def load_gtsrb(root: str | Path, split: str, size: int = 32, download: bool = Fa
 
     Raises:
         FileNotFoundError: with the expected layout, when the data is not there.
-        RuntimeError: when ``download`` fails (e.g. offline).
+        DataError: when ``download`` fails (e.g. offline).
     """
     from torchvision.datasets import GTSRB
 
@@ -73,7 +74,7 @@ def load_gtsrb(root: str | Path, split: str, size: int = 32, download: bool = Fa
     except (RuntimeError, OSError) as exc:  # OSError: urllib's errors when offline, and timeouts
         if download:
             layout = GTSRB_LAYOUT.rsplit("\n", 1)[0]  # its last line offers --download
-            raise RuntimeError(f"downloading GTSRB failed ({exc}); without internet, extract a copy of it "
+            raise DataError(f"downloading GTSRB failed ({exc}); without internet, extract a copy of it "
                                f"(gtsrb-32.tar.xz) into {root} instead.\n{layout}") from None
         raise FileNotFoundError(f"GTSRB {split} split not found in {root}.\n{GTSRB_LAYOUT}") from None
     finally:

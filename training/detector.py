@@ -24,6 +24,7 @@ from tqdm import tqdm
 
 from signcam.classes import CLASSES
 from signcam.cli import non_negative_int, number, positive_float, positive_int, probability
+from signcam.errors import DataError, TrainingError
 from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, select_scenes
 from signcam.proposals import DEFAULT_DETECTOR, DETECTOR_METADATA_KEY
 from signcam.sinks import check_writable
@@ -337,9 +338,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _check_options(args: argparse.Namespace) -> None:
     """Options that contradict each other, refused before anything loads."""
     if args.paste and args.gtsrb_dir is None:
-        raise ValueError("--paste needs --gtsrb-dir, the GTSRB signs to paste")
+        raise TrainingError("--paste needs --gtsrb-dir, the GTSRB signs to paste")
     if args.gtsrb_dir is not None and not args.paste:
-        raise ValueError("--gtsrb-dir is read only to paste its signs: give --paste SHARE too, or leave it out")
+        raise TrainingError("--gtsrb-dir is read only to paste its signs: give --paste SHARE too, or leave it out")
 
 
 def _tune_scenes(args: argparse.Namespace) -> list[Scene]:
@@ -347,11 +348,11 @@ def _tune_scenes(args: argparse.Namespace) -> list[Scene]:
     scenes = load_scenes(args.gtsdb_dir)
     tune = select_scenes(scenes, "tune")
     if not tune:
-        raise ValueError(f"{args.gtsdb_dir} holds no tune scene (numbered below {HOLDOUT_FROM}) to train on")
+        raise DataError(f"{args.gtsdb_dir} holds no tune scene (numbered below {HOLDOUT_FROM}) to train on")
     if args.validation:
         tune = select_scenes(scenes, "train")
         if not tune:
-            raise ValueError(f"{args.gtsdb_dir} holds no tune scene below {VALIDATION_FROM} to train on: "
+            raise DataError(f"{args.gtsdb_dir} holds no tune scene below {VALIDATION_FROM} to train on: "
                              f"--validation keeps {VALIDATION_FROM}-{HOLDOUT_FROM - 1} out")
     return tune[: args.limit] if args.limit else tune
 
@@ -393,7 +394,7 @@ def main(args: argparse.Namespace) -> int:
         scheduler.step()
         value = loss.item()
         if not math.isfinite(value):
-            raise ValueError(f"the loss became {value} at step {step + 1}: the training diverged (try a lower --lr)")
+            raise TrainingError(f"the loss became {value} at step {step + 1}: the training diverged (try a lower --lr)")
         running = value if running is None else 0.98 * running + 0.02 * value
         bar.set_postfix(loss=f"{running:.3f}", heat=f"{loss_heat.item():.3f}", reg=f"{loss_reg.item():.3f}")
     summary = {"scenes": len(tune), "steps": args.steps, "seconds": round(time.time() - started)}

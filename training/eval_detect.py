@@ -25,6 +25,7 @@ from tqdm import tqdm
 from signcam.classes import CATEGORIES, category_of, label_of
 from signcam.cli import number, positive_int, probability
 from signcam.detection import Detection, iou_matrix
+from signcam.errors import DataError
 from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, select_scenes
 from signcam.sinks import ImageFolderSink, check_writable, refuse_overwriting
 
@@ -223,7 +224,7 @@ def main(args: argparse.Namespace) -> int:
     every = load_scenes(args.folder)
     scenes = select_scenes(every, args.split)
     if not scenes:
-        raise ValueError(f"{args.folder} holds no {args.split} scene (holdout: numbered {HOLDOUT_FROM} and up, "
+        raise DataError(f"{args.folder} holds no {args.split} scene (holdout: numbered {HOLDOUT_FROM} and up, "
                          f"tune: below, val: {VALIDATION_FROM}-{HOLDOUT_FROM - 1}); --split all scores every scene")
     # The outputs are checked now, not after the whole evaluation; neither may replace the dataset.
     dataset = [args.folder / "gt.txt", *(scene.path for scene in every)]

@@ -26,6 +26,7 @@ from torch import nn
 from signcam.classes import CLASSES, NOT_A_SIGN, NUM_SIGN_CLASSES
 from signcam.classifier import READ_ZOOMS, best_signs, zoom_patches
 from signcam.cli import non_negative_int, read_zoom
+from signcam.errors import DataError
 from signcam.gtsdb import HOLDOUT_FROM, load_scenes, select_scenes
 from signcam.recognizer import DEFAULT_CONF
 from signcam.sinks import make_folder
@@ -209,7 +210,7 @@ def evaluate_gtsdb(model: nn.Module, folder: Path, device: torch.device, limit: 
     """False-accept rate and sign accuracy on crops cut from the held-out GTSDB scenes."""
     holdout = select_scenes(load_scenes(folder), "holdout")
     if not holdout:
-        raise ValueError(f"{folder} holds no held-out scene (numbered {HOLDOUT_FROM} and up) to cut crops from")
+        raise DataError(f"{folder} holds no held-out scene (numbered {HOLDOUT_FROM} and up) to cut crops from")
     if limit:
         holdout = holdout[: max(limit // 50, 2)]
     positives, negatives = cut_scene_crops(holdout, seed=CROP_SEED)

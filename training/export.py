@@ -32,7 +32,7 @@ from tqdm import tqdm
 import signcam
 from signcam.classes import CLASSES, NOT_A_SIGN
 from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY, READ_ZOOMS
-from signcam.errors import first_line
+from signcam.errors import TrainingError, first_line
 from signcam.files import written_whole
 from signcam.sinks import check_writable, refuse_overwriting
 from training.data import load_gtsrb
@@ -64,7 +64,7 @@ def read_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str,
 
     Raises:
         FileNotFoundError: no checkpoint at ``path``.
-        ValueError: the file is not a signcam checkpoint.
+        TrainingError: the file is not a signcam checkpoint.
     """
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path} (train one with `signcam-train fit`)")
@@ -72,12 +72,12 @@ def read_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str,
         state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError:
         # torch's own message suggests weights_only=False: never for a file that is not ours.
-        raise ValueError(f"{path} is not a signcam-train checkpoint (it holds objects other than "
+        raise TrainingError(f"{path} is not a signcam-train checkpoint (it holds objects other than "
                          "tensors and plain data, or is not a torch file)") from None
     except Exception as exc:  # a corrupt file fails in pickle, zipfile or torch
-        raise ValueError(f"{path} is not a signcam-train checkpoint ({first_line(exc)})") from None
+        raise TrainingError(f"{path} is not a signcam-train checkpoint ({first_line(exc)})") from None
     if not isinstance(state, dict) or not {"epoch", "args", "history"} <= state.keys():
-        raise ValueError(f"{path} is not a signcam-train checkpoint (a torch file of something else)")
+        raise TrainingError(f"{path} is not a signcam-train checkpoint (a torch file of something else)")
     return state
 
 
@@ -95,23 +95,27 @@ def load_checkpoint(path: str | Path, weights: str = "ema", device: str | torch.
 
     Raises:
         FileNotFoundError: no checkpoint at ``path``.
-        ValueError: the file is not a signcam checkpoint.
+        TrainingError: the file is not a signcam checkpoint, or its weights do not fit it.
     """
     path = Path(path)
     state = read_checkpoint(path, device)
     if weights not in state:
-        raise ValueError(f"{path} is not a signcam-train checkpoint (it has no {weights} weights)")
+        raise TrainingError(f"{path} is not a signcam-train checkpoint (it has no {weights} weights)")
     weights_state = state[weights]
     if weights == "ema":
         # AveragedModel keeps the network under "module." and counts its updates in n_averaged.
         weights_state = {k.removeprefix("module."): v for k, v in weights_state.items() if k != "n_averaged"}
     if not all(torch.isfinite(v).all() for v in weights_state.values() if v.is_floating_point()):
-        raise ValueError(f"{path} holds {weights} weights that are not finite numbers: its training diverged "
+        raise TrainingError(f"{path} holds {weights} weights that are not finite numbers: its training diverged "
                          "(try a lower --lr)")
     arch = json.loads(state.get("arch", "{}"))  # absent: the first networks, all of one shape
     model = SignNet(num_classes=NOT_A_SIGN + 1, widths=tuple(arch.get("widths", (16, 32, 64, 128))),
                     depths=tuple(arch.get("depths", (1, 2, 2, 1))), contrast=arch.get("contrast", "global"))
-    model.load_state_dict(weights_state)
+    try:
+        model.load_state_dict(weights_state)
+    except RuntimeError as exc:  # torch lists every missing, unexpected or misshapen tensor
+        raise TrainingError(f"{path}: its {weights} weights do not fit the network it describes "
+                            f"({first_line(exc)})") from None
     info = {"epoch": state["epoch"] + 1, "args": json.loads(state["args"]), "history": json.loads(state["history"]),
             "data": json.loads(state.get("data", "{}")), "weights": weights,
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
@@ -204,11 +208,11 @@ def _read_report(path: Path, checkpoint_sha256: str, weights: str) -> dict[str, 
     try:
         report = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not an evaluate report (not JSON: {exc})") from None
+        raise TrainingError(f"{path} is not an evaluate report (not JSON: {exc})") from None
     if not isinstance(report, dict) or report.get("checkpoint_sha256") != checkpoint_sha256:
-        raise ValueError(f"{path} was written for another checkpoint; run `signcam-train evaluate` on this one")
+        raise TrainingError(f"{path} was written for another checkpoint; run `signcam-train evaluate` on this one")
     if report.get("weights", "ema") != weights:
-        raise ValueError(f"{path} measured the {report.get('weights')} weights, not the {weights} weights being "
+        raise TrainingError(f"{path} measured the {report.get('weights')} weights, not the {weights} weights being "
                          f"exported; run `signcam-train evaluate --weights {weights}`")
     return report
 
@@ -255,7 +259,7 @@ def main(args: argparse.Namespace) -> int:
         difference, onnx_probs[name] = max_prob_difference(model, proto, images, desc=f"check on {name}")
         print(f"max |torch - ONNX| probability on {len(images)} {name} images: {difference:.2e}")
         if difference > TOLERANCE:
-            raise RuntimeError(f"ONNX output differs from torch by {difference:.2e} (> {TOLERANCE:g}) "
+            raise TrainingError(f"ONNX output differs from torch by {difference:.2e} (> {TOLERANCE:g}) "
                                f"on {name} images; not writing {args.output}")
     if test is not None and metadata["test_accuracy"] is None:
         # Measured on the ONNX output: the accuracy of the file that ships.

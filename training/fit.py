@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from signcam.classes import NOT_A_SIGN
 from signcam.cli import non_negative_int, number, positive_float, positive_int, probability
-from signcam.errors import first_line
+from signcam.errors import DataError, TrainingError, first_line
 from signcam.files import written_whole
 from signcam.gtsdb import HOLDOUT_FROM, load_scenes, select_scenes
 from signcam.sinks import check_writable
@@ -124,7 +124,7 @@ def load_data(args: argparse.Namespace) -> tuple[TensorSet, TensorSet, dict]:
     if args.gtsdb_dir:
         tune = select_scenes(load_scenes(args.gtsdb_dir), "tune")
         if not tune:
-            raise ValueError(f"{args.gtsdb_dir} holds no tune scene (numbered below {HOLDOUT_FROM}) to cut crops from")
+            raise DataError(f"{args.gtsdb_dir} holds no tune scene (numbered below {HOLDOUT_FROM}) to cut crops from")
         if args.limit:
             tune = tune[: max(args.limit // 50, 2)]
         proposer = None
@@ -194,7 +194,7 @@ def train_one_epoch(model: nn.Module, ema: torch.optim.swa_utils.AveragedModel, 
         ema.update_parameters(model)
         value = loss.item()
         if not math.isfinite(value):
-            raise ValueError(f"the loss became {value} in epoch {epoch + 1}, batch {step + 1}: the training "
+            raise TrainingError(f"the loss became {value} in epoch {epoch + 1}, batch {step + 1}: the training "
                              "diverged (try a lower --lr)")
         total_loss += value * len(idx)
         correct += (logits.argmax(1) == labels).sum().item()
@@ -253,23 +253,37 @@ def _resumable_state(path: Path, recipe: dict, device: torch.device) -> dict:
     if recipe["teacher"] and saved.get("distill_weight") != recipe["distill_weight"]:
         changed.append("distill_weight")
     if changed:
-        raise ValueError(f"--resume continues the same recipe; {', '.join(changed)} "
+        raise TrainingError(f"--resume continues the same recipe; {', '.join(changed)} "
                          f"{'differs' if len(changed) == 1 else 'differ'} from {path}")
     return state
 
 
 def pick_device(name: str) -> torch.device:
+    """Where to train or evaluate: ``"auto"`` takes the GPU when torch sees one.
+
+    Raises:
+        TrainingError: a device torch does not know, or a GPU that is not there.
+    """
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise TrainingError(f"--device {name}: {first_line(exc)}") from None
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise TrainingError(f"--device {name}: torch sees {torch.cuda.device_count()} CUDA GPU(s) here "
+                            "(--device cpu or auto trains on the CPU)")
+    return device
 
 
 def _check_options(args: argparse.Namespace) -> None:
     """Options that contradict each other, refused before anything loads."""
     if args.stop_after > args.epochs:
-        raise ValueError(f"--stop-after {args.stop_after} is past the end of the schedule (--epochs {args.epochs})")
+        raise TrainingError(f"--stop-after {args.stop_after} is past the end of the schedule (--epochs {args.epochs})")
+    if len(args.widths) != len(args.depths):
+        raise TrainingError(f"one depth per stage: {len(args.widths)} --widths but {len(args.depths)} --depths")
     if args.detector and not args.gtsdb_dir:
-        raise ValueError("--detector mines its boxes on GTSDB scenes: give --gtsdb-dir too")
+        raise TrainingError("--detector mines its boxes on GTSDB scenes: give --gtsdb-dir too")
 
 
 def save_checkpoint(state: dict, path: Path) -> None:
@@ -319,7 +333,7 @@ def _fit(args: argparse.Namespace, model: nn.Module, state: dict | None, distill
     train_set, val_set, summary = load_data(args)
     steps_per_epoch = len(train_set) // args.batch_size
     if steps_per_epoch == 0:
-        raise ValueError(f"--batch-size {args.batch_size} is more than the {len(train_set)} training crops: "
+        raise TrainingError(f"--batch-size {args.batch_size} is more than the {len(train_set)} training crops: "
                          "not one step to train (use a smaller batch or more data)")
     print(f"training on {len(train_set)} crops ({summary}), validating on {len(val_set)}; device {device}")
     ema = torch.optim.swa_utils.AveragedModel(
