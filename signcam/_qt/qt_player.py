@@ -241,6 +241,28 @@ class OverlayOptions:
     show_rejected: bool = False
 
 
+@dataclass(frozen=True)
+class _Command:
+    """What the playback thread was asked to do next, taken under the lock in one go."""
+
+    redraw_only: bool  # only the overlay options changed: draw the frame on screen again
+    seek_to: int | None
+    stepping: bool  # paused: one frame (a step, or where a seek lands), not paced by the clock
+
+
+@dataclass
+class _PlayState:
+    """The playback thread's own state across its loop."""
+
+    frame: Frame | None = None  # read but not shown: kept when paused while waiting for its time
+    shown: tuple[Frame, FrameResult | None] | None = None  # redrawn when the overlay options change
+    clock: tuple[float, float] | None = None  # (wall time, video time in ms) playback is aligned to
+    version: int = -1  # of the speed the clock was set for
+    skipped: int = 0  # frames skipped in a row to catch up
+    read_any: bool = False
+    read_since_rewind: bool = False
+
+
 class _Session:
     """One opened source with its thread; the player starts a new one for every source."""
 
@@ -540,92 +562,111 @@ class QtPlayer(QObject):
 
     def _play(self, session: _Session, source: FrameSource) -> None:
         """Read, pace, recognise, annotate and publish frames until the session ends."""
-        version = -1
-        clock: tuple[float, float] | None = None  # (wall time, video time in ms) playback is aligned to
-        skipped = 0
-        frame: Frame | None = None  # read but not shown: kept when paused while waiting for its time
-        shown: tuple[Frame, FrameResult | None] | None = None  # redrawn when the overlay options change
-        # A source that gives no frame at all is an error; a rewind that reads nothing (a one-frame
-        # file) ends the loop instead of rewinding forever.
-        read_any = read_since_rewind = False
+        state = _PlayState()
         while True:
-            with self._cond:
-                self._idle = True
-                self._cond.wait_for(lambda: not session.alive or self._playing or self._steps
-                                    or self._seek_to is not None or self._redraw)
-                self._idle = False
-                if not session.alive:
-                    return
-                redraw_only = self._redraw and not (self._playing or self._steps or self._seek_to is not None)
-                self._redraw = False
-                seek_to, self._seek_to = self._seek_to, None
-                stepping = not self._playing
-                if stepping and seek_to is None and not redraw_only:
-                    self._steps -= 1
-                if version != self._version:
-                    version, clock = self._version, None
-            if redraw_only:
-                if shown is not None:
-                    self._show(session, *shown, record=False)
+            command = self._next_command(session, state)
+            if command is None:
+                return
+            if command.redraw_only:
+                if state.shown is not None:
+                    self._show(session, *state.shown, record=False)
                 continue
-            if seek_to is not None:
+            if command.seek_to is not None:
                 if not self._reset_recognition(session):
                     return
-                self._seek(session, source, seek_to, catch_up=stepping)
-                frame = None
-            if frame is None:
-                frame = source.read()
-                if frame is not None:
-                    read_any = read_since_rewind = True
-            if frame is None and not read_any:
-                why = f": {source.failures[-1]}" if source.failures else ""
-                self._fail(session, f"no frame could be read from {source.description}{why}")
-                return
-            if frame is None:
-                if self.loop and not stepping and not source.is_live and read_since_rewind:
-                    read_since_rewind = False
-                    source.seek(0)
-                    if not self._reset_recognition(session):
-                        return
-                    clock = None
-                    continue
-                with self._cond:
-                    ended, self._playing, self._steps, self._at_end = self._playing, False, 0, True
-                if source.is_live:  # a stream that ends (cameras that stop raise SourceError instead)
-                    self._fail(session, f"{source.description} ended")
+                self._seek(session, source, command.seek_to, catch_up=command.stepping)
+                state.frame = None
+            if state.frame is None:
+                state.frame = source.read()
+                if state.frame is not None:
+                    state.read_any = state.read_since_rewind = True
+            if state.frame is None:
+                if not self._end_of_source(session, source, state, command.stepping):
                     return
-                if ended:
-                    self._tell(session, "playingChanged", False)
                 continue
-            if not stepping and not source.is_live:
-                if clock is None:
-                    clock = (time.monotonic(), frame.time_ms)
-                late = time.monotonic() - clock[0] - (frame.time_ms - clock[1]) / 1000.0 / self.speed
-                # Two frame intervals of slack: a late frame is still shown after a short stall
-                # (the next ones are due at once, so it catches up); only a real backlog is skipped.
-                slack = 2.0 / (source.fps * self.speed)
-                if late < 0:
-                    with self._cond:
-                        self._cond.wait_for(lambda v=version: self._version != v or not session.alive, -late)
-                        if not self._playing or self._seek_to is not None:
-                            continue
-                elif late > slack and not self.every_frame and skipped < MAX_SKIPPED:
-                    skipped, frame = skipped + 1, None
-                    self.frames_skipped += 1
-                    continue
-                elif late > slack and self.every_frame:
-                    # Analysing every frame: fall behind the clock, never hurry to catch up.
-                    clock = (time.monotonic(), frame.time_ms)
-            skipped = 0
-            # Stills and single steps need their own frame's result; playing video uses the newest.
-            if stepping or self.every_frame or source.is_stills:
-                result = self.recognition.process(frame, session.epoch)
-            else:
-                self.recognition.submit(frame, session.epoch)
-                result = self.recognition.latest()
+            if not command.stepping and not source.is_live and not self._keep_pace(session, source, state):
+                continue
+            frame, state.frame, state.skipped = state.frame, None, 0
+            result = self._recognise(session, source, frame, command.stepping)
             if session.alive:
                 self._show(session, frame, result)
-            shown, frame = (frame, result), None
+            state.shown = (frame, result)
+
+    def _next_command(self, session: _Session, state: _PlayState) -> _Command | None:
+        """Wait until there is something to do, and take it; ``None`` once the session is closed."""
+        with self._cond:
+            self._idle = True
+            self._cond.wait_for(lambda: not session.alive or self._playing or self._steps
+                                or self._seek_to is not None or self._redraw)
+            self._idle = False
+            if not session.alive:
+                return None
+            redraw_only = self._redraw and not (self._playing or self._steps or self._seek_to is not None)
+            self._redraw = False
+            seek_to, self._seek_to = self._seek_to, None
+            stepping = not self._playing
+            if stepping and seek_to is None and not redraw_only:
+                self._steps -= 1
+            if state.version != self._version:  # the speed changed: pace from the next frame on
+                state.version, state.clock = self._version, None
+        return _Command(redraw_only, seek_to, stepping)
+
+    def _end_of_source(self, session: _Session, source: FrameSource, state: _PlayState, stepping: bool) -> bool:
+        """The source gave no frame: rewind (looping), stop at the end, or fail; ``False`` ends the session.
+
+        A source that gives no frame at all is an error; a rewind that reads nothing (a one-frame
+        file) stops at the end instead of rewinding forever.
+        """
+        if not state.read_any:
+            why = f": {source.failures[-1]}" if source.failures else ""
+            self._fail(session, f"no frame could be read from {source.description}{why}")
+            return False
+        if self.loop and not stepping and not source.is_live and state.read_since_rewind:
+            state.read_since_rewind, state.clock = False, None
+            source.seek(0)
+            return self._reset_recognition(session)
+        with self._cond:
+            ended, self._playing, self._steps, self._at_end = self._playing, False, 0, True
+        if source.is_live:  # a stream that ends (cameras that stop raise SourceError instead)
+            self._fail(session, f"{source.description} ended")
+            return False
+        if ended:
+            self._tell(session, "playingChanged", False)
+        return True
+
+    def _keep_pace(self, session: _Session, source: FrameSource, state: _PlayState) -> bool:
+        """Hold ``state.frame`` until its time, or skip it when far behind; ``True``: show it now.
+
+        ``False`` when the frame was skipped, or playback was paused or sought while it waited.
+        """
+        frame = state.frame
+        assert frame is not None
+        if state.clock is None:
+            state.clock = (time.monotonic(), frame.time_ms)
+        late = time.monotonic() - state.clock[0] - (frame.time_ms - state.clock[1]) / 1000.0 / self.speed
+        # Two frame intervals of slack: a late frame is still shown after a short stall
+        # (the next ones are due at once, so it catches up); only a real backlog is skipped.
+        slack = 2.0 / (source.fps * self.speed)
+        if late < 0:
+            with self._cond:
+                self._cond.wait_for(lambda v=state.version: self._version != v or not session.alive, -late)
+                return self._playing and self._seek_to is None
+        if late > slack and not self.every_frame and state.skipped < MAX_SKIPPED:
+            state.skipped, state.frame = state.skipped + 1, None
+            self.frames_skipped += 1
+            return False
+        if late > slack and self.every_frame:
+            # Analysing every frame: fall behind the clock, never hurry to catch up.
+            state.clock = (time.monotonic(), frame.time_ms)
+        return True
+
+    def _recognise(self, session: _Session, source: FrameSource, frame: Frame, stepping: bool
+                   ) -> FrameResult | None:
+        """Stills and single steps wait for their own frame's result; playing video takes the newest."""
+        if stepping or self.every_frame or source.is_stills:
+            return self.recognition.process(frame, session.epoch)
+        self.recognition.submit(frame, session.epoch)
+        return self.recognition.latest()
 
     def _seek(self, session: _Session, source: FrameSource, index: int, catch_up: bool) -> None:
         """Go to frame ``index``; with ``catch_up``, first recognise the frames just before it.
