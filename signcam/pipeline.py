@@ -89,8 +89,7 @@ class Engine:
 
     Args:
         recognizer: Finds and classifies signs in a full frame; default
-            ``signcam.recognizer.Recognizer()`` with the shipped model. Its ``conf`` is the
-            acceptance threshold (``engine.recognizer.conf = 0.7``).
+            ``signcam.recognizer.Recognizer()`` with the shipped model.
         track: Confirm signs over consecutive frames. Off for unrelated stills (image
             folders): every accepted detection is then reported as it is, without a track.
         scan_every: Search the whole frame once every N frames of the source; in between, look
@@ -146,6 +145,15 @@ class Engine:
         return cls(recognizer, track=track, scan_every=scan_every)
 
     @property
+    def conf(self) -> float:
+        """The acceptance threshold: candidates whose best sign scores less are rejected."""
+        return self.recognizer.conf
+
+    @conf.setter
+    def conf(self, value: float) -> None:
+        self.recognizer.conf = value
+
+    @property
     def frames_to_confirm(self) -> int:
         """Frames before the one where a sign seen in each is first shown (0 without tracking): what a
         player recognises before a frame it jumps to, for that frame's signs to be shown."""
@@ -184,8 +192,14 @@ class Engine:
                           FOLLOW_WINDOW_MIN_PX)[:, None] / 2
         return np.hstack([centres - half, centres + half])
 
-    def reset(self) -> None:
-        """Forget tracks and road state: call on seek or when the source changes."""
+    def reset(self, track: bool | None = None) -> None:
+        """Forget tracks and road state: call on seek or when the source changes.
+
+        Args:
+            track: For a new source, whether to track its signs (see the class); ``None`` keeps it.
+        """
+        if track is not None:
+            self.track = track
         self.tracker.reset()
         self.road.reset()
         self._last_scan = None

@@ -80,9 +80,25 @@ def test_reset_forgets_tracks_and_the_speed_limit() -> None:
     assert again[2].detections[0].track_id == 1 and len(again[2].events) == 1
 
 
+def test_a_reset_for_stills_stops_tracking_and_a_plain_reset_keeps_that() -> None:
+    engine = Engine(ScriptedRecognizer([SIGN_50]))
+    engine.reset(track=False)
+    assert engine.process(frame(0)).detections == [SIGN_50]  # shown at once, with no track
+    engine.reset()
+    assert not engine.track
+    engine.reset(track=True)
+    assert engine.process(frame(0)).detections == []  # a track waits for its third sighting
+
+
+def test_conf_is_the_recognizers_threshold() -> None:
+    engine = Engine(ScriptedRecognizer([]))
+    engine.conf = 0.8
+    assert engine.recognizer.conf == 0.8 and engine.conf == 0.8
+
+
 def test_default_engine_uses_the_shipped_model() -> None:
     engine = Engine(track=False)
-    engine.recognizer.conf = 0.9
+    engine.conf = 0.9
     result = engine.process(frame(0))
     assert result.detections == [] and {"proposals", "classify", "total"} <= set(result.timings_ms)
 

@@ -75,7 +75,6 @@ class QtMainWindow(QMainWindow):
         self.setWindowTitle("signcam")
         self.setAcceptDrops(True)
         self.settings = settings if settings is not None else QtAppSettings()
-        self.engine = engine
         self.model_error = model_error
         self.recognition = QtRecognition(engine, self)
         self.player = QtPlayer(self.recognition, self)
@@ -166,7 +165,7 @@ class QtMainWindow(QMainWindow):
 
         self.panel = QtEventPanel()
         self.controls = QtRecognitionControls(a, self.settings.conf)
-        self.controls.setEnabled(self.engine is not None)
+        self.controls.setEnabled(self.recognition.engine is not None)
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.addWidget(self.panel, 1)
@@ -215,8 +214,7 @@ class QtMainWindow(QMainWindow):
         for name, default in FLAG_DEFAULTS.items():
             self.commands[name].setChecked(self.settings.flag(name, default))
             self._apply_flag(name, self.commands[name].isChecked())
-        if self.engine is not None:
-            self.engine.recognizer.conf = self.settings.conf
+        self.recognition.set_conf(self.settings.conf)
         geometry = self.settings.geometry
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(1280, 800)
@@ -371,8 +369,7 @@ class QtMainWindow(QMainWindow):
         action.setIcon(self._icon("SP_MediaPause" if playing else "SP_MediaPlay"))
 
     def _on_conf(self, conf: float) -> None:
-        if self.engine is not None:
-            self.engine.recognizer.conf = conf
+        self.recognition.set_conf(conf)
         self.settings.conf = conf
 
     def _set_flag(self, name: str, on: bool) -> None:
@@ -394,7 +391,7 @@ class QtMainWindow(QMainWindow):
             return
         seconds = max(now - then, 1e-6)
         text = f"{(shown - shown_before) / seconds:.1f} fps"
-        if self.engine is not None:
+        if self.recognition.engine is not None:
             text += (f" · recognition {(processed - processed_before) / seconds:.1f} fps,"
                      f" {self.recognition.latency_ms:.0f} ms/frame")
         self.stats_label.setText(text)

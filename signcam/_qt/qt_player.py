@@ -118,6 +118,16 @@ class QtRecognition(QObject):
             latest = self._latest
         return latest if latest is not None and latest.frame is frame else None
 
+    @property
+    def frames_to_confirm(self) -> int:
+        """See :attr:`Engine.frames_to_confirm` (0 without an engine)."""
+        return self.engine.frames_to_confirm if self.engine is not None else 0
+
+    def set_conf(self, conf: float) -> None:
+        """The acceptance threshold from the next frame on (see :attr:`Engine.conf`)."""
+        if self.engine is not None:
+            self.engine.conf = conf
+
     def latest(self) -> FrameResult | None:
         """The newest result since the last reset."""
         return self._latest
@@ -172,10 +182,8 @@ class QtRecognition(QObject):
             result, error = None, None
             start = time.perf_counter()
             try:
-                if track is not None:
-                    self.engine.track = track
                 if reset:
-                    self.engine.reset()
+                    self.engine.reset(track)
                 result = self.engine.process(frame)
             except Exception as exc:  # a broken model or a bug must not stop the video
                 error = _message(exc)
@@ -675,8 +683,7 @@ class QtPlayer(QObject):
         right after a seek (a step back, a click on a sign in the list) would show none: the
         frames before it are recognised first, as if played up to it.
         """
-        engine = self.recognition.engine
-        lead = min(engine.frames_to_confirm, index) if catch_up and engine is not None else 0
+        lead = min(self.recognition.frames_to_confirm, index) if catch_up else 0
         source.seek(index - lead)
         for _ in range(lead):
             frame = source.read()

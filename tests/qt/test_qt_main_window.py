@@ -69,12 +69,13 @@ def test_start_screen_when_no_camera(window, monkeypatch):
     assert {"Open Video", "Open Camera", "Play the Demo"} <= set(labels)
 
 
-def test_start_opens_first_camera(window, monkeypatch):
+def test_start_opens_first_camera(qtbot, window, monkeypatch):
     monkeypatch.setattr(qt_main_window, "list_cameras", lambda: [(99, "Gone Camera")])
     window.start()
     # Camera 99 does not exist: the attempt fails and the start screen says so.
-    assert window.player.info is None
-    assert window._shown_this_source is False
+    qtbot.waitUntil(lambda: window.last_error is not None, timeout=TIMEOUT_MS)
+    assert window.last_error == "no camera at index 99" == window.start_screen.message.text()
+    assert window.stack.currentWidget() is window.start_screen and window.player.info is None
 
 
 def test_play_lists_events_and_speed_limit(qtbot, window, clip):
@@ -310,7 +311,7 @@ def test_a_source_that_opens_after_another_was_opened_leaves_its_recognition_alo
     epoch = window.recognition.epoch
     opening.set()
     qtbot.waitUntil(closed.is_set, timeout=TIMEOUT_MS)
-    assert window.recognition.epoch == epoch and window.engine.track
+    assert window.recognition.epoch == epoch and window.recognition.engine.track
     assert window.panel.speed_limit.limit == 50 and len(window.panel.events) == 1
 
 
@@ -472,7 +473,7 @@ def test_recognition_errors_are_reported_and_playback_goes_on(qtbot, make_window
 def test_settings_persist(qtbot, make_window, settings, clip):
     window = make_window()
     window.controls.slider.setValue(73)
-    assert window.engine.recognizer.conf == pytest.approx(0.73)
+    assert window.recognition.engine.conf == pytest.approx(0.73)
     qtbot.keyClick(window, Qt.Key.Key_B)  # hide boxes
     window.commands["show_rejected"].setChecked(True)
     window.commands["loop"].setChecked(True)
@@ -483,7 +484,7 @@ def test_settings_persist(qtbot, make_window, settings, clip):
 
     again = make_window()
     assert again.controls.conf == pytest.approx(0.73)
-    assert again.engine.recognizer.conf == pytest.approx(0.73)
+    assert again.recognition.engine.conf == pytest.approx(0.73)
     assert not again.commands["show_boxes"].isChecked()
     assert again.commands["show_rejected"].isChecked() and again.commands["loop"].isChecked()
     assert again.player.overlay.show_rejected and not again.player.overlay.show_boxes
