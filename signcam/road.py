@@ -65,6 +65,11 @@ class SignEvent:
                 "time_ms": round(float(self.time_ms), 1), "box": [int(v) for v in self.box], "source": self.source}
 
 
+def _event(d: Detection, frame_index: int, time_ms: float, source: str) -> SignEvent:
+    return SignEvent(d.track_id, d.class_id, label_of(d.class_id), float(d.score), frame_index, float(time_ms),
+                     tuple(int(v) for v in d.box), source)
+
+
 class RoadState:
     """Turns tracked detections into sign events and the current speed limit.
 
@@ -99,19 +104,19 @@ class RoadState:
         events: list[SignEvent] = []
         widths = {d.track_id: d.width for d in detections if d.track_id is not None}
         for d in detections:
-            new = d.track_id not in self._reported
-            if d.track_id is not None:
-                if new:
-                    self._reported.add(d.track_id)
-                    # Seen a moment ago (or on the other side of the road): the same sign, which
-                    # changes nothing (an "end of limit" found again must not lift a newer limit).
-                    new = time_ms - self._last_seen_ms.get(d.class_id, -math.inf) > SAME_SIGN_MS
-                    if new:
-                        self._apply(d, widths)
-                self._last_seen_ms[d.class_id] = float(time_ms)
-            if new:
-                events.append(SignEvent(d.track_id, d.class_id, label_of(d.class_id), float(d.score), frame_index,
-                                        float(time_ms), tuple(int(v) for v in d.box), source))
+            if d.track_id is None:  # a still's sign
+                events.append(_event(d, frame_index, time_ms, source))
+                continue
+            # Seen a moment ago (or on the other side of the road): the same sign, which changes
+            # nothing (an "end of limit" found again must not lift a newer limit).
+            seen_again = time_ms - self._last_seen_ms.get(d.class_id, -math.inf) <= SAME_SIGN_MS
+            self._last_seen_ms[d.class_id] = float(time_ms)
+            if d.track_id in self._reported:
+                continue
+            self._reported.add(d.track_id)
+            if not seen_again:
+                self._apply(d, widths)
+                events.append(_event(d, frame_index, time_ms, source))
         return events
 
     def _apply(self, d: Detection, widths: dict[int, int]) -> None:
