@@ -263,10 +263,7 @@ class QtMainWindow(QMainWindow):
         self.statusBar().showMessage(f"Saved the recording {saved}. {opening}" if saved else opening, 15_000)
         self.commands["play"].setEnabled(False)  # until it opens: it plays as soon as it does
         self.player.open(str(spec))
-        # The last source's signs and name go with it (after open(), whose reset outdates what is in flight).
-        self.panel.clear(self.recognition.epoch)
-        self.source_label.clear()
-        self.setWindowTitle("signcam")
+        self._forget_source_shown()  # after open(), whose reset outdates what is in flight
 
     def show_start(self, message: str = "") -> None:
         self.start_screen.set_message(message)
@@ -358,10 +355,14 @@ class QtMainWindow(QMainWindow):
             self.bar.set_position(shown.index, shown.time_ms)  # the time of the frame left on screen
             self.commands["play"].setEnabled(True)
         else:
-            self.panel.clear(self.recognition.epoch)
-            self.source_label.clear()
-            self.setWindowTitle("signcam")
+            self._forget_source_shown()
             self.show_start(message)
+
+    def _forget_source_shown(self) -> None:
+        """The last source's signs, name and title go with it."""
+        self.panel.clear(self.recognition.epoch)
+        self.source_label.clear()
+        self.setWindowTitle("signcam")
 
     def _on_playing(self, playing: bool) -> None:
         action = self.commands["play"]
