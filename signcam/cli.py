@@ -1,8 +1,9 @@
 """``signcam``: the app with no arguments; ``classify``, ``detect``, ``bench`` and ``app`` commands.
 
 Each command lives in its own module under :mod:`signcam.commands` with
-``add_arguments(parser)`` and ``main(args) -> int``; they are imported only when run,
-so ``signcam classify`` never loads Qt.
+``add_arguments(parser)`` and ``main(args) -> int``. Building the parser imports every
+command module, so each keeps its heavy imports (Qt, ONNX Runtime) inside the functions
+that need them: ``signcam classify`` never loads Qt.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from types import ModuleType
 from signcam import __version__
 from signcam.errors import SignCamError, Terminated
 
-__all__ = ["main", "get_args_parser", "HelpFormatter", "add_commands", "run_command", "positive_int",
-           "non_negative_int", "positive_float", "probability", "read_zoom", "number", "silence_stdout"]
+__all__ = ["main", "get_args_parser", "HelpFormatter", "add_commands", "add_engine_arguments", "run_command",
+           "positive_int", "non_negative_int", "positive_float", "probability", "read_zoom", "number", "silence_stdout"]
 
 COMMANDS = {
     "app": "open the desktop app (the default)",
@@ -87,6 +88,16 @@ def probability(text: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
     return value
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``--model`` and ``--scan-every``, the engine options that ``detect``, ``bench`` and ``app`` share."""
+    from signcam.pipeline import DEFAULT_SCAN_EVERY  # not on import: training and benchmarks use this module too
+
+    parser.add_argument("--model", metavar="PATH", help="ONNX classifier (default: the shipped assets/signnet.onnx)")
+    parser.add_argument("--scan-every", type=positive_int, default=DEFAULT_SCAN_EVERY, metavar="N",
+                        help="search the whole frame every Nth frame of the source and in between only around the "
+                             "signs being tracked (faster; a new sign shows up to N-1 frames later); 1: every frame")
 
 
 def add_commands(sub: argparse._SubParsersAction, commands: Iterable[tuple[str, ModuleType, str]]) -> None:

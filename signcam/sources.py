@@ -53,7 +53,6 @@ __all__ = [
     "PROBED_CAMERAS",
     "demo_video_path",
     "IMAGE_SUFFIXES",
-    "quiet_opencv",
     "read_image",
 ]
 
@@ -67,18 +66,18 @@ STALLED_S = 5.0
 IMAGE_FPS = 1.0
 
 
-def quiet_opencv() -> None:
+def _quiet_opencv() -> None:
     """Silence OpenCV's and FFmpeg's own warnings about bad files and missing cameras.
 
     signcam reports each such failure as one clear error line instead. FFmpeg reads its
-    setting once, when the first video is opened or written, so every module that does video
-    I/O calls this on import.
+    setting once, when the first video is opened or written, so this module calls this on
+    import, and the other modules that do video I/O (:mod:`signcam.sinks`) import this one.
     """
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
-quiet_opencv()
+_quiet_opencv()
 
 
 @dataclass(frozen=True, eq=False)

@@ -10,9 +10,8 @@ import argparse
 import os
 import sys
 
-from signcam.cli import positive_float, positive_int
+from signcam.cli import add_engine_arguments, positive_float
 from signcam.errors import SignCamError
-from signcam.pipeline import DEFAULT_SCAN_EVERY
 
 __all__ = ["add_arguments", "main"]
 
@@ -38,10 +37,7 @@ def _seconds(text: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--source", metavar="SRC", help="camera index (0) or /dev/videoN, rtsp/http URL, video file, "
                                                         "image, folder of images, or 'demo' for the built-in clip")
-    parser.add_argument("--model", metavar="PATH", help="ONNX classifier (default: assets/signnet.onnx)")
-    parser.add_argument("--scan-every", type=positive_int, default=DEFAULT_SCAN_EVERY, metavar="N",
-                        help="search whole frames every Nth frame, in between only around the signs being "
-                             "tracked; 1: every frame")
+    add_engine_arguments(parser)
     parser.add_argument("--measure-fps", type=_seconds, metavar="SECONDS",
                         help="play --source in a loop with recognition on, print the frames displayed per second "
                              "after SECONDS and quit (works offscreen: QT_QPA_PLATFORM=offscreen)")

@@ -13,15 +13,13 @@ import contextlib
 import os
 import sys
 import time
-from pathlib import Path
 from typing import TextIO
 
 import numpy as np
 from tqdm import tqdm
 
-from signcam.cli import positive_int
+from signcam.cli import add_engine_arguments, positive_int
 from signcam.errors import SourceError
-from signcam.pipeline import DEFAULT_SCAN_EVERY
 from signcam.sinks import JSONLinesSink
 
 __all__ = ["add_arguments", "main", "bench_classifier", "bench_pipeline"]
@@ -31,13 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("source", nargs="?", default="demo", help="video, image folder, camera or 'demo'")
     parser.add_argument("--frames", type=positive_int, default=300, help="frames to time in each pass")
     parser.add_argument("--loop", action="store_true", help="rewind a file at its end to reach --frames")
-    parser.add_argument("--model", type=Path, help="classifier ONNX (default: the shipped one)")
+    add_engine_arguments(parser)
     parser.add_argument("--threads", type=positive_int, default=None,
                         help="ONNX Runtime threads for each network (default: all cores, at most 4)")
     parser.add_argument("--no-pipeline", action="store_true", help="time the classifier only")
-    parser.add_argument("--scan-every", type=positive_int, default=DEFAULT_SCAN_EVERY, metavar="N",
-                        help="search whole frames every Nth frame, in between only around tracked signs, "
-                             "as detect and the app do; 1: every frame")
     parser.add_argument("--json", metavar="FILE", help="also write the figures as JSON (one line; '-': stdout)")
 
 

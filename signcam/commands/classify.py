@@ -32,13 +32,14 @@ from signcam.classifier import DEFAULT_MODEL, Classifier, best_signs
 from signcam.cli import positive_int, probability, read_zoom
 from signcam.errors import SourceError
 from signcam.sinks import JSONLinesSink, refuse_overwriting
-from signcam.sources import file_system_errors, local_path, read_image
-from signcam.sources import find_images as find_image_files
+from signcam.sources import file_system_errors, find_images, local_path, read_image
 
-__all__ = ["add_arguments", "main", "CropResult", "find_images", "classify_batch", "BATCH_SIZE"]
+__all__ = ["add_arguments", "main", "CropResult", "crop_files", "classify_batch", "BATCH_SIZE", "DEFAULT_CROP_CONF"]
 
 #: Images per ONNX Runtime call: large enough to amortise the call, small enough to stream.
 BATCH_SIZE = 256
+#: Least probability of an accepted sign in a crop.
+DEFAULT_CROP_CONF = 0.5
 
 
 def _top_k(text: str) -> int:
@@ -53,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE", help="write JSON lines to FILE ('-': stdout instead of the table)")
     parser.add_argument("--top", type=_top_k, default=3, metavar="K", help="list the K most likely signs")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ONNX model written by signcam-train export")
-    parser.add_argument("--conf", type=probability, default=0.5,
+    parser.add_argument("--conf", type=probability, default=DEFAULT_CROP_CONF,
                         help="accept a sign only from this probability on (lower than detect's 0.7, which must "
                              "also turn down background in whole scenes; a crop is meant to hold a sign)")
     parser.add_argument("--zoom", type=read_zoom, nargs="+", metavar="Z",
@@ -93,8 +94,9 @@ class CropResult:
                 "accepted": self.accepted, "top": [[c, p] for c, p in self.top]}
 
 
-def find_images(spec: str) -> list[Path]:
-    """Image files named by a file (tried whatever its suffix), a folder (recursively) or a glob, sorted.
+def crop_files(spec: str) -> list[Path]:
+    """The crops a PATH names: a file (tried whatever its suffix) or ``file://`` URL, or the images in a
+    folder (recursively) or matching a glob, sorted.
 
     Raises:
         SourceError: the spec names nothing, or a folder holds no images.
@@ -102,11 +104,11 @@ def find_images(spec: str) -> list[Path]:
     path = local_path(spec) or Path(spec)  # a file:// URL names its file
     with file_system_errors(spec):  # a name too long, say
         is_file = path.is_file()
-    return [path] if is_file else find_image_files(path, recursive=True)
+    return [path] if is_file else find_images(path, recursive=True)
 
 
-def classify_batch(classifier: Classifier, images: list[np.ndarray], sources: list[str], conf: float = 0.5,
-                   top: int = 3, zooms: list[float] | None = None) -> list[CropResult]:
+def classify_batch(classifier: Classifier, images: list[np.ndarray], sources: list[str],
+                   conf: float = DEFAULT_CROP_CONF, top: int = 3, zooms: list[float] | None = None) -> list[CropResult]:
     """Classify whole images as sign crops in one model call.
 
     Args:
@@ -176,7 +178,7 @@ def main(args: argparse.Namespace) -> int:
     files: list[Path] = []
     for spec in args.paths:
         try:
-            files += find_images(spec)
+            files += crop_files(spec)
         except SourceError as exc:
             print(f"signcam: error: {exc}", file=sys.stderr)
             failures.append(spec)

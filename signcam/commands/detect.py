@@ -21,14 +21,15 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqdm import tqdm
 
 from signcam.classifier import DEFAULT_MODEL
-from signcam.cli import positive_int, probability, silence_stdout
+from signcam.cli import add_engine_arguments, positive_int, probability, silence_stdout
 from signcam.errors import SignCamError, Terminated
-from signcam.pipeline import DEFAULT_SCAN_EVERY, Engine, FrameResult
+from signcam.pipeline import Engine, FrameResult
 from signcam.proposals import DEFAULT_COARSE_DETECTOR, DEFAULT_DETECTOR
 from signcam.recognizer import DEFAULT_CONF
 from signcam.road import SignEvent
@@ -67,10 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"(default: {DEFAULT_CONF}, chosen on the tune scenes)")
     parser.add_argument("--max-frames", type=positive_int, metavar="N", help="stop after processing N frames")
     parser.add_argument("--stride", type=positive_int, default=1, metavar="N", help="process every Nth frame")
-    parser.add_argument("--scan-every", type=positive_int, default=DEFAULT_SCAN_EVERY, metavar="N",
-                        help="search the whole frame every Nth frame of the source and in between only around the "
-                             "signs being tracked (faster; a new sign shows up to N-1 frames later); 1: every frame")
-    parser.add_argument("--model", metavar="PATH", help="ONNX classifier (default: the shipped assets/signnet.onnx)")
+    add_engine_arguments(parser)
     parser.add_argument("--no-track", action="store_true",
                         help="report each frame's detections without confirming them over frames (always the "
                              "case for images, which are unrelated stills)")
@@ -116,29 +114,27 @@ def _is_video(path: str) -> bool:
     return Path(path).suffix.lower() in VIDEO_CODECS
 
 
-def _check_outputs(args: argparse.Namespace, source: FrameSource) -> None:
+def _writes_image_folder(output: str | None) -> bool:
+    """True when ``--output`` names a folder of annotated images rather than a video."""
+    return output is not None and not _is_video(output)
+
+
+def _refuse_conflicting_outputs(args: argparse.Namespace, source: FrameSource) -> None:
     """Refuse outputs that would overwrite what the run reads (the input, the models) or each other, or that
-    the options leave empty; say where an ``--output`` that is not a video goes."""
+    the options leave empty."""
     refuse_shared_outputs({"--json": args.json, "--events": args.events, "--output": args.output})
     if args.events and args.no_track and source.trackable:
         raise SignCamError("--events lists each sign once, when its track is confirmed, and --no-track leaves no "
                            "tracks (--json has every frame's detections)")
-    read = [*source.files, Path(args.model) if args.model else DEFAULT_MODEL, DEFAULT_DETECTOR,
-            DEFAULT_COARSE_DETECTOR]
-    folder = args.output is not None and not _is_video(args.output)
     if args.output == "-":
         raise SignCamError("--output - is not standard output: name a video file or a folder for annotated images")
-    if args.output and not folder:
-        check_writable(args.output)  # now, not after the first frame
+    read = [*source.files, Path(args.model) if args.model else DEFAULT_MODEL, DEFAULT_DETECTOR,
+            DEFAULT_COARSE_DETECTOR]
+    folder = _writes_image_folder(args.output)
     if args.output:
         # Annotated stills are named after their images: never into the folder of those images.
         refuse_overwriting("--output", args.output, read)
         refuse_overwriting("--output", args.output, source.files, folder=folder and source.is_stills)
-    if folder:
-        make_folder(args.output)  # now, so that --json or --events may go inside it
-        if Path(args.output).suffix:
-            print(f"signcam: note: {args.output} is not a video ({', '.join(VIDEO_CODECS)}): "
-                  "writing annotated images into that folder", file=sys.stderr)
     for flag, path in (("--json", args.json), ("--events", args.events)):
         if path and path != "-":
             refuse_overwriting(flag, path, read)
@@ -146,6 +142,19 @@ def _check_outputs(args: argparse.Namespace, source: FrameSource) -> None:
                     Path(path).expanduser().resolve().parent == Path(args.output).expanduser().resolve():
                 raise SignCamError(f"{flag} {path} could be written over by an annotated image in --output "
                                    f"{args.output}: name it otherwise")
+
+
+def _prepare_outputs(args: argparse.Namespace) -> None:
+    """Check now, not after the first frame, that the outputs can be written; create the folder of annotated
+    images (so that ``--json`` or ``--events`` may go inside it) and say where an ``--output`` that is not a
+    video goes."""
+    if _writes_image_folder(args.output):
+        make_folder(args.output)
+        if Path(args.output).suffix:
+            print(f"signcam: note: {args.output} is not a video ({', '.join(VIDEO_CODECS)}): "
+                  "writing annotated images into that folder", file=sys.stderr)
+    elif args.output:
+        check_writable(args.output)
     if args.events:
         check_events_path(args.events)
 
@@ -180,57 +189,90 @@ def _terminate_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@dataclass
+class _Run:
+    """What a run over the source did.
+
+    Args:
+        started: ``time.perf_counter()`` when it began.
+        processed: Frames processed, each counted once its ``--json`` line is written.
+        events: The signs passed (for stills: every sign found).
+        failure: What stopped it early (the input broke off, an output failed, Ctrl-C), to report
+            after the summary; ``None`` when it ran to the end.
+    """
+
+    started: float
+    processed: int = 0
+    events: list[SignEvent] = field(default_factory=list)
+    failure: BaseException | None = None
+
+
+def _process(source: FrameSource, engine: Engine, args: argparse.Namespace) -> _Run:
+    """Run ``engine`` over every ``--stride``th frame of ``source``, writing each result to the outputs as it
+    comes; a break-off ends the run with everything processed until then written."""
+    run = _Run(started=time.perf_counter())
+    warned = 0
+    with contextlib.ExitStack() as outputs:
+        json_sink = outputs.enter_context(JSONLinesSink(args.json)) if args.json else None
+        annotated = outputs.enter_context(_AnnotatedOutput(args.output, source.fps / args.stride)) \
+            if args.output else None
+        bar = outputs.enter_context(tqdm(total=_expected_frames(source, args), unit="frame", file=sys.stderr,
+                                         disable=None, dynamic_ncols=True, desc=source.description))
+        try:
+            for position, frame in enumerate(source):
+                warned = _warn_skipped(source, warned, bar)
+                if position % args.stride:
+                    continue
+                result = engine.process(frame)
+                if json_sink is not None:
+                    json_sink.append(result)
+                # Counted once its line is written: a stop after this point still counts it.
+                run.processed += 1
+                run.events += result.events  # stills: each detection
+                if annotated is not None:
+                    annotated.write(result, source)
+                bar.update()
+                if run.processed == args.max_frames:
+                    break
+        except BrokenPipeError:
+            # The reader of `--json -` went away (`| head`): stop as if --max-frames was reached.
+            silence_stdout()
+        except (SignCamError, KeyboardInterrupt) as exc:
+            run.failure = exc
+        _warn_skipped(source, warned, bar)
+    return run
+
+
+def _print_summary(run: _Run, source: FrameSource, track: bool, args: argparse.Namespace) -> None:
+    """One line on standard error: frames processed, how fast, and the signs found; a hint when nothing is kept."""
+    elapsed = max(time.perf_counter() - run.started, 1e-9)
+    unit = ("image" if source.is_stills else "frame") + ("" if run.processed == 1 else "s")
+    print(f"signcam: {run.processed} {unit} in {elapsed:.1f} s ({run.processed / elapsed:.1f} fps), "
+          f"{_summary(Counter(event.label for event in run.events), track)}", file=sys.stderr)
+    if not (args.json or args.output or args.events):
+        print("signcam: add --json, --events or --output FILE to keep where each sign was found", file=sys.stderr)
+
+
+def _exit_status(source: FrameSource, processed: int) -> int:
+    """0, or with images that could not be read: 1 when some were processed, 2 when none (an unreadable input)."""
+    if not source.failures:
+        return 0
+    print(f"signcam: error: {len(source.failures)} of {source.frame_count} images could not be read",
+          file=sys.stderr)
+    return 2 if processed == 0 else 1
+
+
 def main(args: argparse.Namespace) -> int:
     """Run detection over the whole source; 0 on success, 1 if some images were skipped, 2 if none could be read."""
     with _terminate_as_interrupt(), _open(args.source) as source:
-        _check_outputs(args, source)
+        _refuse_conflicting_outputs(args, source)
+        _prepare_outputs(args)
         engine = Engine.from_model(args.model, args.conf, track=source.trackable and not args.no_track,
                                    scan_every=args.scan_every)
-        processed = 0
-        events: list[SignEvent] = []
-        failure: BaseException | None = None
-        warned = 0
-        start = time.perf_counter()
-        with contextlib.ExitStack() as outputs:
-            json_sink = outputs.enter_context(JSONLinesSink(args.json)) if args.json else None
-            annotated = outputs.enter_context(_AnnotatedOutput(args.output, source.fps / args.stride)) \
-                if args.output else None
-            bar = outputs.enter_context(tqdm(total=_expected_frames(source, args), unit="frame", file=sys.stderr,
-                                             disable=None, dynamic_ncols=True, desc=source.description))
-            try:
-                for position, frame in enumerate(source):
-                    warned = _warn_skipped(source, warned, bar)
-                    if position % args.stride:
-                        continue
-                    result = engine.process(frame)
-                    if json_sink is not None:
-                        json_sink.append(result)
-                    # Counted once its line is written: a stop after this point still counts it.
-                    processed += 1
-                    events += result.events  # stills: each detection
-                    if annotated is not None:
-                        annotated.write(result, source)
-                    bar.update()
-                    if processed == args.max_frames:
-                        break
-            except BrokenPipeError:
-                # The reader of `--json -` went away (`| head`): stop as if --max-frames was reached.
-                silence_stdout()
-            except (SignCamError, KeyboardInterrupt) as exc:  # the input broke off, an output failed, Ctrl-C
-                failure = exc  # everything processed so far is written; report after the summary
-            _warn_skipped(source, warned, bar)
+        run = _process(source, engine, args)
     if args.events:  # after a break-off too: the signs passed until then
-        write_events(events, args.events)
-    elapsed = max(time.perf_counter() - start, 1e-9)
-    unit = ("image" if source.is_stills else "frame") + ("" if processed == 1 else "s")
-    print(f"signcam: {processed} {unit} in {elapsed:.1f} s ({processed / elapsed:.1f} fps), "
-          f"{_summary(Counter(event.label for event in events), engine.track)}", file=sys.stderr)
-    if not (args.json or args.output or args.events):
-        print("signcam: add --json, --events or --output FILE to keep where each sign was found", file=sys.stderr)
-    if failure is not None:
-        raise failure
-    if source.failures:
-        print(f"signcam: error: {len(source.failures)} of {source.frame_count} images could not be read",
-              file=sys.stderr)
-        return 2 if processed == 0 else 1  # nothing readable at all: an unreadable input
-    return 0
+        write_events(run.events, args.events)
+    _print_summary(run, source, engine.track, args)
+    if run.failure is not None:
+        raise run.failure  # everything processed so far is written and summed up
+    return _exit_status(source, run.processed)
