@@ -13,7 +13,9 @@ from signcam.gtsdb import Scene, load_scenes, split_scenes
 from signcam.proposals import DEFAULT_DETECTOR, SignDetProposer
 from training import detector
 from training.cli import main as train_main
-from training.detector import STRIDE, SceneCrops, SignDet, SignPaster, crop_side, heatmap_targets, sign_mask
+from training.detector import crop_side
+from training.scene_crops import SceneCrops, SignPaster, heatmap_targets, sign_mask
+from training.signdet import STRIDE, SignDet
 
 
 def _scenes(folder: Path, *numbers: int) -> Path:

@@ -22,6 +22,7 @@ from signcam.proposals import DEFAULT_DETECTOR
 from training import cli, export
 from training import evaluate as evaluate_module
 from training import fit as fit_module
+from training.checkpoint import FIRST_ARCH, load_checkpoint, save_checkpoint
 from training.data import GTSRB_LAYOUT
 from training.evaluate import ZOOM_SCAN
 from training.metrics import log_loss
@@ -129,7 +130,7 @@ def test_export_embeds_metadata_and_matches_torch(model_file: Path, run_dir: Pat
 
     files, _labels = test_crops
     images = np.stack([cv2.imread(str(f)) for f in files])
-    model, _info = export.load_checkpoint(run_dir / "checkpoint.pt")
+    model, _info = load_checkpoint(run_dir / "checkpoint.pt")
     with torch.no_grad():
         expected = torch.softmax(model(torch.from_numpy(images.transpose(0, 3, 1, 2)).float()), 1).numpy()
     np.testing.assert_allclose(classifier.predict(images), expected, atol=export.TOLERANCE)
@@ -266,7 +267,7 @@ def test_a_checkpoint_with_diverged_weights_is_neither_evaluated_nor_exported(tm
     path = tmp_path / "checkpoint.pt"
     torch.save({"model": model.state_dict(), "epoch": 0, "args": "{}", "history": "[]"}, path)
     with pytest.raises(TrainingError, match="not finite"):
-        export.load_checkpoint(path, weights="model")
+        load_checkpoint(path, weights="model")
     # Nor does the torch-vs-ONNX check pass output that is not a number.
     images = torch.rand(4, 3, 32, 32) * 255
     assert export.max_prob_difference(model.eval(), export.to_onnx(model.eval(), {}), images)[0] == float("inf")
@@ -274,15 +275,15 @@ def test_a_checkpoint_with_diverged_weights_is_neither_evaluated_nor_exported(tm
 
 def test_a_failed_checkpoint_write_keeps_the_last_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "checkpoint.pt"
-    fit_module.save_checkpoint({"epoch": 0}, path)
+    save_checkpoint({"epoch": 0}, path)
 
     def disk_full(state: dict, target: Path) -> None:
         Path(target).write_bytes(b"half a checkpoint")
         raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 1722944 vs 1722840")
 
-    monkeypatch.setattr(fit_module.torch, "save", disk_full)
+    monkeypatch.setattr(torch, "save", disk_full)
     with pytest.raises(OSError, match=f"cannot write the checkpoint {path}"):
-        fit_module.save_checkpoint({"epoch": 1}, path)
+        save_checkpoint({"epoch": 1}, path)
     assert torch.load(path, weights_only=True) == {"epoch": 0}
     assert list(tmp_path.iterdir()) == [path]
 
@@ -458,10 +459,20 @@ def test_checkpoint_rebuilds_the_network_shape_it_was_trained_with(tmp_path: Pat
     path = tmp_path / "checkpoint.pt"
     torch.save({"model": model.state_dict(), "epoch": 0, "args": "{}", "history": "[]",
                 "arch": json.dumps(model.arch)}, path)
-    loaded, _ = export.load_checkpoint(path, weights="model")
+    loaded, _ = load_checkpoint(path, weights="model")
     assert loaded.arch == model.arch
     x = torch.rand(2, 3, 32, 32) * 255
     assert torch.allclose(loaded(x), model.eval()(x))
+
+
+def test_a_checkpoint_without_its_shape_is_one_of_the_first_networks(tmp_path: Path) -> None:
+    from training.model import SignNet
+
+    model = SignNet(widths=tuple(FIRST_ARCH["widths"]), depths=tuple(FIRST_ARCH["depths"]))
+    path = tmp_path / "checkpoint.pt"
+    torch.save({"model": model.state_dict(), "epoch": 0, "args": "{}", "history": "[]"}, path)
+    loaded, _ = load_checkpoint(path, weights="model")
+    assert loaded.arch == FIRST_ARCH
 
 
 def test_false_accepts_need_held_out_scenes(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -28,6 +29,9 @@ from signcam.detection import Detection, iou_matrix
 from signcam.errors import DataError
 from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, select_scenes
 from signcam.sinks import ImageFolderSink, check_writable, refuse_overwriting
+
+if TYPE_CHECKING:
+    from signcam.recognizer import Proposer, Recognizer
 
 __all__ = ["add_arguments", "main", "DetectionScore", "describe_error", "match_scene", "finder_scale", "WIDTH_BINS",
            "MAX_FINDER_SCALE"]
@@ -215,18 +219,12 @@ def _saved_name(scene: Scene) -> str:
     return f"{scene.number:05d}.jpg"
 
 
-def main(args: argparse.Namespace) -> int:
-    from signcam.classifier import Classifier
-    from signcam.overlay import draw_overlay
-    from signcam.proposals import ColourProposer, SignDetProposer
-    from signcam.recognizer import Recognizer
+def _check_outputs(args: argparse.Namespace, every: list[Scene], first: Scene) -> ImageFolderSink | None:
+    """Refuses, before the evaluation, outputs that cannot be written or would replace the dataset.
 
-    every = load_scenes(args.folder)
-    scenes = select_scenes(every, args.split)
-    if not scenes:
-        raise DataError(f"{args.folder} holds no {args.split} scene (holdout: numbered {HOLDOUT_FROM} and up, "
-                         f"tune: below, val: {VALIDATION_FROM}-{HOLDOUT_FROM - 1}); --split all scores every scene")
-    # The outputs are checked now, not after the whole evaluation; neither may replace the dataset.
+    Returns:
+        The ``--save-dir`` sink, if asked for.
+    """
     dataset = [args.folder / "gt.txt", *(scene.path for scene in every)]
     if args.json:
         refuse_overwriting("--json", args.json, dataset)
@@ -235,25 +233,37 @@ def main(args: argparse.Namespace) -> int:
     if args.save_dir:
         refuse_overwriting("--save-dir", args.save_dir, dataset, folder=True)
         saved = ImageFolderSink(args.save_dir)
-        check_writable(saved.folder / _saved_name(scenes[0]))
+        check_writable(saved.folder / _saved_name(first))
+    return saved
+
+
+def _proposer(args: argparse.Namespace) -> Proposer:
+    """Where candidates come from: colour regions, or SignDet with the options given (the runtime's otherwise)."""
+    from signcam.proposals import ColourProposer, SignDetProposer
+
     if args.proposer == "colour":
-        proposer = ColourProposer()
-    else:
-        options = {"threshold": args.peak_threshold, "max_peaks": args.max_peaks, "scale": args.finder_scale,
-                   "levels": args.levels}
-        options = {name: value for name, value in options.items() if value is not None}
-        if args.coarse_detector is not None:
-            options["coarse_path"] = None if str(args.coarse_detector) == "none" else args.coarse_detector
-        proposer = SignDetProposer(args.detector, **options)
-    recognizer = Recognizer(Classifier(args.model, spin=False), proposer=proposer)
-    if args.conf is not None:
-        recognizer.conf = args.conf
+        return ColourProposer()
+    options = {"threshold": args.peak_threshold, "max_peaks": args.max_peaks, "scale": args.finder_scale,
+               "levels": args.levels}
+    options = {name: value for name, value in options.items() if value is not None}
+    if args.coarse_detector is not None:
+        options["coarse_path"] = None if str(args.coarse_detector) == "none" else args.coarse_detector
+    return SignDetProposer(args.detector, **options)
+
+
+def _score(recognizer: Recognizer, scenes: list[Scene], saved: ImageFolderSink | None,
+           split: str) -> tuple[DetectionScore, list[float]]:
+    """Runs ``recognizer`` on each scene and matches what it found; the scenes with errors go to ``saved``.
+
+    Returns:
+        The score and the seconds the recognizer took on each scene.
+    """
+    from signcam.overlay import draw_overlay
+
     score = DetectionScore()
     elapsed = []
-    for scene in tqdm(scenes, desc=f"eval-detect ({args.split})", unit="scene"):
+    for scene in tqdm(scenes, desc=f"eval-detect ({split})", unit="scene"):
         image = scene.read()
-        if image is None:
-            raise FileNotFoundError(f"cannot read {scene.path}")
         started = time.perf_counter()
         found = recognizer(image, keep_rejected=True)
         elapsed.append(time.perf_counter() - started)
@@ -264,11 +274,13 @@ def main(args: argparse.Namespace) -> int:
             for x1, y1, x2, y2, _ in scene.boxes:
                 cv2.rectangle(shown, (x1 - 3, y1 - 3), (x2 + 3, y2 + 3), (255, 255, 255), 1)
             saved.write(shown, _saved_name(scene))
-    report = score.report(digits=None)  # printed to 3 places from the exact figures, kept to 4 in --json
-    report.update(split=args.split, scenes=len(scenes), conf=recognizer.conf,
-                  ms_per_scene_median=round(1e3 * float(np.median(elapsed)), 1) if elapsed else None)
-    print(f"scenes {len(scenes)} ({args.split}), signs {report['signs']}: precision {report['precision']:.3f}  "
-          f"recall {report['recall']:.3f}  F1 {report['f1']:.3f}  "
+    return score, elapsed
+
+
+def _print_report(report: dict) -> None:
+    """The figures to 3 places, then one line per error."""
+    print(f"scenes {report['scenes']} ({report['split']}), signs {report['signs']}: precision "
+          f"{report['precision']:.3f}  recall {report['recall']:.3f}  F1 {report['f1']:.3f}  "
           f"(located, any class: {report['located_any_class']:.3f})")
     for group, (value, count) in report["recall_by_group"].items():
         print(f"  recall {group:<12} {'-' if value is None else f'{value:.3f}':>6}  of {count}")
@@ -276,6 +288,27 @@ def main(args: argparse.Namespace) -> int:
           f"({report['signless_scenes']} scenes)")
     for error in report["errors"]:
         print("  " + describe_error(error))
+
+
+def main(args: argparse.Namespace) -> int:
+    from signcam.classifier import Classifier
+    from signcam.recognizer import Recognizer
+
+    every = load_scenes(args.folder)
+    scenes = select_scenes(every, args.split)
+    if not scenes:
+        raise DataError(f"{args.folder} holds no {args.split} scene (holdout: numbered {HOLDOUT_FROM} and up, "
+                         f"tune: below, val: {VALIDATION_FROM}-{HOLDOUT_FROM - 1}); --split all scores every scene")
+    saved = _check_outputs(args, every, scenes[0])
+    proposer = _proposer(args)
+    recognizer = Recognizer(Classifier(args.model, spin=False), proposer=proposer)
+    if args.conf is not None:
+        recognizer.conf = args.conf
+    score, elapsed = _score(recognizer, scenes, saved, args.split)
+    report = score.report(digits=None)  # printed to 3 places from the exact figures, kept to 4 in --json
+    report.update(split=args.split, scenes=len(scenes), conf=recognizer.conf,
+                  ms_per_scene_median=round(1e3 * float(np.median(elapsed)), 1) if elapsed else None)
+    _print_report(report)
     if args.json:
         args.json.write_text(json.dumps({**report, **score.report()}, indent=1))
     return 0

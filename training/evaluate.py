@@ -30,10 +30,11 @@ from signcam.errors import DataError
 from signcam.gtsdb import HOLDOUT_FROM, load_scenes, select_scenes
 from signcam.recognizer import DEFAULT_CONF
 from signcam.sinks import make_folder
+from training.checkpoint import load_checkpoint
 from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, split_by_track
-from training.export import load_checkpoint
-from training.fit import pick_device, predict
+from training.device import pick_device
 from training.metrics import accepted_share, log_loss, rejected_share, top1_accuracy
+from training.model import predict
 
 __all__ = ["add_arguments", "main", "per_class_accuracy",
            "confusion_matrix", "format_table", "plot_confusion", "plot_history", "plot_mistakes", "evaluate_gtsdb",
@@ -227,51 +228,60 @@ def evaluate_gtsdb(model: nn.Module, folder: Path, device: torch.device, limit: 
             "gtsdb_positive_rejected": rejected_share(pos_probs) if len(positives) else None}
 
 
-def main(args: argparse.Namespace) -> int:
-    device = pick_device(args.device)
-    model, info = load_checkpoint(args.checkpoint, args.weights, device)
-    make_folder(args.output_dir)  # before the evaluation, not after it
-    # The tracks this checkpoint was validated on (runs from before --val-every kept 1 in 12).
-    _train, val = split_by_track(load_gtsrb(args.data_dir, "train"), info["args"].get("val_every", VAL_EVERY))
+def _gtsrb_sets(args: argparse.Namespace, val_every: int) -> tuple[TensorSet, TensorSet]:
+    """The validation tracks kept out one in ``val_every`` and the test set, both cut to ``--limit``."""
+    _train, val = split_by_track(load_gtsrb(args.data_dir, "train"), val_every)
     test: TensorSet = load_gtsrb(args.data_dir, "test")
     if args.limit:
         test = test.subset(np.random.default_rng(0).permutation(len(test))[: args.limit])
         val = val.subset(np.random.default_rng(0).permutation(len(val))[: args.limit])
+    return val, test
+
+
+def _score_gtsrb(model: nn.Module, val: TensorSet, test: TensorSet, read_zooms: list[float],
+                 device: torch.device) -> tuple[dict[str, Any], torch.Tensor]:
+    """Validation accuracy at each zoom of :data:`ZOOM_SCAN` and averaged over ``read_zooms``, test accuracy.
+
+    Returns:
+        The figures for the report, and the test probabilities (averaged over ``read_zooms``).
+    """
     val_probs = {zoom: predict(model, zoom_images(val.images, zoom), device, desc=f"validation x{zoom}")
-                 for zoom in sorted({*ZOOM_SCAN, *args.read_zooms})}
+                 for zoom in sorted({*ZOOM_SCAN, *read_zooms})}
     by_zoom = {zoom: top1_accuracy(p, val.labels) for zoom, p in val_probs.items()}
-    val_read_probs = torch.stack([val_probs[z] for z in args.read_zooms]).mean(0)
+    val_read_probs = torch.stack([val_probs[z] for z in read_zooms]).mean(0)
     val_read = top1_accuracy(val_read_probs, val.labels)
-    probs = read_in_batches(model, test.images, args.read_zooms, device, desc="GTSRB test")
-    rows = per_class_accuracy(probs, test.labels)
-    report: dict[str, Any] = {
-        "checkpoint": str(args.checkpoint), "checkpoint_sha256": info["sha256"], "epoch": info["epoch"],
-        "weights": args.weights, "read_zooms": args.read_zooms, "validation_accuracy": val_read,
-        "validation_images": len(val), "validation_errors": round((1 - val_read) * len(val)),
+    probs = read_in_batches(model, test.images, read_zooms, device, desc="GTSRB test")
+    return {
+        "validation_accuracy": val_read, "validation_images": len(val),
+        "validation_errors": round((1 - val_read) * len(val)),
         "validation_log_loss": log_loss(val_read_probs, val.labels),
         "validation_by_zoom": {str(zoom): acc for zoom, acc in by_zoom.items()}, "test_images": len(test),
         "test_accuracy": top1_accuracy(probs, test.labels), "test_rejected": rejected_share(probs),
-    }
-    if args.gtsdb_dir:
-        report.update(evaluate_gtsdb(model, args.gtsdb_dir, device, args.limit))
+    }, probs
 
+
+def _write_plots(args: argparse.Namespace, info: dict[str, Any], test: TensorSet, probs: torch.Tensor,
+                 test_accuracy: float) -> None:
+    """confusion.png, training-curves.png and worst-mistakes.png in ``--output-dir``."""
     name = f"{args.checkpoint} (epoch {info['epoch']}, {args.weights} weights)"
     plot_confusion(confusion_matrix(probs, test.labels), args.output_dir / "confusion.png",
-                   f"GTSRB test confusion, {name}: top-1 {report['test_accuracy']:.4f}")
+                   f"GTSRB test confusion, {name}: top-1 {test_accuracy:.4f}")
     plot_history(info["history"], args.output_dir / "training-curves.png", f"Training of {args.checkpoint}",
                  distilled=bool(info["args"].get("teacher")))
     plot_mistakes(test.images, test.labels, probs, args.output_dir / "worst-mistakes.png", args.worst)
-    report["per_class"] = rows
-    (args.output_dir / REPORT_NAME).write_text(json.dumps(report, indent=1))
 
-    print(format_table(rows))
-    zooms = " and ".join(f"x{zoom}" for zoom in args.read_zooms)
-    singles = ", ".join(f"x{zoom} {acc:.4f}" for zoom, acc in by_zoom.items())
-    print(f"validation top-1 ({len(val)} images) read at one zoom: {singles}; averaged over {zooms}: {val_read:.4f} "
-          f"({report['validation_errors']} wrong, log-loss {report['validation_log_loss']:.4f})")
-    print(f"GTSRB test, averaged over {zooms}: top-1 {report['test_accuracy']:.4f} on {len(test)} signs; "
+
+def _print_report(report: dict[str, Any]) -> None:
+    """The per-class table, then validation, test and (if measured) GTSDB figures."""
+    print(format_table(report["per_class"]))
+    zooms = " and ".join(f"x{zoom}" for zoom in report["read_zooms"])
+    singles = ", ".join(f"x{zoom} {acc:.4f}" for zoom, acc in report["validation_by_zoom"].items())
+    print(f"validation top-1 ({report['validation_images']} images) read at one zoom: {singles}; averaged over "
+          f"{zooms}: {report['validation_accuracy']:.4f} ({report['validation_errors']} wrong, log-loss "
+          f"{report['validation_log_loss']:.4f})")
+    print(f"GTSRB test, averaged over {zooms}: top-1 {report['test_accuracy']:.4f} on {report['test_images']} signs; "
           f"{report['test_rejected']:.4f} would be rejected as 'not a sign'")
-    if args.gtsdb_dir:
+    if "gtsdb_scenes" in report:
         far, pos_acc = report["false_accept_rate"], report["gtsdb_positive_accuracy"]
         far_conf = report["false_accept_rate_at_conf"]
         print(f"GTSDB held-out ({report['gtsdb_scenes']} scenes): false accepts "
@@ -279,5 +289,24 @@ def main(args: argparse.Namespace) -> int:
               f"({'-' if far_conf is None else f'{far_conf:.4f}'} scoring at least {report['gtsdb_conf']}, "
               f"as the app and detect decide); sign accuracy "
               f"{'-' if pos_acc is None else f'{pos_acc:.4f}'} on {report['gtsdb_positives']} crops")
+
+
+def main(args: argparse.Namespace) -> int:
+    device = pick_device(args.device)
+    model, info = load_checkpoint(args.checkpoint, args.weights, device)
+    make_folder(args.output_dir)  # before the evaluation, not after it
+    # The tracks this checkpoint was validated on (runs from before --val-every kept 1 in 12).
+    val, test = _gtsrb_sets(args, info["args"].get("val_every", VAL_EVERY))
+    scores, probs = _score_gtsrb(model, val, test, args.read_zooms, device)
+    report: dict[str, Any] = {
+        "checkpoint": str(args.checkpoint), "checkpoint_sha256": info["sha256"], "epoch": info["epoch"],
+        "weights": args.weights, "read_zooms": args.read_zooms, **scores,
+    }
+    if args.gtsdb_dir:
+        report.update(evaluate_gtsdb(model, args.gtsdb_dir, device, args.limit))
+    _write_plots(args, info, test, probs, report["test_accuracy"])
+    report["per_class"] = per_class_accuracy(probs, test.labels)
+    (args.output_dir / REPORT_NAME).write_text(json.dumps(report, indent=1))
+    _print_report(report)
     print(f"wrote {args.output_dir / REPORT_NAME} and confusion.png, training-curves.png, worst-mistakes.png")
     return 0

@@ -15,11 +15,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import hashlib
-import io
 import json
-import pickle
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,20 +25,18 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-import signcam
 from signcam.classes import CLASSES, NOT_A_SIGN
 from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY, READ_ZOOMS
-from signcam.errors import TrainingError, first_line
-from signcam.files import written_whole
+from signcam.errors import TrainingError
 from signcam.sinks import check_writable, refuse_overwriting
+from training.checkpoint import load_checkpoint
 from training.data import load_gtsrb
 from training.metrics import rejected_share, top1_accuracy
-from training.model import INPUT_SIZE, SignNet, count_macs
+from training.model import INPUT_SIZE, count_macs
+from training.onnx_io import export_onnx, write_onnx
 
-__all__ = ["add_arguments", "main", "read_checkpoint", "load_checkpoint", "export_onnx", "to_onnx", "write_onnx",
-           "max_prob_difference", "Probabilities", "OPSET", "TOLERANCE"]
+__all__ = ["add_arguments", "main", "to_onnx", "max_prob_difference", "Probabilities", "TOLERANCE"]
 
-OPSET = 17
 #: Largest allowed difference between torch and ONNX Runtime probabilities.
 TOLERANCE = 1e-4
 NORMALISATION = "per-image standardisation inside the network; input raw 0..255"
@@ -59,69 +53,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", type=Path, help="evaluate-report.json of this checkpoint, embedded in the file")
 
 
-def read_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str, Any]:
-    """The dict a ``signcam-train fit`` checkpoint holds, read without unpickling any object.
-
-    Raises:
-        FileNotFoundError: no checkpoint at ``path``.
-        TrainingError: the file is not a signcam checkpoint.
-    """
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path} (train one with `signcam-train fit`)")
-    try:
-        state = torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError:
-        # torch's own message suggests weights_only=False: never for a file that is not ours.
-        raise TrainingError(f"{path} is not a signcam-train checkpoint (it holds objects other than "
-                         "tensors and plain data, or is not a torch file)") from None
-    except Exception as exc:  # a corrupt file fails in pickle, zipfile or torch
-        raise TrainingError(f"{path} is not a signcam-train checkpoint ({first_line(exc)})") from None
-    if not isinstance(state, dict) or not {"epoch", "args", "history"} <= state.keys():
-        raise TrainingError(f"{path} is not a signcam-train checkpoint (a torch file of something else)")
-    return state
-
-
-def load_checkpoint(path: str | Path, weights: str = "ema", device: str | torch.device = "cpu"
-                    ) -> tuple[SignNet, dict[str, Any]]:
-    """SignNet (in eval mode) from a ``signcam-train fit`` checkpoint, never unpickling objects.
-
-    Args:
-        path: ``checkpoint.pt`` written by fit.
-        weights: ``"ema"`` (the averaged weights, what ships) or ``"model"`` (the raw ones).
-        device: Where to put the model.
-
-    Returns:
-        The model and ``{"epoch", "args", "history", "data", "sha256", "weights"}`` of the checkpoint.
-
-    Raises:
-        FileNotFoundError: no checkpoint at ``path``.
-        TrainingError: the file is not a signcam checkpoint, or its weights do not fit it.
-    """
-    path = Path(path)
-    state = read_checkpoint(path, device)
-    if weights not in state:
-        raise TrainingError(f"{path} is not a signcam-train checkpoint (it has no {weights} weights)")
-    weights_state = state[weights]
-    if weights == "ema":
-        # AveragedModel keeps the network under "module." and counts its updates in n_averaged.
-        weights_state = {k.removeprefix("module."): v for k, v in weights_state.items() if k != "n_averaged"}
-    if not all(torch.isfinite(v).all() for v in weights_state.values() if v.is_floating_point()):
-        raise TrainingError(f"{path} holds {weights} weights that are not finite numbers: its training diverged "
-                         "(try a lower --lr)")
-    arch = json.loads(state.get("arch", "{}"))  # absent: the first networks, all of one shape
-    model = SignNet(num_classes=NOT_A_SIGN + 1, widths=tuple(arch.get("widths", (16, 32, 64, 128))),
-                    depths=tuple(arch.get("depths", (1, 2, 2, 1))), contrast=arch.get("contrast", "global"))
-    try:
-        model.load_state_dict(weights_state)
-    except RuntimeError as exc:  # torch lists every missing, unexpected or misshapen tensor
-        raise TrainingError(f"{path}: its {weights} weights do not fit the network it describes "
-                            f"({first_line(exc)})") from None
-    info = {"epoch": state["epoch"] + 1, "args": json.loads(state["args"]), "history": json.loads(state["history"]),
-            "data": json.loads(state.get("data", "{}")), "weights": weights,
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-    return model.to(device).eval(), info
-
-
 class Probabilities(nn.Module):
     """The network followed by a softmax: what the runtime wants to read."""
 
@@ -133,47 +64,12 @@ class Probabilities(nn.Module):
         return torch.softmax(self.net(image), dim=1)
 
 
-def export_onnx(module: nn.Module, dummy: torch.Tensor, output: str, dynamic_axes: dict[str, dict[int, str]],
-                metadata_key: str, metadata: dict[str, Any], doc: str) -> onnx.ModelProto:
-    """Any of our networks as a checked ONNX graph with input ``image``, its metadata attached.
-
-    Args:
-        module: The network, in eval mode.
-        dummy: An input of the right shape, to trace.
-        output: The output's name.
-        dynamic_axes: Per input/output name, the axes that may change size.
-        metadata_key: Where the runtime looks for ``metadata`` (a JSON string).
-        metadata: What the file says about itself.
-        doc: The graph's one-line description.
-    """
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        # The TorchScript exporter is chosen on purpose: it gives a plain, stable opset-17 graph.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(module, (dummy,), buffer, dynamo=False, opset_version=OPSET, input_names=["image"],
-                          output_names=[output], dynamic_axes=dynamic_axes)
-    proto = onnx.load_from_string(buffer.getvalue())
-    onnx.helper.set_model_props(proto, {metadata_key: json.dumps(metadata)})
-    proto.producer_name = "signcam-train"
-    proto.producer_version = signcam.__version__
-    proto.doc_string = doc
-    onnx.checker.check_model(proto)
-    return proto
-
-
 def to_onnx(model: nn.Module, metadata: dict[str, Any]) -> onnx.ModelProto:
     """SignNet with its softmax, a dynamic batch axis and the signcam metadata."""
     return export_onnx(Probabilities(model).eval(), torch.zeros(2, 3, INPUT_SIZE, INPUT_SIZE), "probs",
                        {"image": {0: "batch"}, "probs": {0: "batch"}}, METADATA_KEY, metadata,
                        "SignNet road-sign classifier: image N x 3 x 32 x 32 float32 BGR 0..255 -> probs N x 44 "
                        "(43 GTSRB signs, then 'not a sign'). Metadata key 'signcam' holds the details.")
-
-
-def write_onnx(proto: onnx.ModelProto, path: Path) -> None:
-    """Save ``proto`` to ``path`` in one step: readers never see a half-written model."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with written_whole(path) as partial:
-        onnx.save(proto, partial)
 
 
 @torch.no_grad()

@@ -24,17 +24,17 @@ from tqdm import tqdm
 
 from signcam.classes import NOT_A_SIGN
 from signcam.cli import non_negative_int, number, positive_float, positive_int, probability
-from signcam.errors import DataError, TrainingError, first_line
-from signcam.files import written_whole
+from signcam.errors import DataError, TrainingError
 from signcam.gtsdb import HOLDOUT_FROM, load_scenes, select_scenes
 from signcam.sinks import check_writable
 from training.augment import Augment
+from training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, split_by_track, tensor_digest
-from training.export import load_checkpoint, read_checkpoint
+from training.device import pick_device
 from training.metrics import accepted_share, rejected_share, top1_accuracy
-from training.model import CONTRAST_MODES, SignNet
+from training.model import CONTRAST_MODES, SignNet, predict
 
-__all__ = ["add_arguments", "main", "load_data", "train_one_epoch", "evaluate", "predict", "pick_device"]
+__all__ = ["add_arguments", "main", "load_data", "train_one_epoch", "evaluate"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -204,18 +204,6 @@ def train_one_epoch(model: nn.Module, ema: torch.optim.swa_utils.AveragedModel, 
     return {"train_loss": total_loss / max(seen, 1), "train_acc": correct / max(seen, 1)}
 
 
-@torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, device: torch.device | str, batch_size: int = 1024,
-            desc: str | None = None) -> torch.Tensor:
-    """Softmax probabilities (N x 44) for uint8 images, in batches; with ``desc``, under a progress bar."""
-    model.eval()
-    starts = range(0, len(images), batch_size)
-    if desc is not None:
-        starts = tqdm(starts, desc=desc, unit="batch", leave=False)
-    out = [torch.softmax(model(images[i:i + batch_size].float().to(device)), 1).cpu() for i in starts]
-    return torch.cat(out) if out else torch.zeros(0, NOT_A_SIGN + 1)
-
-
 def evaluate(model: nn.Module, data: TensorSet, device: torch.device) -> dict:
     """Sign accuracy (best of the 43 classes) and the share of negatives taken for a sign."""
     probs = predict(model, data.images, device)
@@ -258,24 +246,6 @@ def _resumable_state(path: Path, recipe: dict, device: torch.device) -> dict:
     return state
 
 
-def pick_device(name: str) -> torch.device:
-    """Where to train or evaluate: ``"auto"`` takes the GPU when torch sees one.
-
-    Raises:
-        TrainingError: a device torch does not know, or a GPU that is not there.
-    """
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise TrainingError(f"--device {name}: {first_line(exc)}") from None
-    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
-        raise TrainingError(f"--device {name}: torch sees {torch.cuda.device_count()} CUDA GPU(s) here "
-                            "(--device cpu or auto trains on the CPU)")
-    return device
-
-
 def _check_options(args: argparse.Namespace) -> None:
     """Options that contradict each other, refused before anything loads."""
     if args.stop_after > args.epochs:
@@ -284,16 +254,6 @@ def _check_options(args: argparse.Namespace) -> None:
         raise TrainingError(f"one depth per stage: {len(args.widths)} --widths but {len(args.depths)} --depths")
     if args.detector and not args.gtsdb_dir:
         raise TrainingError("--detector mines its boxes on GTSDB scenes: give --gtsdb-dir too")
-
-
-def save_checkpoint(state: dict, path: Path) -> None:
-    """Write ``state`` beside ``path`` and rename it there: a failed write (a full disk, Ctrl-C)
-    leaves the last checkpoint whole, for ``--resume``."""
-    try:
-        with written_whole(path) as partial:
-            torch.save(state, partial)
-    except (OSError, RuntimeError) as exc:  # torch reports a failed write as a RuntimeError
-        raise OSError(f"cannot write the checkpoint {path} (is the disk full?): {first_line(exc)}") from None
 
 
 def main(args: argparse.Namespace) -> int:

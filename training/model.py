@@ -2,6 +2,7 @@
 
 It takes raw BGR pixels (0..255, as OpenCV reads them) and standardises each image
 itself, so the runtime only resizes crops and never has to agree on normalisation.
+:func:`predict` reads a set of crops through it in batches.
 
 Example:
     >>> model = SignNet()
@@ -14,8 +15,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from tqdm import tqdm
 
-__all__ = ["SignNet", "count_macs", "INPUT_SIZE", "CONTRAST_MODES"]
+from signcam.classes import NOT_A_SIGN
+
+__all__ = ["SignNet", "count_macs", "predict", "INPUT_SIZE", "CONTRAST_MODES"]
 
 INPUT_SIZE = 32
 CONTRAST_MODES = ("global", "local")
@@ -97,3 +101,15 @@ def count_macs(model: nn.Module, input_size: int = INPUT_SIZE) -> int:
     for handle in handles:
         handle.remove()
     return total
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, device: torch.device | str, batch_size: int = 1024,
+            desc: str | None = None) -> torch.Tensor:
+    """Softmax probabilities (N x 44) for uint8 images, in batches; with ``desc``, under a progress bar."""
+    model.eval()
+    starts = range(0, len(images), batch_size)
+    if desc is not None:
+        starts = tqdm(starts, desc=desc, unit="batch", leave=False)
+    out = [torch.softmax(model(images[i:i + batch_size].float().to(device)), 1).cpu() for i in starts]
+    return torch.cat(out) if out else torch.zeros(0, NOT_A_SIGN + 1)
