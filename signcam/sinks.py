@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from signcam.errors import SignCamError
-from signcam.files import written_whole
+from signcam.files import check_writable, make_folder, written_whole
 from signcam.road import SignEvent
 from signcam.sources import text_or_bytes  # importing sources quiets OpenCV's own logging
 
@@ -35,8 +35,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "JSONLinesSink",
-    "refuse_overwriting",
-    "refuse_shared_outputs",
     "VideoSink",
     "ImageFolderSink",
     "write_image",
@@ -47,8 +45,6 @@ __all__ = [
     "write_events_json",
     "write_events",
     "check_events_path",
-    "check_writable",
-    "make_folder",
     "EVENT_FORMATS",
 ]
 
@@ -64,48 +60,6 @@ def frame_record(result: FrameResult) -> dict[str, Any]:
     return {"source": frame.source, "frame": int(frame.index), "time_ms": round(float(frame.time_ms), 3),
             "width": int(width), "height": int(height),
             "detections": [detection.to_json() for detection in result.detections]}
-
-
-def refuse_overwriting(flag: str, target: str | os.PathLike, inputs: Iterable[Path], folder: bool = False) -> None:
-    """Stop before an output named by ``flag`` overwrites one of the ``inputs``.
-
-    Args:
-        flag: How the user named the output (``--json``), for the message.
-        target: The output file, or with ``folder`` the folder annotated images go into
-            (refused when it holds an input: they would be written over or among them).
-        inputs: The files being read.
-
-    Raises:
-        SignCamError: the output is one of the inputs, or the folder of one.
-    """
-    out = Path(target).expanduser().resolve()
-    for path in inputs:
-        path = path.expanduser().resolve()
-        if _same_file(out, path) or (folder and _same_file(out, path.parent)):
-            raise SignCamError(f"{flag} {target} would overwrite the input {path}: write somewhere else")
-
-
-def refuse_shared_outputs(outputs: dict[str, str | os.PathLike | None]) -> None:
-    """Stop before two outputs (``{flag: path}``, unset ones ``None`` or ``"-"``) write the same file.
-
-    Raises:
-        SignCamError: two of them name the same file.
-    """
-    named = [(flag, Path(path).expanduser().resolve()) for flag, path in outputs.items() if path not in (None, "-")]
-    for i, (flag, path) in enumerate(named):
-        for other, other_path in named[i + 1:]:
-            if _same_file(path, other_path):
-                raise SignCamError(f"{flag} and {other} name the same file {path}: give each its own")
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    """The same path, or two names of one file (a hard link)."""
-    if a == b:
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist yet
-        return False
 
 
 class JSONLinesSink:
@@ -259,20 +213,6 @@ class VideoSink:
         self.close()
 
 
-def make_folder(folder: str | os.PathLike) -> Path:
-    """``folder``, created with its parents if missing.
-
-    Raises:
-        SignCamError: it cannot be created.
-    """
-    folder = Path(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SignCamError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
-    return folder
-
-
 def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
     """Save a BGR image in the format its suffix names (``.jpg``, ``.png``...); any file name works.
 
@@ -367,29 +307,6 @@ def write_events_json(events: Iterable[SignEvent], path: str | os.PathLike) -> N
 
 #: Sign-event files by suffix.
 EVENT_FORMATS = {".csv": write_events_csv, ".json": write_events_json}
-
-
-def check_writable(path: str | os.PathLike, create_folder: bool = False) -> Path:
-    """``path``, if a file can be written there later: its folder exists and may be written in, and
-    it is not a folder.
-
-    Args:
-        path: The file to be written.
-        create_folder: Create its folder (and the folders above) if missing, rather than refuse.
-
-    Raises:
-        SignCamError: no such folder (or it cannot be made), no permission, or ``path`` is a folder.
-    """
-    path = Path(path)
-    if create_folder:
-        make_folder(path.parent)
-    if not path.parent.is_dir():
-        raise SignCamError(f"cannot write {path}: its folder does not exist")
-    if path.is_dir():
-        raise SignCamError(f"cannot write {path}: it is a folder")
-    if not os.access(path.parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise SignCamError(f"cannot write {path}: permission denied")
-    return path
 
 
 def check_events_path(path: str | os.PathLike) -> Path:

@@ -23,9 +23,9 @@ from tqdm import tqdm
 
 from signcam.cli import non_negative_int, number, positive_float, positive_int, probability
 from signcam.errors import DataError, TrainingError
+from signcam.files import check_writable
 from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, select_scenes
 from signcam.proposals import DEFAULT_DETECTOR, DETECTOR_METADATA_KEY
-from signcam.sinks import check_writable
 from training.device import pick_device
 from training.onnx_io import export_onnx, write_onnx
 from training.scene_crops import DEFAULT_ZOOM, SceneCrops, SignPaster

@@ -27,8 +27,9 @@ from signcam.classes import CATEGORIES, category_of, label_of
 from signcam.cli import number, positive_int, probability
 from signcam.detection import Detection, iou_matrix
 from signcam.errors import DataError
+from signcam.files import check_writable, refuse_overwriting
 from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, select_scenes
-from signcam.sinks import ImageFolderSink, check_writable, refuse_overwriting
+from signcam.sinks import ImageFolderSink
 
 if TYPE_CHECKING:
     from signcam.recognizer import Proposer, Recognizer

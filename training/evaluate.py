@@ -27,9 +27,9 @@ from signcam.classes import CLASSES, NOT_A_SIGN, NUM_SIGN_CLASSES
 from signcam.classifier import READ_ZOOMS, best_signs, zoom_patches
 from signcam.cli import non_negative_int, read_zoom
 from signcam.errors import DataError
+from signcam.files import make_folder
 from signcam.gtsdb import HOLDOUT_FROM, load_scenes, select_scenes
 from signcam.recognizer import DEFAULT_CONF
-from signcam.sinks import make_folder
 from training.checkpoint import load_checkpoint
 from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, split_by_track
 from training.device import pick_device

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from signcam.classes import CLASSES, NOT_A_SIGN
 from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY, READ_ZOOMS
 from signcam.errors import TrainingError
-from signcam.sinks import check_writable, refuse_overwriting
+from signcam.files import check_writable, refuse_overwriting
 from training.checkpoint import load_checkpoint
 from training.data import load_gtsrb
 from training.metrics import rejected_share, top1_accuracy

@@ -25,8 +25,8 @@ from tqdm import tqdm
 from signcam.classes import NOT_A_SIGN
 from signcam.cli import non_negative_int, number, positive_float, positive_int, probability
 from signcam.errors import DataError, TrainingError
+from signcam.files import check_writable
 from signcam.gtsdb import HOLDOUT_FROM, load_scenes, select_scenes
-from signcam.sinks import check_writable
 from training.augment import Augment
 from training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, split_by_track, tensor_digest

@@ -31,7 +31,8 @@ from signcam.classes import NOT_A_SIGN, NUM_SIGN_CLASSES, label_of
 from signcam.classifier import DEFAULT_MODEL, Classifier, best_signs
 from signcam.cli import positive_int, probability, read_zoom
 from signcam.errors import SourceError
-from signcam.sinks import JSONLinesSink, refuse_overwriting
+from signcam.files import refuse_overwriting
+from signcam.sinks import JSONLinesSink
 from signcam.sources import file_system_errors, find_images, local_path, read_image
 
 __all__ = ["add_arguments", "main", "CropResult", "crop_files", "classify_batch", "BATCH_SIZE", "DEFAULT_CROP_CONF"]

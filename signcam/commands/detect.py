@@ -29,22 +29,12 @@ from tqdm import tqdm
 from signcam.classifier import DEFAULT_MODEL
 from signcam.cli import add_engine_arguments, positive_int, probability, silence_stdout
 from signcam.errors import SignCamError, Terminated
+from signcam.files import check_writable, make_folder, refuse_overwriting, refuse_shared_outputs
 from signcam.pipeline import Engine, FrameResult
 from signcam.proposals import DEFAULT_COARSE_DETECTOR, DEFAULT_DETECTOR
 from signcam.recognizer import DEFAULT_CONF
 from signcam.road import SignEvent
-from signcam.sinks import (
-    VIDEO_CODECS,
-    ImageFolderSink,
-    JSONLinesSink,
-    VideoSink,
-    check_events_path,
-    check_writable,
-    make_folder,
-    refuse_overwriting,
-    refuse_shared_outputs,
-    write_events,
-)
+from signcam.sinks import VIDEO_CODECS, ImageFolderSink, JSONLinesSink, VideoSink, check_events_path, write_events
 from signcam.sources import FrameSource, open_images, open_source
 
 __all__ = ["add_arguments", "main"]
