@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -23,11 +24,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from signcam.errors import SourceError
+from signcam.files import written_whole
 from signcam.overlay import blend
 from signcam.pictograms import sign_layers
 from signcam.sinks import VideoSink
 
-__all__ = ["DEMO_SIGNS", "DemoClip", "write_demo_video"]
+__all__ = ["DEMO_SIGNS", "DemoClip", "write_demo_video", "demo_video_path"]
 
 #: The signs passed, in order: a short town drive touching every category.
 DEMO_SIGNS: tuple[int, ...] = (2, 12, 1, 26, 25, 38, 13, 14, 17, 4, 18, 35, 32, 7)
@@ -256,4 +259,23 @@ def write_demo_video(path: str | os.PathLike, clip: DemoClip | None = None) -> P
     with VideoSink(path, clip.fps, (clip.width, clip.height)) as video:
         for frame in clip.frames():
             video.write(frame)
+    return path
+
+
+def demo_video_path(make: bool = True) -> Path:
+    """The generated demo clip in the user's cache folder, written on first use unless not ``make``."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "signcam"
+    # Named after the code that draws it, so a changed demo is drawn again, not read stale.
+    digest = hashlib.sha256()
+    for module in ("demo.py", "pictograms.py", "overlay.py"):  # overlay.blend draws its signs in
+        digest.update((Path(__file__).parent / module).read_bytes())
+    path = cache / f"demo-{digest.hexdigest()[:12]}.mp4"
+    if make and not path.is_file():
+        try:
+            cache.mkdir(parents=True, exist_ok=True)
+            with written_whole(path) as partial:  # an interrupted first run leaves no half clip
+                write_demo_video(partial)
+        except OSError as exc:
+            raise SourceError(f"cannot write the demo clip into {cache}: {exc.strerror or exc} "
+                              "(set XDG_CACHE_HOME to a writable folder)") from None
     return path

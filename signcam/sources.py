@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import hashlib
 import os
 import re
 import threading
@@ -33,7 +32,6 @@ import cv2
 import numpy as np
 
 from signcam.errors import SourceError, first_line
-from signcam.files import written_whole
 
 __all__ = [
     "Frame",
@@ -51,7 +49,6 @@ __all__ = [
     "open_camera",
     "find_cameras",
     "PROBED_CAMERAS",
-    "demo_video_path",
     "IMAGE_SUFFIXES",
     "read_image",
 ]
@@ -484,27 +481,6 @@ def _open_stream(url: str, timeout_s: float = LIVE_TIMEOUT_S) -> LiveSource:
     return LiveSource(capture, url, is_camera=False, timeout_s=timeout_s)
 
 
-def demo_video_path(make: bool = True) -> Path:
-    """The generated demo clip in the user's cache folder, written on first use unless not ``make``."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "signcam"
-    # Named after the code that draws it, so a changed demo is drawn again, not read stale.
-    digest = hashlib.sha256()
-    for module in ("demo.py", "pictograms.py", "overlay.py"):  # overlay.blend draws its signs in
-        digest.update((Path(__file__).parent / module).read_bytes())
-    path = cache / f"demo-{digest.hexdigest()[:12]}.mp4"
-    if make and not path.is_file():
-        from signcam.demo import write_demo_video  # draws the clip: only needed the first time
-
-        try:
-            cache.mkdir(parents=True, exist_ok=True)
-            with written_whole(path) as partial:  # an interrupted first run leaves no half clip
-                write_demo_video(partial)
-        except OSError as exc:
-            raise SourceError(f"cannot write the demo clip into {cache}: {exc.strerror or exc} "
-                              "(set XDG_CACHE_HOME to a writable folder)") from None
-    return path
-
-
 @contextlib.contextmanager
 def file_system_errors(spec: str) -> Iterator[None]:
     """The file system's refusals (no permission, a name too long) as one line naming ``spec``."""
@@ -624,6 +600,8 @@ def open_source(spec: int | str | os.PathLike, realtime: bool | None = None) -> 
     if _is_stream(text):
         return _open_stream(text)
     if text == "demo":
+        from signcam.demo import demo_video_path  # draws with the overlay, whose sinks read sources
+
         return VideoFileSource(demo_video_path(), realtime=bool(realtime), name="demo")
     path = local_path(text)
     if path is None:

@@ -1,19 +1,21 @@
-"""The generated demo clip: deterministic, ground truth where the signs are drawn, a readable video."""
+"""The generated demo clip: deterministic, ground truth where the signs are drawn, a readable video, drawn once."""
 
 from __future__ import annotations
 
 from functools import cache
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from signcam.classifier import DEFAULT_MODEL
-from signcam.demo import DEMO_SIGNS, DemoClip, write_demo_video
+from signcam.demo import DEMO_SIGNS, DemoClip, demo_video_path, write_demo_video
 from signcam.detection import iou
+from signcam.errors import SourceError
 from signcam.pipeline import Engine
 from signcam.proposals import DEFAULT_DETECTOR
-from signcam.sources import Frame
+from signcam.sources import Frame, open_source
 
 
 @cache
@@ -109,3 +111,33 @@ def test_engine_confirms_the_demo_signs_by_name() -> None:
                 stray += 1
     assert len(named) >= len(set(DEMO_SIGNS)) - 2, sorted(set(DEMO_SIGNS) - named)
     assert stray <= 3
+
+
+def test_demo_clip_is_generated_once_into_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+
+    def write_demo_video(path: Path) -> None:
+        calls.append(Path(path))
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (64, 48))
+        for i in range(6):
+            writer.write(np.full((48, 64, 3), 40 * i, np.uint8))
+        writer.release()
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr("signcam.demo.write_demo_video", write_demo_video)
+    assert not demo_video_path(make=False).exists() and not calls  # where it will be, drawing nothing
+    for _ in range(2):
+        with open_source("demo") as source:
+            assert [f.source for f in source] == ["demo"] * 6
+    assert len(calls) == 1
+    (cached,) = (tmp_path / "signcam").iterdir()   # named after the code that draws the demo
+    assert cached.name.startswith("demo-") and cached.suffix == ".mp4"
+    assert demo_video_path(make=False) == cached
+
+
+def test_an_unwritable_cache_for_the_demo_clip_is_one_clear_error(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "file").write_text("a file where the cache folder should go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    with pytest.raises(SourceError, match="cannot write the demo clip into .*set XDG_CACHE_HOME"):
+        open_source("demo")

@@ -15,7 +15,7 @@ import pytest
 
 from signcam import sources
 from signcam.errors import SourceError
-from signcam.sources import Frame, ImageSource, LiveSource, VideoFileSource, demo_video_path, open_source
+from signcam.sources import Frame, ImageSource, LiveSource, VideoFileSource, open_source
 
 SIZE = (96, 64)  # width, height
 FOURCC = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "mp4v", ".mov": "mp4v"}
@@ -301,33 +301,6 @@ def test_live_source_times_out_when_nothing_arrives() -> None:
     gate.release()
     gate.release()
     source.close()
-
-
-def test_demo_clip_is_generated_once_into_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
-
-    def write_demo_video(path: Path) -> None:
-        calls.append(Path(path))
-        write_video(Path(path), frames=6)
-
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.setattr("signcam.demo.write_demo_video", write_demo_video)
-    assert not demo_video_path(make=False).exists() and not calls  # where it will be, drawing nothing
-    for _ in range(2):
-        with open_source("demo") as source:
-            assert [f.source for f in source] == ["demo"] * 6
-    assert len(calls) == 1
-    (cached,) = (tmp_path / "signcam").iterdir()   # named after the code that draws the demo
-    assert cached.name.startswith("demo-") and cached.suffix == ".mp4"
-    assert demo_video_path(make=False) == cached
-
-
-def test_an_unwritable_cache_for_the_demo_clip_is_one_clear_error(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    (tmp_path / "file").write_text("a file where the cache folder should go")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
-    with pytest.raises(SourceError, match="cannot write the demo clip into .*set XDG_CACHE_HOME"):
-        open_source("demo")
 
 
 def test_frame_is_a_plain_record() -> None:

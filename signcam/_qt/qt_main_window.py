@@ -32,11 +32,12 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from signcam.demo import demo_video_path
 from signcam.errors import SignCamError
 from signcam.pipeline import Engine
 from signcam.road import SignEvent
 from signcam.sinks import EVENT_FORMATS
-from signcam.sources import IMAGE_SUFFIXES, PROBED_CAMERAS, demo_video_path, local_path
+from signcam.sources import IMAGE_SUFFIXES, PROBED_CAMERAS, local_path
 
 from .qt_controls import QtPlaybackBar, QtRecognitionControls
 from .qt_event_panel import QtEventPanel
