@@ -254,7 +254,7 @@ def test_corrupt_file_is_one_error_line_and_others_are_classified(crops: Path, t
                                                                   content: bytes) -> None:
     (crops / "broken.png").write_bytes(content)
     code, out, err = run(capsys, str(crops), "--model", str(toy_model), "--json", "-")
-    assert code != 0
+    assert code == 1
     assert err.count("\n") == 1 and "broken.png" in err and "Traceback" not in err
     assert sorted(Path(r["source"]).name for r in json_lines(out)) == sorted(CROPS)
 
@@ -262,7 +262,7 @@ def test_corrupt_file_is_one_error_line_and_others_are_classified(crops: Path, t
 def test_only_an_unreadable_file_prints_the_error_and_no_table(tmp_path: Path, toy_model: Path, capsys) -> None:
     (tmp_path / "broken.png").write_bytes(b"not an image")
     code, out, err = run(capsys, str(tmp_path / "broken.png"), "--model", str(toy_model))
-    assert code != 0 and out == "" and err.count("\n") == 1 and "broken.png" in err
+    assert code == 2 and out == "" and err.count("\n") == 1 and "broken.png" in err
 
 
 def test_a_file_url_names_its_crop(crops: Path, toy_model: Path, capsys) -> None:
@@ -275,7 +275,7 @@ def test_missing_path_fails_at_the_end_after_the_rest(crops: Path, toy_model: Pa
                                                       message: str) -> None:
     code, out, err = run(capsys, str(crops / name), str(crops / "red.png"), "--model", str(toy_model),
                          "--json", "-")
-    assert code != 0 and err.count("\n") == 1 and message in err
+    assert code == 1 and err.count("\n") == 1 and message in err
     assert [r["label"] for r in json_lines(out)] == ["Stop"]
 
 

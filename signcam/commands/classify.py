@@ -6,8 +6,8 @@ as it comes and a little closer, and the two readings averaged (the model's ``re
 
 PATH may be image files, folders (searched recursively) or globs. Prints an aligned
 table, or with ``--json`` one JSON object per image and line. A file that cannot be
-read gives one error line and the others are still classified; the exit code is 1
-when any failed.
+read gives one error line and the others are still classified; the exit code is then 1,
+or 2 when none could be classified (as ``signcam detect`` does for images).
 
 Example:
     $ signcam classify crops/ --json - --top 2
@@ -186,13 +186,17 @@ def main(args: argparse.Namespace) -> int:
     files = list(dict.fromkeys(files))  # overlapping folders and globs: each image once
     if args.json and args.json != "-":
         refuse_overwriting("--json", args.json, [*files, args.model])
+    classified = 0
     with ExitStack() as stack:
         json_out = stack.enter_context(JSONLinesSink(args.json)) if args.json else None
         table = _Table(sys.stdout, [str(f) for f in files], args.top) if args.json != "-" and files else None
         for images, sources in _batches(files, failures):
+            classified += len(images)
             for result in classify_batch(classifier, images, sources, args.conf, args.top, args.zoom):
                 if json_out is not None:
                     json_out.write(result.to_json())
                 if table is not None:
                     table.write(result)
-    return 1 if failures else 0
+    if not failures:
+        return 0
+    return 1 if classified else 2
