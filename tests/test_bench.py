@@ -102,3 +102,16 @@ def test_a_source_with_no_readable_frame_is_one_clear_error(tmp_path: Path) -> N
     (tmp_path / "broken.png").write_bytes(b"not a png")
     with pytest.raises(SourceError, match="gave no frame to time"):
         bench_pipeline(str(tmp_path), Engine(StillSign()), frames=5, loop=False)
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="assets/signnet.onnx not built")
+@pytest.mark.parametrize("loop", [False, True])
+def test_a_source_shorter_than_frames_says_loop_would_time_them_all(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, loop: bool) -> None:
+    monkeypatch.setattr(bench, "bench_classifier", lambda classifier: {
+        "batch": 256, "crops_per_s_median": 8000, "single_crop_ms_median": 0.2, "single_crop_ms_p95": 0.3})
+    clip = _clip(tmp_path / "short.mp4", 3)
+    assert cli.main(["bench", str(clip), "--frames", "5", *(["--loop"] if loop else [])]) == 0
+    out = capsys.readouterr().out
+    assert ("5 frames)" if loop else "3 frames)") in out
+    assert ("has only 3 frame(s); --loop repeats them to time 5" in out) is not loop

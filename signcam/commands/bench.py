@@ -180,6 +180,9 @@ def _run(args: argparse.Namespace, out: TextIO) -> dict:
         print(f"pipeline on {p['source']} ({p['frame_size'][0]}x{p['frame_size'][1]}, {p['frames']} frames): "
               f"{p['pipeline_fps']:.1f} fps end to end, decode alone {p['decode_only_fps']:.1f} fps "
               f"(ratio {p['ratio_to_decode']:.2f})", file=out)
+        if p["frames"] < args.frames:  # a still, or a short clip: its first frames cost more than the rest
+            print(f"  note: {args.source} has only {p['frames']} frame(s); --loop repeats them to time "
+                  f"{args.frames}", file=out)
         if p["scan_every"] > 1:
             print(f"  whole frames searched: {p['frames_searched_whole']} of {p['frames']} (every {p['scan_every']}, "
                   "and after losing a sign); the rest only around the signs being tracked", file=out)
