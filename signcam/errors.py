@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-__all__ = ["SignCamError", "ModelError", "SourceError", "DataError", "TrainingError", "Terminated", "first_line"]
+__all__ = ["SignCamError", "ModelError", "SourceError", "DataError", "TrainingError", "Terminated", "first_line",
+           "user_message"]
 
 
 class SignCamError(Exception):
@@ -34,3 +35,8 @@ def first_line(exc: BaseException) -> str:
     """What a library's exception says, in one line (its type's name when it says nothing)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def user_message(exc: BaseException) -> str:
+    """One line for the user: signcam's own errors as they are, anything else (unexpected) with its type."""
+    return first_line(exc) if isinstance(exc, SignCamError) else f"{type(exc).__name__}: {first_line(exc)}"

@@ -131,7 +131,7 @@ class QtEventPanel(QWidget):
         self._update_count()
 
     def add_events(self, events: list[SignEvent], epoch: int) -> None:
-        """List new events (from :class:`~signcam._qt.qt_player.QtRecognition`), unless seen already."""
+        """List new events (from :class:`~signcam._qt.qt_recognition.QtRecognition`), unless seen already."""
         for event in self._log.add(events, epoch):
             still = event.track_id is None  # a sign in a still image: named by its image, not a time
             where = Path(event.source).name if still and event.source else format_time(event.time_ms)

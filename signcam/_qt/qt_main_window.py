@@ -42,7 +42,8 @@ from signcam.sources import IMAGE_SUFFIXES, PROBED_CAMERAS, local_path
 from .qt_controls import QtPlaybackBar, QtRecognitionControls
 from .qt_event_panel import QtEventPanel
 from .qt_frame_view import QtFrameView
-from .qt_player import QtPlayer, QtRecognition, SourceInfo
+from .qt_player import QtPlayer, SourceInfo
+from .qt_recognition import QtRecognition
 from .qt_settings import QtAppSettings
 from .qt_start_screen import QtStartScreen, list_cameras
 
