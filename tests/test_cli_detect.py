@@ -305,6 +305,20 @@ def test_json_and_events_may_go_inside_a_new_output_folder(tmp_path: Path, capfd
     assert len(list(out.glob("*.jpg"))) == 3
 
 
+@pytest.mark.parametrize(("options", "message"), [
+    (["--events", "signs.txt"], "use a .csv or .json file"),
+    (["--events", "nowhere/signs.csv"], "its folder does not exist"),
+    (["--json", "nowhere/frames.jsonl"], "its folder does not exist"),
+    (["--model", "missing.onnx"], "model file not found"),
+], ids=["events-suffix", "events-folder", "json-folder", "model"])
+def test_a_refused_run_leaves_no_empty_output_folder(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                     monkeypatch: pytest.MonkeyPatch, options: list[str],
+                                                     message: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = detect(capfd, write_clip(tmp_path / "clip.avi", frames=2), "--output", "annotated", *options)
+    assert code == 2 and message in err[-1] and not (tmp_path / "annotated").exists()
+
+
 def test_json_named_like_an_annotated_image_in_the_output_folder_is_refused(
         tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None) -> None:
     paths = write_scene_folder(tmp_path / "scenes", 1)

@@ -137,16 +137,25 @@ def _refuse_conflicting_outputs(args: argparse.Namespace, source: FrameSource) -
 def _prepare_outputs(args: argparse.Namespace) -> None:
     """Check now, not after the first frame, that the outputs can be written; create the folder of annotated
     images (so that ``--json`` or ``--events`` may go inside it) and say where an ``--output`` that is not a
-    video goes."""
-    if _writes_image_folder(args.output):
-        make_folder(args.output)
-        if Path(args.output).suffix:
-            print(f"signcam: note: {args.output} is not a video ({', '.join(VIDEO_CODECS)}): "
-                  "writing annotated images into that folder", file=sys.stderr)
-    elif args.output:
-        check_writable(args.output)
-    if args.events:
-        check_events_path(args.events)
+    video goes. A folder made here goes again if another output is refused."""
+    folder = Path(args.output) if _writes_image_folder(args.output) else None
+    made = folder is not None and not folder.exists()
+    try:
+        if folder is not None:
+            make_folder(folder)
+        elif args.output:
+            check_writable(args.output)
+        if args.json and args.json != "-":
+            check_writable(args.json)
+        if args.events:
+            check_events_path(args.events)
+    except SignCamError:
+        if made and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+    if folder is not None and folder.suffix:
+        print(f"signcam: note: {args.output} is not a video ({', '.join(VIDEO_CODECS)}): "
+              "writing annotated images into that folder", file=sys.stderr)
 
 
 def _summary(counts: Counter[str], track: bool) -> str:
@@ -256,9 +265,9 @@ def main(args: argparse.Namespace) -> int:
     """Run detection over the whole source; 0 on success, 1 if some images were skipped, 2 if none could be read."""
     with _terminate_as_interrupt(), _open(args.source) as source:
         _refuse_conflicting_outputs(args, source)
-        _prepare_outputs(args)
         engine = Engine.from_model(args.model, args.conf, track=source.trackable and not args.no_track,
-                                   scan_every=args.scan_every)
+                                   scan_every=args.scan_every)  # a bad model is refused before any output is made
+        _prepare_outputs(args)
         run = _process(source, engine, args)
     if args.events:  # after a break-off too: the signs passed until then
         write_events(run.events, args.events)
