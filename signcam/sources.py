@@ -291,8 +291,9 @@ class LiveSource(FrameSource):
 
     def _run(self) -> None:
         try:
-            last_frame_at = time.monotonic()
+            last_wait = 0.0  # how long the read that gave the newest frame waited for it
             while not self._stop.is_set():
+                asked_at = time.monotonic()
                 try:
                     ok, image = self._capture.read()
                 except Exception as exc:  # a driver or decoder failing in its own way: reported by read()
@@ -300,11 +301,13 @@ class LiveSource(FrameSource):
                     break
                 with self._changed:
                     if not ok or image is None:
-                        silent = time.monotonic() - last_frame_at
+                        # A read that gives up (FFmpeg's timeout, a server closing after a pause) first
+                        # hands over the frame FFmpeg still holds: the stall is then the wait for that frame.
+                        silent = max(last_wait, time.monotonic() - asked_at)
                         if not self._is_camera and silent >= STALLED_S and not self._stop.is_set():
                             self._failure = f"no frame for {silent:.0f} s (the connection stalled)"
                         break
-                    last_frame_at = time.monotonic()
+                    last_wait = time.monotonic() - asked_at
                     self._latest = Frame(image, self._captured, (time.monotonic() - self._start) * 1000.0, self.name)
                     self._captured += 1
                     self._changed.notify_all()
@@ -415,6 +418,10 @@ def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+#: OpenCV takes a camera index as a C int.
+_LARGEST_CAMERA_INDEX = 2**31 - 1
+
+
 def open_camera(index_or_device: int | str, timeout_s: float = LIVE_TIMEOUT_S) -> LiveSource:
     """Open a camera by index (``0``) or device path (``/dev/video2``).
 
@@ -426,6 +433,8 @@ def open_camera(index_or_device: int | str, timeout_s: float = LIVE_TIMEOUT_S) -
     if match and not Path(spec).exists():
         raise SourceError(f"no camera at {spec}")
     index = int(match.group(1)) if match else int(spec)
+    if index > _LARGEST_CAMERA_INDEX:  # OpenCV would refuse it with a traceback about C types
+        raise SourceError(f"no camera at {spec if match else f'index {index}'}")
     capture = cv2.VideoCapture(index)
     if not capture.isOpened():
         capture.release()
@@ -595,6 +604,8 @@ def open_source(spec: int | str | os.PathLike, realtime: bool | None = None) -> 
         (True, 'camera 0')
     """
     text = os.fspath(spec) if isinstance(spec, os.PathLike) else str(spec)
+    if not text.strip():  # an unset shell variable: not the current folder
+        raise SourceError("no source given: name a video, images, a camera number or a stream URL")
     if isinstance(spec, int) or _is_camera(text):
         return open_camera(text)
     if _is_stream(text):

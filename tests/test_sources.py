@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import http.server
 import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -122,6 +124,8 @@ def mp4_cut_short(folder: Path) -> Path:
     (lambda d: d / ("a" * 300) / "*.png", "cannot open .*: File name too long"),
     (lambda d: "ftp://example.com/drive.mp4", "streams are read over rtsp"),
     (lambda d: os.mkfifo(d / "pipe") or d / "pipe", "not a file or a folder"),
+    (lambda d: "", "no source given"),  # an unset shell variable, not the current folder
+    (lambda d: " ", "no source given"),
 ])
 def test_bad_input_is_one_clear_error_and_opencv_stays_quiet(tmp_path: Path, capfd: pytest.CaptureFixture,
                                                              make, message: str) -> None:
@@ -135,6 +139,8 @@ def test_bad_input_is_one_clear_error_and_opencv_stays_quiet(tmp_path: Path, cap
 @pytest.mark.parametrize(("spec", "message"), [
     (99, "no camera at index 99"),
     ("99", "no camera at index 99"),
+    ("99999999999999999999", "^no camera at index 99999999999999999999$"),  # more than OpenCV's C int holds
+    (2**31, f"^no camera at index {2**31}$"),
     ("/dev/video99", "no camera at /dev/video99"),
 ])
 def test_camera_that_does_not_exist_fails_fast(spec: int | str, message: str) -> None:
@@ -291,6 +297,51 @@ def test_a_stream_that_stalls_half_way_is_an_error_and_one_that_ends_is_its_end(
         frames = [source.read() for _ in range(3)]
         assert frames[-1] is None  # reached only when the stream simply ended
     source.close()
+
+
+@contextlib.contextmanager
+def http_video(data: bytes, pause_s: float) -> Iterator[str]:
+    """Serves ``data`` at a local URL, then keeps the connection silent for ``pause_s`` before closing it."""
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # no length: FFmpeg reads it as a stream, not a file to seek in
+            self.send_response(200)
+            self.send_header("Content-Type", "video/x-msvideo")
+            self.end_headers()
+            self.wfile.write(data)
+            self.wfile.flush()
+            time.sleep(pause_s)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/x.avi"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize(("part", "stalled"), [(1.0, False), (0.5, True)])
+def test_a_stream_served_over_http_that_stalls_is_broken_off_and_one_that_ends_is_its_end(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, part: float, stalled: bool) -> None:
+    # FFmpeg hands over the frame it still holds once its read gives up (here: the server closes
+    # after its pause), so the stall comes before the last frame, not after it.
+    data = write_video(tmp_path / "x.avi", frames=60).read_bytes()
+    monkeypatch.setattr(sources, "STALLED_S", 0.5)
+    with http_video(data[: int(len(data) * part)], pause_s=1.5 if stalled else 0.0) as url:
+        source = sources._open_stream(url, timeout_s=5.0)
+        frames = []
+        with contextlib.ExitStack() as stack:
+            if stalled:
+                stack.enter_context(pytest.raises(SourceError, match=r"x.avi failed after \d+ frames: no frame for "
+                                                                     r"\d s \(the connection stalled\)"))
+            frames.extend(source)
+        source.close()
+    assert frames
+    if not stalled:
+        assert frames[-1].index == 59  # a stream that simply ends is read to its end
 
 
 def test_live_source_times_out_when_nothing_arrives() -> None:
