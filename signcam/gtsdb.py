@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from signcam.classes import NUM_SIGN_CLASSES
 from signcam.errors import DataError
 from signcam.sources import IMAGE_SUFFIXES, read_image
 
@@ -61,7 +62,8 @@ def load_scenes(folder: str | Path) -> list[Scene]:
 
     Raises:
         FileNotFoundError: if the folder or its ``gt.txt`` is missing.
-        DataError: a line of ``gt.txt`` is not ``file;left;top;right;bottom;classId``.
+        DataError: a line of ``gt.txt`` is not ``file;left;top;right;bottom;classId``, or names a
+            class outside the 43 signs or a box whose right or bottom edge comes before its left or top.
     """
     folder = Path(folder)
     gt_file = folder / "gt.txt"
@@ -71,7 +73,11 @@ def load_scenes(folder: str | Path) -> list[Scene]:
     for path in sorted(folder.iterdir()):
         if path.suffix.lower() in IMAGE_SUFFIXES and path.stem.isdigit():
             scenes.setdefault(path.stem, Scene(int(path.stem), path))
-    for line_no, line in enumerate(gt_file.read_text().splitlines(), 1):
+    try:
+        lines = gt_file.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise DataError(f"{gt_file} is not text: a GTSDB gt.txt has lines file;left;top;right;bottom;classId") from None
+    for line_no, line in enumerate(lines, 1):
         if not line.strip():
             continue
         try:
@@ -79,6 +85,11 @@ def load_scenes(folder: str | Path) -> list[Scene]:
             box = (int(left), int(top), int(right), int(bottom), int(class_id))
         except ValueError as exc:
             raise DataError(f"{gt_file}:{line_no}: expected file;left;top;right;bottom;classId") from exc
+        if not 0 <= box[4] < NUM_SIGN_CLASSES:
+            raise DataError(f"{gt_file}:{line_no}: class {box[4]} is not one of the {NUM_SIGN_CLASSES} GTSRB "
+                            f"signs (0-{NUM_SIGN_CLASSES - 1})")
+        if box[2] < box[0] or box[3] < box[1]:
+            raise DataError(f"{gt_file}:{line_no}: the box ends before it starts (left;top;right;bottom)")
         stem = Path(name).stem
         if stem not in scenes:
             raise FileNotFoundError(f"{gt_file}:{line_no}: no image for {name} (looked for a numbered image "

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from signcam.classifier import Classifier
+from signcam.errors import DataError
 from training.data import VAL_EVERY, TensorSet, load_gtsrb, split_by_track
 
 
@@ -54,3 +55,12 @@ def test_crops_of_any_size_are_resized_as_classify_reads_them(tmp_path: Path, sh
     assert data.labels.tolist() == [0] and data.tracks.tolist() == [7]
     read = Classifier().prepare(crop)[0]
     assert np.array_equal(data.images[0].numpy().transpose(1, 2, 0), read)
+
+
+def test_a_damaged_gtsrb_annotation_file_is_a_data_error(tmp_path: Path) -> None:
+    images = tmp_path / "gtsrb" / "GTSRB" / "Final_Test" / "Images"
+    images.mkdir(parents=True)
+    cv2.imwrite(str(images / "00000.ppm"), np.zeros((32, 32, 3), np.uint8))
+    (tmp_path / "gtsrb" / "GT-final_test.csv").write_text("Filename;ClassId\n00000.ppm;x\n")
+    with pytest.raises(DataError, match="GTSRB test split in .* cannot be read .*ValueError"):
+        load_gtsrb(tmp_path, "test")

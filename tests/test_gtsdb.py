@@ -23,7 +23,7 @@ from signcam.gtsdb import (
 def _folder(tmp_path: Path, lines: str, images: dict[str, str]) -> Path:
     for stem, suffix in images.items():
         cv2.imwrite(str(tmp_path / f"{stem}{suffix}"), np.zeros((8, 8, 3), np.uint8))
-    (tmp_path / "gt.txt").write_text(lines)
+    (tmp_path / "gt.txt").write_bytes(lines.encode("latin-1"))
     return tmp_path
 
 
@@ -64,7 +64,12 @@ def test_a_scene_reads_its_image_or_says_it_cannot(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("lines", "error", "message"),
                          [("00001.ppm;1;2;3\n", DataError, "gt.txt:1: expected file;left"),
-                          ("00009.ppm;1;2;3;4;5\n", FileNotFoundError, "gt.txt:1: no image for 00009")])
+                          ("00009.ppm;1;2;3;4;5\n", FileNotFoundError, "gt.txt:1: no image for 00009"),
+                          ("00001.ppm;1;2;3;4;5\n00001.ppm;1;2;3;4;99\n", DataError, "gt.txt:2: class 99 is not one"),
+                          ("00001.ppm;1;2;3;4;-1\n", DataError, "gt.txt:1: class -1 is not one"),
+                          ("00001.ppm;9;2;3;4;5\n", DataError, "gt.txt:1: the box ends before it starts"),
+                          ("00001.ppm;1;2;3;4;5 \xe9\n", DataError, "gt.txt is not text")],
+                         ids=["fields", "image", "class-99", "class-minus-1", "box", "not-utf8"])
 def test_bad_ground_truth_says_where(tmp_path: Path, lines: str, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         load_scenes(_folder(tmp_path, lines, {"00001": ".jpg"}))

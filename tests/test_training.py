@@ -334,7 +334,8 @@ def test_a_wrong_network_shape_fails_before_the_data_is_looked_for(tmp_path: Pat
     assert not (tmp_path / "run").exists()
 
 
-@pytest.mark.parametrize("content", [None, b"not a zip file", b"a text file\n"], ids=["missing", "garbage", "text"])
+@pytest.mark.parametrize("content", [None, b"", b"not a zip file", b"a text file\n"],
+                         ids=["missing", "empty", "garbage", "text"])
 @pytest.mark.parametrize("command", ["evaluate", "export", "fit", "resume"])
 def test_bad_checkpoint_is_one_clear_error(command: str, content: bytes | None, tmp_path: Path,
                                            capsys: pytest.CaptureFixture) -> None:
@@ -351,10 +352,11 @@ def test_bad_checkpoint_is_one_clear_error(command: str, content: bytes | None, 
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(checkpoint) in err
     assert ("no checkpoint at" if content is None else "not a signcam-train checkpoint") in err
+    assert "(101)" not in err and "(EOFError)" not in err  # pickle's own words are no reason a user can read
     assert "weights_only" not in err  # torch's advice to unpickle anything is not for files that are not ours
 
 
-@pytest.mark.parametrize("device", ["gpu", "cuda:7"])
+@pytest.mark.parametrize("device", ["gpu", "cuda:7", "meta"])
 def test_a_device_that_is_not_there_is_one_clear_error(device: str, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture) -> None:
     assert cli.main(["fit", "--data-dir", str(tmp_path / "nothing"), "--device", device,
@@ -372,6 +374,32 @@ def test_weights_that_do_not_fit_their_network_are_one_clear_error(run_dir: Path
     assert cli.main(["export", "--checkpoint", str(checkpoint), "--output", str(tmp_path / "m.onnx")]) == 2
     err = capsys.readouterr().err
     assert "its ema weights do not fit the network it describes" in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("arch", "message"), [("{not json", "cannot be built"),
+                                                ('{"contrast": "sideways"}', "contrast must be one of")])
+def test_a_checkpoint_describing_no_signnet_is_one_clear_error(run_dir: Path, tmp_path: Path, arch: str, message: str,
+                                                                capsys: pytest.CaptureFixture) -> None:
+    state = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    state["arch"] = arch
+    checkpoint = tmp_path / "checkpoint.pt"
+    torch.save(state, checkpoint)
+    assert cli.main(["export", "--checkpoint", str(checkpoint), "--output", str(tmp_path / "m.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("report", "message"), [(None, "no evaluate report at"),
+                                                 ("[1, 2]", "is not an evaluate report")])
+def test_an_export_report_that_is_none_is_one_clear_error(run_dir: Path, tmp_path: Path, report: str | None,
+                                                          message: str, capsys: pytest.CaptureFixture) -> None:
+    path = tmp_path / "report.json"
+    if report is not None:
+        path.write_text(report)
+    assert cli.main(["export", "--checkpoint", str(run_dir / "checkpoint.pt"), "--output", str(tmp_path / "m.onnx"),
+                     "--report", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and not (tmp_path / "m.onnx").exists()
 
 
 def test_a_defect_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

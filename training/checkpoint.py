@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from signcam.classes import NOT_A_SIGN
-from signcam.errors import TrainingError, first_line
+from signcam.errors import TrainingError, first_line, user_message
 from signcam.files import written_whole
 from training.model import SignNet
 
@@ -49,14 +49,17 @@ def read_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str,
     """
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path} (train one with `signcam-train fit`)")
+    if path.stat().st_size == 0:
+        raise TrainingError(f"{path} is not a signcam-train checkpoint (an empty file)")
     try:
         state = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError:
         # torch's own message suggests weights_only=False: never for a file that is not ours.
         raise TrainingError(f"{path} is not a signcam-train checkpoint (it holds objects other than "
-                         "tensors and plain data, or is not a torch file)") from None
+                            "tensors and plain data, or is not a torch file)") from None
     except Exception as exc:  # a corrupt file fails in pickle, zipfile or torch
-        raise TrainingError(f"{path} is not a signcam-train checkpoint ({first_line(exc)})") from None
+        raise TrainingError(f"{path} is not a signcam-train checkpoint (a damaged or cut-short file: "
+                            f"{user_message(exc)})") from None
     if not isinstance(state, dict) or not {"epoch", "args", "history"} <= state.keys():
         raise TrainingError(f"{path} is not a signcam-train checkpoint (a torch file of something else)")
     return state
@@ -88,10 +91,13 @@ def load_checkpoint(path: str | Path, weights: str = "ema", device: str | torch.
         weights_state = {k.removeprefix("module."): v for k, v in weights_state.items() if k != "n_averaged"}
     if not all(torch.isfinite(v).all() for v in weights_state.values() if v.is_floating_point()):
         raise TrainingError(f"{path} holds {weights} weights that are not finite numbers: its training diverged "
-                         "(try a lower --lr)")
-    arch = {**FIRST_ARCH, **json.loads(state.get("arch", "{}"))}
-    model = SignNet(num_classes=NOT_A_SIGN + 1, widths=tuple(arch["widths"]), depths=tuple(arch["depths"]),
-                    contrast=arch["contrast"])
+                            "(try a lower --lr)")
+    try:
+        arch = {**FIRST_ARCH, **json.loads(state.get("arch", "{}"))}
+        model = SignNet(num_classes=NOT_A_SIGN + 1, widths=tuple(arch["widths"]), depths=tuple(arch["depths"]),
+                        contrast=arch["contrast"])
+    except (ValueError, TypeError) as exc:  # not JSON, or not the shape of a SignNet
+        raise TrainingError(f"{path}: the network it describes cannot be built ({first_line(exc)})") from None
     try:
         model.load_state_dict(weights_state)
     except RuntimeError as exc:  # torch lists every missing, unexpected or misshapen tensor

@@ -20,7 +20,7 @@ from tqdm import tqdm
 from signcam.classes import NOT_A_SIGN
 from signcam.classifier import crop_patches
 from signcam.detection import iou_matrix
-from signcam.errors import DataError
+from signcam.errors import DataError, user_message
 from signcam.gtsdb import Scene
 
 __all__ = ["TensorSet", "load_gtsrb", "split_by_track", "VAL_EVERY", "cut_scene_crops", "tensor_digest", "GTSRB_LAYOUT"]
@@ -75,8 +75,10 @@ def load_gtsrb(root: str | Path, split: str, size: int = 32, download: bool = Fa
         if download:
             layout = GTSRB_LAYOUT.rsplit("\n", 1)[0]  # its last line offers --download
             raise DataError(f"downloading GTSRB failed ({exc}); without internet, extract a copy of it "
-                               f"(gtsrb-32.tar.xz) into {root} instead.\n{layout}") from None
+                            f"(gtsrb-32.tar.xz) into {root} instead.\n{layout}") from None
         raise FileNotFoundError(f"GTSRB {split} split not found in {root}.\n{GTSRB_LAYOUT}") from None
+    except (ValueError, KeyError, UnicodeDecodeError) as exc:  # torchvision reading a damaged annotation file
+        raise DataError(f"GTSRB {split} split in {root} cannot be read ({user_message(exc)})") from None
     finally:
         socket.setdefaulttimeout(previous)
     # torchvision keeps (path, label) pairs; reading them with OpenCV gives BGR like the app.

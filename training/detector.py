@@ -23,7 +23,7 @@ from tqdm import tqdm
 
 from signcam.cli import non_negative_int, number, positive_float, positive_int, probability
 from signcam.errors import DataError, TrainingError
-from signcam.files import check_writable
+from signcam.files import check_writable, refuse_overwriting
 from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, select_scenes
 from signcam.proposals import DEFAULT_DETECTOR, DETECTOR_METADATA_KEY
 from training.device import pick_device
@@ -131,7 +131,7 @@ def _tune_scenes(args: argparse.Namespace) -> list[Scene]:
         tune = select_scenes(scenes, "train")
         if not tune:
             raise DataError(f"{args.gtsdb_dir} holds no tune scene below {VALIDATION_FROM} to train on: "
-                             f"--validation keeps {VALIDATION_FROM}-{HOLDOUT_FROM - 1} out")
+                            f"--validation keeps {VALIDATION_FROM}-{HOLDOUT_FROM - 1} out")
     return tune[: args.limit] if args.limit else tune
 
 
@@ -179,7 +179,10 @@ def train_steps(model: nn.Module, batches: Iterator[tuple[torch.Tensor, ...]], o
 def main(args: argparse.Namespace) -> int:
     _check_options(args)
     tune = _tune_scenes(args)
-    # Checked now, not after an hour of training: a folder in the way or one that cannot be written.
+    # Checked now, not after an hour of training: a folder in the way, one that cannot be written,
+    # or a file it reads.
+    dataset = [args.gtsdb_dir / "gt.txt", *(scene.path for scene in load_scenes(args.gtsdb_dir))]
+    refuse_overwriting("--output", args.output, dataset)
     check_writable(args.output, create_folder=True)
     torch.manual_seed(args.seed)
     if args.threads:

@@ -29,4 +29,8 @@ def pick_device(name: str) -> torch.device:
     if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
         raise TrainingError(f"--device {name}: torch sees {torch.cuda.device_count()} CUDA GPU(s) here "
                             "(--device cpu or auto trains on the CPU)")
+    try:  # a device type torch knows but this build cannot use (mps, xla), or one that holds no data (meta)
+        torch.zeros(1, device=device).cpu()
+    except Exception as exc:  # noqa: BLE001 - each backend fails in its own way
+        raise TrainingError(f"--device {name}: torch cannot compute there ({first_line(exc)})") from None
     return device

@@ -17,22 +17,21 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
 from signcam.classes import CATEGORIES, category_of, label_of
+from signcam.classifier import DEFAULT_MODEL, Classifier
 from signcam.cli import number, positive_int, probability
 from signcam.detection import Detection, iou_matrix
 from signcam.errors import DataError
 from signcam.files import check_writable, refuse_overwriting
 from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, select_scenes
+from signcam.proposals import DEFAULT_COARSE_DETECTOR, DEFAULT_DETECTOR, ColourProposer, SignDetProposer
+from signcam.recognizer import Proposer, Recognizer
 from signcam.sinks import ImageFolderSink
-
-if TYPE_CHECKING:
-    from signcam.recognizer import Proposer, Recognizer
 
 __all__ = ["add_arguments", "main", "DetectionScore", "describe_error", "match_scene", "finder_scale", "WIDTH_BINS",
            "MAX_FINDER_SCALE"]
@@ -226,7 +225,10 @@ def _check_outputs(args: argparse.Namespace, every: list[Scene], first: Scene) -
     Returns:
         The ``--save-dir`` sink, if asked for.
     """
-    dataset = [args.folder / "gt.txt", *(scene.path for scene in every)]
+    models = [Path(args.model or DEFAULT_MODEL), Path(args.detector or DEFAULT_DETECTOR)]
+    if str(args.coarse_detector) != "none":
+        models.append(Path(args.coarse_detector or DEFAULT_COARSE_DETECTOR))
+    dataset = [args.folder / "gt.txt", *(scene.path for scene in every), *models]
     if args.json:
         refuse_overwriting("--json", args.json, dataset)
         check_writable(args.json)
@@ -240,8 +242,6 @@ def _check_outputs(args: argparse.Namespace, every: list[Scene], first: Scene) -
 
 def _proposer(args: argparse.Namespace) -> Proposer:
     """Where candidates come from: colour regions, or SignDet with the options given (the runtime's otherwise)."""
-    from signcam.proposals import ColourProposer, SignDetProposer
-
     if args.proposer == "colour":
         return ColourProposer()
     options = {"threshold": args.peak_threshold, "max_peaks": args.max_peaks, "scale": args.finder_scale,
@@ -292,14 +292,11 @@ def _print_report(report: dict) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from signcam.classifier import Classifier
-    from signcam.recognizer import Recognizer
-
     every = load_scenes(args.folder)
     scenes = select_scenes(every, args.split)
     if not scenes:
         raise DataError(f"{args.folder} holds no {args.split} scene (holdout: numbered {HOLDOUT_FROM} and up, "
-                         f"tune: below, val: {VALIDATION_FROM}-{HOLDOUT_FROM - 1}); --split all scores every scene")
+                        f"tune: below, val: {VALIDATION_FROM}-{HOLDOUT_FROM - 1}); --split all scores every scene")
     saved = _check_outputs(args, every, scenes[0])
     proposer = _proposer(args)
     recognizer = Recognizer(Classifier(args.model, spin=False), proposer=proposer)

@@ -101,15 +101,19 @@ def max_prob_difference(model: nn.Module, proto: onnx.ModelProto, images: torch.
 
 def _read_report(path: Path, checkpoint_sha256: str, weights: str) -> dict[str, Any]:
     """The report of ``evaluate`` on these very weights, whose figures the model file will carry."""
+    if not path.is_file():
+        raise TrainingError(f"no evaluate report at {path} (`signcam-train evaluate` writes one)")
     try:
         report = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise TrainingError(f"{path} is not an evaluate report (not JSON: {exc})") from None
-    if not isinstance(report, dict) or report.get("checkpoint_sha256") != checkpoint_sha256:
+    if not isinstance(report, dict) or "checkpoint_sha256" not in report:
+        raise TrainingError(f"{path} is not an evaluate report (no checkpoint_sha256)")
+    if report["checkpoint_sha256"] != checkpoint_sha256:
         raise TrainingError(f"{path} was written for another checkpoint; run `signcam-train evaluate` on this one")
     if report.get("weights", "ema") != weights:
         raise TrainingError(f"{path} measured the {report.get('weights')} weights, not the {weights} weights being "
-                         f"exported; run `signcam-train evaluate --weights {weights}`")
+                            f"exported; run `signcam-train evaluate --weights {weights}`")
     return report
 
 
@@ -156,7 +160,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"max |torch - ONNX| probability on {len(images)} {name} images: {difference:.2e}")
         if difference > TOLERANCE:
             raise TrainingError(f"ONNX output differs from torch by {difference:.2e} (> {TOLERANCE:g}) "
-                               f"on {name} images; not writing {args.output}")
+                                f"on {name} images; not writing {args.output}")
     if test is not None and metadata["test_accuracy"] is None:
         # Measured on the ONNX output: the accuracy of the file that ships.
         probs = torch.from_numpy(onnx_probs["GTSRB test"])

@@ -195,7 +195,7 @@ def train_one_epoch(model: nn.Module, ema: torch.optim.swa_utils.AveragedModel, 
         value = loss.item()
         if not math.isfinite(value):
             raise TrainingError(f"the loss became {value} in epoch {epoch + 1}, batch {step + 1}: the training "
-                             "diverged (try a lower --lr)")
+                                "diverged (try a lower --lr)")
         total_loss += value * len(idx)
         correct += (logits.argmax(1) == labels).sum().item()
         seen += len(idx)
@@ -242,7 +242,7 @@ def _resumable_state(path: Path, recipe: dict, device: torch.device) -> dict:
         changed.append("distill_weight")
     if changed:
         raise TrainingError(f"--resume continues the same recipe; {', '.join(changed)} "
-                         f"{'differs' if len(changed) == 1 else 'differ'} from {path}")
+                            f"{'differs' if len(changed) == 1 else 'differ'} from {path}")
     return state
 
 
@@ -294,7 +294,7 @@ def _fit(args: argparse.Namespace, model: nn.Module, state: dict | None, distill
     steps_per_epoch = len(train_set) // args.batch_size
     if steps_per_epoch == 0:
         raise TrainingError(f"--batch-size {args.batch_size} is more than the {len(train_set)} training crops: "
-                         "not one step to train (use a smaller batch or more data)")
+                            "not one step to train (use a smaller batch or more data)")
     print(f"training on {len(train_set)} crops ({summary}), validating on {len(val_set)}; device {device}")
     ema = torch.optim.swa_utils.AveragedModel(
         model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
