@@ -36,6 +36,8 @@ def open_onnx(path: Path, kind: str, metadata_key: str, threads: int | None = No
     """
     import onnxruntime as ort  # loaded only when a model is
 
+    if path.is_dir():
+        raise ModelError(f"{kind} {path} is a folder: name the .onnx file in it")
     if not path.is_file():
         raise ModelError(f"{kind} file not found: {path}")
     options = ort.SessionOptions()

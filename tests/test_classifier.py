@@ -94,7 +94,7 @@ def _write(path: Path, data: bytes) -> Path:
 
 @pytest.mark.parametrize(("make", "message"), [
     (lambda d: d / "absent.onnx", "model file not found"),
-    (lambda d: d, "model file not found"),
+    (lambda d: d, "model .* is a folder: name the .onnx file in it"),
     (lambda d: _write(d / "noise.onnx", np.random.default_rng(0).bytes(4096)), "cannot load model"),
     (lambda d: _write(d / "empty.onnx", b""), "cannot load model"),
     (lambda d: _identity_onnx(d / "plain.onnx", None), "not a signcam model"),
