@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -237,18 +237,21 @@ def _alpha_extent(alpha: np.ndarray) -> tuple[float, float, float, float]:
     return xs.min() / n, ys.min() / n, (xs.max() + 1) / n, (ys.max() + 1) / n
 
 
-def write_demo_video(path: str | os.PathLike, clip: DemoClip | None = None) -> Path:
+def write_demo_video(path: str | os.PathLike, clip: DemoClip | None = None,
+                     stop: Callable[[], bool] | None = None) -> Path:
     """Write the demo clip as an MPEG-4 (mp4v) video.
 
     Args:
         path: Output file (``.mp4``).
         clip: The clip to write; default ``DemoClip()`` (1280x720, 25 fps).
+        stop: Asked before each frame; ``True`` gives up (the app closing while it draws).
 
     Returns:
         The path written.
 
     Raises:
         SignCamError: OpenCV cannot write a video there, or ``path`` is not ``.mp4``, ``.avi``, ...
+        SourceError: ``stop`` said to give up; what was written is incomplete.
 
     Example:
         >>> write_demo_video("/tmp/demo.mp4")
@@ -258,12 +261,17 @@ def write_demo_video(path: str | os.PathLike, clip: DemoClip | None = None) -> P
     path = Path(path)
     with VideoSink(path, clip.fps, (clip.width, clip.height)) as video:
         for frame in clip.frames():
+            if stop is not None and stop():
+                raise SourceError("the demo clip was not finished: stopped while it was drawn")
             video.write(frame)
     return path
 
 
-def demo_video_path(make: bool = True) -> Path:
-    """The generated demo clip in the user's cache folder, written on first use unless not ``make``."""
+def demo_video_path(make: bool = True, stop: Callable[[], bool] | None = None) -> Path:
+    """The generated demo clip in the user's cache folder, written on first use unless not ``make``.
+
+    ``stop`` is passed on to :func:`write_demo_video`; a clip stopped half-way leaves no file.
+    """
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "signcam"
     # Named after the code that draws it, so a changed demo is drawn again, not read stale.
     digest = hashlib.sha256()
@@ -274,7 +282,7 @@ def demo_video_path(make: bool = True) -> Path:
         try:
             cache.mkdir(parents=True, exist_ok=True)
             with written_whole(path) as partial:  # an interrupted first run leaves no half clip
-                write_demo_video(partial)
+                write_demo_video(partial, stop=stop)
         except OSError as exc:
             raise SourceError(f"cannot write the demo clip into {cache}: {exc.strerror or exc} "
                               "(set XDG_CACHE_HOME to a writable folder)") from None

@@ -26,6 +26,7 @@ import numpy as np
 from PyQt6.QtCore import QObject, pyqtSignal
 from PyQt6.QtGui import QImage
 
+from signcam.demo import demo_video_path
 from signcam.errors import SignCamError, user_message
 from signcam.overlay import draw_overlay
 from signcam.pipeline import FrameResult
@@ -360,6 +361,8 @@ class QtPlayer(QObject):
 
     def _run(self, session: _Session) -> None:
         try:
+            if session.spec == "demo":  # drawn here the first time (seconds): closing the window stops it
+                demo_video_path(stop=lambda: not session.alive)
             source = open_source(session.spec, realtime=False)
         except Exception as exc:  # SourceError, or OpenCV failing in its own way
             self._fail(session, user_message(exc))

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -540,6 +541,7 @@ def test_the_demo_is_remembered_as_the_demo_even_beside_a_folder_named_demo(qtbo
                                                                              monkeypatch):
     (tmp_path / "demo").mkdir()
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(qt_player, "demo_video_path", lambda stop=None: clip)  # not drawn: the clip stands in
     monkeypatch.setattr(qt_player, "open_source", lambda spec, realtime: sources.open_source(str(clip), realtime)
                         if spec == "demo" else sources.open_source(spec, realtime))
     open_and_play(qtbot, window, "demo")
@@ -645,3 +647,17 @@ def test_a_result_of_an_earlier_frame_is_drawn_where_its_signs_moved(window, mon
     window.player._show(None, Frame(image, 10, 400.0, "clip"), result, record=False)
     assert [d.box for d in drawn[0]] == [(115, 100, 134, 119), rejected.box]
     assert [d.box for d in drawn[1]] == [sign.box, rejected.box]
+
+
+def test_closing_while_the_demo_is_drawn_stops_the_drawing_and_leaves_no_half_clip(qtbot, window, tmp_path,
+                                                                                  monkeypatch):
+    """The first demo takes seconds to draw; quitting then must not leave a thread writing a video at exit."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    cache = tmp_path / "signcam"
+    window.open_source("demo")
+    qtbot.waitUntil(lambda: cache.is_dir() and any(cache.iterdir()), timeout=TIMEOUT_MS)  # drawing has begun
+    started = time.monotonic()
+    window.player.close(timeout=5.0)
+    assert time.monotonic() - started < 2.0  # stopped within a frame, not after the whole clip
+    assert not any(t.name == "signcam-playback" and t.is_alive() for t in threading.enumerate())
+    assert list(cache.iterdir()) == []
