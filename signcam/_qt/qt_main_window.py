@@ -86,6 +86,8 @@ class QtMainWindow(QMainWindow):
         #: The source opened last, and the same once it broke off after some of it was shown
         #: (Play then opens it again).
         self._opened_spec: str | None = None
+        #: What the status bar says while a source opens, and what it keeps saying once it has.
+        self._opening_note: tuple[str, str] = ("", "")
         self._broken_source: str | None = None
         self._shutting_down = False
         self._stats = (time.monotonic(), 0, 0)
@@ -262,7 +264,9 @@ class QtMainWindow(QMainWindow):
         opening = f"Opening {spec}…"
         if spec == "demo" and not demo_video_path(make=False).is_file():
             opening = "Opening demo: drawing the clip, the first time only (about 10 s)…"
-        self.statusBar().showMessage(f"Saved the recording {saved}. {opening}" if saved else opening, 15_000)
+        kept = f"Saved the recording {saved}." if saved else ""
+        self._opening_note = (f"{kept} {opening}".lstrip(), kept)
+        self.statusBar().showMessage(self._opening_note[0], 15_000)
         self.commands["play"].setEnabled(False)  # until it opens: it plays as soon as it does
         self.player.open(str(spec))
         self._forget_source_shown()  # after open(), whose reset outdates what is in flight
@@ -334,8 +338,9 @@ class QtMainWindow(QMainWindow):
             self.settings.last_source = info.spec
         if self.model_error:  # said (and logged) at start; opening replaced it in the status bar
             self.statusBar().showMessage(f"⚠ recognition is off: {self.model_error}")
-        elif self.statusBar().currentMessage().startswith("Opening"):
-            self.statusBar().clearMessage()  # the source's description stays on the right
+        elif self.statusBar().currentMessage() == self._opening_note[0]:
+            # "Opening …" is done; the source's description stays on the right.
+            self.statusBar().showMessage(self._opening_note[1], 10_000)
 
     def _on_frame(self) -> None:
         shown = self.player.take_frame()

@@ -224,6 +224,17 @@ def test_recording_while_paused_records_nothing_and_says_so(qtbot, window, clip,
     assert not any(Path(settings.output_dir).glob("*.mp4"))
 
 
+def test_opening_another_source_while_recording_keeps_saying_where_the_recording_went(qtbot, window, clip):
+    open_and_play(qtbot, window, clip, speed=1.0)
+    window.toggle_recording()
+    path, start = window.player.recording, window.view.frames_shown
+    qtbot.waitUntil(lambda: window.view.frames_shown > start + 5, timeout=TIMEOUT_MS)
+    window.open_source(str(clip))
+    assert window.statusBar().currentMessage() == f"Saved the recording {path}. Opening {clip}…"
+    qtbot.waitUntil(lambda: not window.statusBar().currentMessage().endswith("…"), timeout=TIMEOUT_MS)
+    assert window.statusBar().currentMessage() == f"Saved the recording {path}."
+
+
 def test_quit_while_recording_finalises_the_file(qtbot, window, clip):
     window.commands["loop"].setChecked(True)
     open_and_play(qtbot, window, clip, speed=1.0)
