@@ -228,6 +228,7 @@ class QtMainWindow(QMainWindow):
         self.player.opened.connect(self._on_opened)
         self.player.frameReady.connect(self._on_frame)
         self.player.failed.connect(self._on_failed)
+        self.player.skipped.connect(self._on_skipped)
         self.player.playingChanged.connect(self._on_playing)
         self.player.recordingChanged.connect(lambda path: a["record"].setChecked(path is not None))
         self.recognition.eventsFound.connect(self.panel.add_events)
@@ -370,6 +371,10 @@ class QtMainWindow(QMainWindow):
         self.panel.clear(self.recognition.epoch)
         self.source_label.clear()
         self.setWindowTitle("signcam")
+
+    def _on_skipped(self, why: str) -> None:
+        log.warning("skipped: %s", why)
+        self.statusBar().showMessage(f"⚠ skipped {why}", 10_000)
 
     def _on_playing(self, playing: bool) -> None:
         action = self.commands["play"]

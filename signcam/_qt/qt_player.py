@@ -93,6 +93,7 @@ class _Command:
     redraw_only: bool  # only the overlay options changed: draw the frame on screen again
     seek_to: int | None
     stepping: bool  # paused: one frame (a step, or where a seek lands), not paced by the clock
+    back_from: int | None = None  # a step back: the frame it left (see QtPlayer.seek)
 
 
 @dataclass
@@ -106,6 +107,7 @@ class _PlayState:
     skipped: int = 0  # frames skipped in a row to catch up
     read_any: bool = False
     read_since_rewind: bool = False
+    failures_told: int = 0  # of source.failures, those already reported
 
 
 class _Session:
@@ -133,6 +135,7 @@ class QtPlayer(QObject):
         frameReady(): A new frame waits in :meth:`take_frame` (sent once until it is taken).
         playingChanged(bool): Playback started or paused (also at the end of a file).
         failed(str): Opening or reading failed, or recording could not go on.
+        skipped(str): Why an image of a folder could not be read; the next one is shown instead.
         recordingChanged(object): The file being recorded, or ``None`` when recording stopped.
     """
 
@@ -140,6 +143,7 @@ class QtPlayer(QObject):
     frameReady = pyqtSignal()
     playingChanged = pyqtSignal(bool)
     failed = pyqtSignal(str)
+    skipped = pyqtSignal(str)
     recordingChanged = pyqtSignal(object)
     #: (session, signal name, arguments) from the playback thread: see :meth:`_tell`.
     _fromSession = pyqtSignal(object, str, tuple)
@@ -159,6 +163,7 @@ class QtPlayer(QObject):
         self._playing = False
         self._steps = 0
         self._seek_to: int | None = None
+        self._back_from: int | None = None  # the frame a step back left, while that seek is pending
         self._at_end = False
         self._redraw = False
         self._idle = False
@@ -253,14 +258,18 @@ class QtPlayer(QObject):
         if delta > 0:
             self._command(_steps=self._steps + delta)
         elif self.info is not None and not self.info.is_live:
-            self.seek(self._position + delta)
+            self.seek(self._position + delta, back_from=self._position)
 
-    def seek(self, index: int) -> None:
-        """Go to frame ``index`` (files and image folders); when paused, show it."""
+    def seek(self, index: int, back_from: int | None = None) -> None:
+        """Go to frame ``index`` (files and image folders); when paused, show it.
+
+        ``back_from``: the frame a step back leaves; an image that cannot be read is then
+        passed over backwards (read forwards, it would lead back to where the step began).
+        """
         if self.info is None or self.info.is_live:
             return
         last = (self.info.frame_count or index + 1) - 1
-        self._command(_seek_to=min(max(int(index), 0), last), _at_end=False)
+        self._command(_seek_to=min(max(int(index), 0), last), _back_from=back_from, _at_end=False)
 
     def set_speed(self, speed: float) -> None:
         self._command(speed=float(speed))
@@ -423,10 +432,16 @@ class QtPlayer(QObject):
                     return
                 self._seek(session, source, command.seek_to, catch_up=command.stepping)
                 state.frame = None
+                if command.back_from is not None and source.is_stills:
+                    state.frame = self._read_before(source, command.seek_to, command.back_from)
             if state.frame is None:
                 state.frame = source.read()
+            if state.frame is not None:
+                state.read_any = state.read_since_rewind = True
+            if len(source.failures) > state.failures_told:  # images in a folder that could not be read
+                state.failures_told = len(source.failures)
                 if state.frame is not None:
-                    state.read_any = state.read_since_rewind = True
+                    self._tell(session, "skipped", source.failures[-1])
             if state.frame is None:
                 if not self._end_of_source(session, source, state, command.stepping):
                     return
@@ -451,12 +466,13 @@ class QtPlayer(QObject):
             redraw_only = self._redraw and not (self._playing or self._steps or self._seek_to is not None)
             self._redraw = False
             seek_to, self._seek_to = self._seek_to, None
+            back_from, self._back_from = self._back_from, None
             stepping = not self._playing
             if stepping and seek_to is None and not redraw_only:
                 self._steps -= 1
             if state.version != self._version:  # the speed changed: pace from the next frame on
                 state.version, state.clock = self._version, None
-        return _Command(redraw_only, seek_to, stepping)
+        return _Command(redraw_only, seek_to, stepping, back_from if seek_to is not None else None)
 
     def _end_of_source(self, session: _Session, source: FrameSource, state: _PlayState, stepping: bool) -> bool:
         """The source gave no frame: rewind (looping), stop at the end, or fail; ``False`` ends the session.
@@ -506,6 +522,16 @@ class QtPlayer(QObject):
             # Analysing every frame: fall behind the clock, never hurry to catch up.
             state.clock = (time.monotonic(), frame.time_ms)
         return True
+
+    @staticmethod
+    def _read_before(source: FrameSource, index: int, before: int) -> Frame | None:
+        """The frame at ``index``, or the nearest readable one before it, as long as it comes before ``before``."""
+        while True:
+            frame = source.read()
+            if frame is None or frame.index < before or index == 0:
+                return frame
+            index -= 1
+            source.seek(index)
 
     def _recognise(self, session: _Session, source: FrameSource, frame: Frame, stepping: bool
                    ) -> FrameResult | None:

@@ -606,6 +606,23 @@ def test_image_folder_steps_through_images(qtbot, window, tmp_path):
     assert window.windowTitle() == f"{tmp_path.name} – signcam"
 
 
+def test_an_unreadable_image_is_told_and_a_step_back_passes_over_it(qtbot, window, tmp_path):
+    for index in range(4):
+        cv2.imwrite(str(tmp_path / f"{index:05d}.png"), np.full((240, 320, 3), 40 * index, np.uint8))
+    (tmp_path / "00002.png").write_bytes(b"not a png")
+    open_and_play(qtbot, window, tmp_path, speed=1.0)
+    window.player.pause()
+    qtbot.waitUntil(lambda: window.player.idle, timeout=TIMEOUT_MS)
+    window.player.seek(1)
+    qtbot.waitUntil(lambda: window.bar.time_label.text() == "image 2 / 4", timeout=TIMEOUT_MS)
+    qtbot.keyClick(window, Qt.Key.Key_Right)  # 00002.png cannot be read: 00003.png comes next
+    qtbot.waitUntil(lambda: window.bar.time_label.text() == "image 4 / 4", timeout=TIMEOUT_MS)
+    assert window.statusBar().currentMessage().startswith("⚠ skipped cannot read image")
+    assert "00002.png" in window.statusBar().currentMessage()
+    qtbot.keyClick(window, Qt.Key.Key_Left)  # back past it, not forwards again onto 00003.png
+    qtbot.waitUntil(lambda: window.bar.time_label.text() == "image 2 / 4", timeout=TIMEOUT_MS)
+
+
 def test_stills_are_not_tracked_and_a_video_opened_after_them_is(qtbot, window, tmp_path, clip):
     cv2.imwrite(str(tmp_path / "00000.png"), np.full((240, 320, 3), 40, np.uint8))
     open_and_play(qtbot, window, tmp_path, speed=1.0)
