@@ -19,7 +19,8 @@ from pathlib import Path
 
 from signcam.errors import SignCamError
 
-__all__ = ["written_whole", "check_writable", "make_folder", "refuse_overwriting", "refuse_shared_outputs"]
+__all__ = ["written_whole", "write_text_whole", "check_writable", "make_folder", "refuse_overwriting",
+           "refuse_shared_outputs"]
 
 
 @contextlib.contextmanager
@@ -37,6 +38,20 @@ def written_whole(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         with contextlib.suppress(OSError):
             partial.unlink(missing_ok=True)
+
+
+def write_text_whole(path: str | os.PathLike, text: str) -> None:
+    """Save ``text`` as UTF-8 with :func:`written_whole`: a reader, or a user looking at the old file, never sees half.
+
+    Raises:
+        SignCamError: the file cannot be written (no such folder, a full disk).
+    """
+    try:
+        with written_whole(path) as partial:
+            # A file name that is not UTF-8 (its bytes kept as surrogates) goes back out as those bytes.
+            partial.write_text(text, encoding="utf-8", errors="surrogateescape", newline="")
+    except OSError as exc:
+        raise SignCamError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def check_writable(path: str | os.PathLike, create_folder: bool = False) -> Path:

@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from signcam.errors import SignCamError
-from signcam.files import check_writable, make_folder, written_whole
+from signcam.files import check_writable, make_folder, write_text_whole
 from signcam.road import SignEvent
 from signcam.sources import text_or_bytes  # importing sources quiets OpenCV's own logging
 
@@ -144,7 +144,8 @@ class VideoSink:
             are scaled into it with black bars.
 
     Raises:
-        SignCamError: unsupported suffix, or the writer cannot be opened.
+        SignCamError: unsupported suffix, the writer cannot be opened, or (on closing) the file
+            was not written whole.
 
     Example:
         >>> with VideoSink("annotated.mp4", fps=25.0, size=(1280, 720)) as video:  # doctest: +SKIP
@@ -202,15 +203,41 @@ class VideoSink:
         self.frames_written += 1
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
+        """Finish the file, then read its last frame back: ``cv2.VideoWriter`` reports no failed write,
+        so a disk that filled up would otherwise leave, unnoticed, a video that does not play.
+
+        Raises:
+            SignCamError: the file was not written whole (a full disk), or was removed.
+        """
+        if self._writer is None:
+            return
+        self._writer.release()
+        self._writer = None
+        if self.frames_written and not _holds_frames(self.path, self.frames_written):
+            raise SignCamError(f"cannot finish the video {self.path}: it was not written whole (is the disk full?)")
 
     def __enter__(self) -> VideoSink:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def _holds_frames(path: Path, count: int) -> bool:
+    """Whether the video at ``path`` opens, says it has ``count`` frames or more, and its last one reads.
+
+    One seek and one read (milliseconds; a few hundred for a long HD video). A cut MP4 lacks
+    its index and does not open; an AVI whose header was not completed says 0 frames (and
+    seeking in it lands anywhere); one cut after it says all of them but stops short.
+    """
+    capture = cv2.VideoCapture(text_or_bytes(path))
+    try:
+        if not capture.isOpened() or capture.get(cv2.CAP_PROP_FRAME_COUNT) < count:
+            return False
+        capture.set(cv2.CAP_PROP_POS_FRAMES, count - 1)
+        return bool(capture.read()[0])
+    finally:
+        capture.release()
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> Path:
@@ -269,16 +296,6 @@ class ImageFolderSink:
         """Nothing stays open between images."""
 
 
-def _write_atomically(path: str | os.PathLike, text: str) -> None:
-    # The app exports while the user may be looking at the old file: never leave half of one.
-    try:
-        with written_whole(path) as partial:
-            # A file name that is not UTF-8 (its bytes kept as surrogates) goes back out as those bytes.
-            partial.write_text(text, encoding="utf-8", errors="surrogateescape", newline="")
-    except OSError as exc:
-        raise SignCamError(f"cannot write {path}: {exc.strerror or exc}") from None
-
-
 def write_events_csv(events: Iterable[SignEvent], path: str | os.PathLike) -> None:
     """Save sign events as CSV, one row each, the box as ``x1,y1,x2,y2`` columns.
 
@@ -293,7 +310,7 @@ def write_events_csv(events: Iterable[SignEvent], path: str | os.PathLike) -> No
         record = event.to_json()
         record.update(zip(_BOX_COLUMNS, record.pop("box"), strict=True))
         writer.writerow(record)
-    _write_atomically(path, buffer.getvalue())
+    write_text_whole(path, buffer.getvalue())
 
 
 def write_events_json(events: Iterable[SignEvent], path: str | os.PathLike) -> None:
@@ -302,7 +319,7 @@ def write_events_json(events: Iterable[SignEvent], path: str | os.PathLike) -> N
     Example:
         >>> write_events_json(road_events, "signs.json")   # doctest: +SKIP
     """
-    _write_atomically(path, json.dumps([event.to_json() for event in events], indent=1) + "\n")
+    write_text_whole(path, json.dumps([event.to_json() for event in events], indent=1) + "\n")
 
 
 #: Sign-event files by suffix.

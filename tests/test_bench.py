@@ -75,7 +75,46 @@ def test_an_unwritable_json_fails_before_the_classifier_is_timed(tmp_path: Path,
     monkeypatch.setattr(bench, "bench_classifier", timed)
     target = tmp_path / "missing" / "bench.json"
     assert cli.main(["bench", "--no-pipeline", "--json", str(target)]) == 2
-    assert capsys.readouterr().err == f"signcam: error: cannot write {target}: No such file or directory\n"
+    assert capsys.readouterr().err == f"signcam: error: cannot write {target}: its folder does not exist\n"
+
+
+@pytest.mark.parametrize("target", ["source", "model", "DEFAULT_MODEL", "DEFAULT_DETECTOR", "DEFAULT_COARSE_DETECTOR"])
+def test_json_over_a_file_the_run_reads_is_refused_before_it_is_opened(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, target: str) -> None:
+    """The video, the --model or the shipped classifier, and the finders; the shipped ones stand in tmp_path."""
+    def timed(*_args, **_kwargs):
+        raise AssertionError("the classifier was timed")
+
+    monkeypatch.setattr(bench, "bench_classifier", timed)
+    clip = _clip(tmp_path / "clip.avi", 3)
+    read = clip if target == "source" else tmp_path / f"{target}.onnx"
+    if target != "source":
+        read.write_bytes(b"a model")
+    if target.startswith("DEFAULT_"):
+        monkeypatch.setattr(bench, target, read)
+    before = read.read_bytes()
+    model = ["--model", str(read)] if target == "model" else []
+    assert cli.main(["bench", str(clip), *model, "--json", str(read)]) == 2
+    assert capsys.readouterr().err == (f"signcam: error: --json {read} would overwrite the input {read}: "
+                                       "write somewhere else\n")
+    assert read.read_bytes() == before
+
+
+@pytest.mark.parametrize("failure", [SourceError("clip.avi stopped after 3 of 12 frames"), KeyboardInterrupt()])
+def test_a_run_that_fails_or_is_stopped_leaves_an_earlier_report_as_it_was(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture,
+        failure: BaseException) -> None:
+    report = tmp_path / "bench.json"
+    report.write_text("the last report\n")
+
+    def run(*_args, **_kwargs):
+        assert report.read_text() == "the last report\n"  # not emptied while the run times
+        raise failure
+
+    monkeypatch.setattr(bench, "_run", run)
+    status = cli.main(["bench", "--no-pipeline", "--json", str(report)])
+    assert status == (130 if isinstance(failure, KeyboardInterrupt) else 2)
+    assert report.read_text() == "the last report\n" and [p.name for p in tmp_path.iterdir()] == ["bench.json"]
 
 
 @pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason="shipped model not built")

@@ -390,6 +390,31 @@ def test_events_and_json_are_kept_when_an_output_fails(tmp_path: Path, capfd: py
     assert [(row["track_id"], row["label"]) for row in rows] == [("1", "Speed limit 50")]
 
 
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device that is always full")
+@pytest.mark.parametrize("broken_input", [False, True])
+def test_an_annotated_video_the_disk_cannot_hold_is_an_error_after_the_summary(
+        tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None, broken_input: bool) -> None:
+    """OpenCV's writer reports no failed write: the video is checked once finished. --json and --events are kept,
+    and an input that broke off as well is still reported."""
+    clip = write_clip(tmp_path / "clip.avi", frames=40)
+    if broken_input:
+        clip.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])
+    (tmp_path / "full.avi").symlink_to("/dev/full")
+    code, _, err = detect(capfd, clip, "--output", tmp_path / "full.avi", "--events", tmp_path / "signs.csv",
+                          "--json", tmp_path / "out.jsonl")
+    video_error = f"signcam: error: cannot finish the video {tmp_path}/full.avi: it was not written whole " \
+                  "(is the disk full?)"
+    frames = len(read_jsonl(tmp_path / "out.jsonl"))
+    assert code == 2 and (frames < 40 if broken_input else frames == 40)
+    if broken_input:
+        assert err[0] == video_error and err[1].startswith(f"signcam: {frames} frames in ")
+        assert "stopped after" in err[2] and len(err) == 3
+    else:
+        assert err[0].startswith("signcam: 40 frames in ") and err[1:] == [video_error]
+    rows = list(csv.DictReader((tmp_path / "signs.csv").open()))
+    assert [(row["track_id"], row["label"]) for row in rows] == [("1", "Speed limit 50")]
+
+
 def test_events_without_tracking_are_refused_for_a_video(tmp_path: Path, capfd: pytest.CaptureFixture,
                                                          fake_model: None) -> None:
     """Each frame's detection would be listed as a sign passed."""

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from signcam.errors import SignCamError
-from signcam.files import check_writable, make_folder, refuse_overwriting, refuse_shared_outputs, written_whole
+from signcam.files import (
+    check_writable,
+    make_folder,
+    refuse_overwriting,
+    refuse_shared_outputs,
+    write_text_whole,
+    written_whole,
+)
 
 
 def test_written_whole_keeps_the_old_file_when_the_write_fails(tmp_path: Path) -> None:
@@ -22,6 +29,15 @@ def test_written_whole_keeps_the_old_file_when_the_write_fails(tmp_path: Path) -
         assert partial.suffix == ".csv"  # some writers choose the format by it
         partial.write_text("new")
     assert target.read_text() == "new" and os.listdir(tmp_path) == ["signs.csv"]
+
+
+def test_write_text_whole_replaces_the_file_or_says_why_it_cannot(tmp_path: Path) -> None:
+    target = tmp_path / "bench.json"
+    target.write_text("old")
+    write_text_whole(target, "new\n")
+    assert target.read_text() == "new\n" and os.listdir(tmp_path) == ["bench.json"]
+    with pytest.raises(SignCamError, match="cannot write .*missing/bench.json: No such file or directory"):
+        write_text_whole(tmp_path / "missing" / "bench.json", "new\n")
 
 
 def test_check_writable_refuses_a_missing_folder_a_folder_and_makes_one_when_asked(tmp_path: Path) -> None:

@@ -135,6 +135,48 @@ def test_video_sink_is_released_when_the_input_breaks(tmp_path: Path) -> None:
     assert count_frames(path) == (5, (64, 48))
 
 
+class HalfWrittenVideo:
+    """``cv2.VideoWriter`` on a disk that fills up: the file ends half-way, and no error is reported."""
+
+    writer = cv2.VideoWriter
+
+    def __init__(self, path: str, *args: object) -> None:
+        self.path = path
+        self._writer = self.writer(path, *args)
+
+    def isOpened(self) -> bool:  # noqa: N802 (OpenCV's name)
+        return self._writer.isOpened()
+
+    def write(self, image: np.ndarray) -> None:
+        self._writer.write(image)
+
+    def release(self) -> None:
+        self._writer.release()
+        os.truncate(self.path, os.path.getsize(self.path) // 2)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".avi", ".mkv", ".mov"])
+def test_a_video_not_written_whole_is_an_error_when_it_is_closed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 suffix: str) -> None:
+    monkeypatch.setattr(cv2, "VideoWriter", HalfWrittenVideo)
+    path = tmp_path / f"annotated{suffix}"
+    video = VideoSink(path, fps=10.0, size=(64, 48))
+    for i in range(20):
+        video.write(np.full((48, 64, 3), 10 * i, np.uint8))
+    with pytest.raises(SignCamError, match=r"^cannot finish the video .*annotated\.\w+: it was not written whole "
+                                           r"\(is the disk full\?\)$"):
+        video.close()
+    video.close()  # said once
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full, a device that is always full")
+def test_a_video_on_a_full_disk_is_an_error_when_it_is_closed(tmp_path: Path) -> None:
+    (tmp_path / "full.avi").symlink_to("/dev/full")
+    with pytest.raises(SignCamError, match="cannot finish the video .*full.avi: it was not written whole"), \
+            VideoSink(tmp_path / "full.avi", fps=10.0) as video:
+        video.write(np.zeros((48, 64, 3), np.uint8))
+
+
 @pytest.mark.parametrize(("name", "message"), [
     ("annotated.gif", "use one of .mp4"),
     ("missing/annotated.mp4", "its folder does not exist"),

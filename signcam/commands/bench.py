@@ -9,17 +9,21 @@ the process's memory over the run. ``--frames 20000 --loop`` shows memory stays 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import json
 import os
 import sys
 import time
+from pathlib import Path
 from typing import TextIO
 
 import numpy as np
 from tqdm import tqdm
 
+from signcam.classifier import DEFAULT_MODEL
 from signcam.cli import add_engine_arguments, positive_int
 from signcam.errors import SourceError
+from signcam.files import check_writable, refuse_overwriting, write_text_whole
+from signcam.proposals import DEFAULT_COARSE_DETECTOR, DEFAULT_DETECTOR
 from signcam.sinks import JSONLinesSink
 
 __all__ = ["add_arguments", "main", "bench_classifier", "bench_pipeline"]
@@ -148,18 +152,23 @@ def bench_pipeline(spec: str, engine, frames: int, loop: bool) -> dict:
 
 
 def main(args: argparse.Namespace) -> int:
-    # A wrong source or an unwritable --json fails now, not after minutes of timing.
+    # A wrong source, an unwritable --json or one over a file read fails now, not after minutes of timing.
+    read = [Path(args.model) if args.model else DEFAULT_MODEL]
     if not args.no_pipeline:
         from signcam.sources import open_source
 
-        with open_source(args.source):
-            pass
+        with open_source(args.source) as source:
+            read += [*source.files, DEFAULT_DETECTOR, DEFAULT_COARSE_DETECTOR]
+    if args.json and args.json != "-":
+        refuse_overwriting("--json", args.json, read)
+        check_writable(args.json)
     # With the JSON on standard output, the text goes to standard error, so `--json - | jq` works.
-    out = sys.stderr if args.json == "-" else sys.stdout
-    with JSONLinesSink(args.json) if args.json else contextlib.nullcontext() as json_sink:
-        report = _run(args, out)
-        if json_sink is not None:
+    report = _run(args, sys.stderr if args.json == "-" else sys.stdout)
+    if args.json == "-":
+        with JSONLinesSink("-") as json_sink:
             json_sink.write(report)
+    elif args.json:  # only now, and whole: a run that fails or is stopped leaves an earlier report as it was
+        write_text_whole(args.json, json.dumps(report) + "\n")
     return 0
 
 

@@ -239,6 +239,13 @@ def _process(source: FrameSource, engine: Engine, args: argparse.Namespace) -> _
         except (SignCamError, KeyboardInterrupt) as exc:
             run.failure = exc
         _warn_skipped(source, warned, bar)
+        try:
+            outputs.close()  # the annotated video is checked as it is finished: a full disk shows only here
+        except SignCamError as exc:
+            if run.failure is not None:  # both are worth knowing: this one now, the first after the summary
+                print(f"signcam: error: {exc}", file=sys.stderr)
+            else:
+                run.failure = exc
     return run
 
 
