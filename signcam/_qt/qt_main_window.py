@@ -257,7 +257,11 @@ class QtMainWindow(QMainWindow):
 
     def open_source(self, spec: str) -> None:
         """Open a camera index, stream URL, file, folder or ``demo``; failures show in the window."""
-        saved = self.player.stop_recording()  # finished before the source it records goes
+        try:
+            saved = self.player.stop_recording()  # finished before the source it records goes
+        except SignCamError as exc:
+            saved = None
+            self.show_error(str(exc), dialog=True)  # the status bar is about to say "Opening"
         self._shown_this_source = False
         self._broken_source = None
         self.view.set_image(None)
@@ -441,7 +445,11 @@ class QtMainWindow(QMainWindow):
     def toggle_recording(self) -> None:
         """Start recording the annotated video to the output folder, or finish the recording."""
         if self.player.recording is not None:
-            path = self.player.stop_recording()
+            try:
+                path = self.player.stop_recording()
+            except SignCamError as exc:
+                self.show_error(str(exc), dialog=True)
+                return
             self.statusBar().showMessage(f"Saved the recording {path}" if path else
                                          "Nothing was recorded: no frame played while recording", 8000)
             return

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -214,8 +215,13 @@ class QtPlayer(QObject):
         self.playingChanged.emit(True)
 
     def close(self, timeout: float = 0.0) -> None:
-        """Stop the current source (its thread ends on its own; ``timeout`` > 0 waits for it)."""
-        self.stop_recording()
+        """Stop the current source (its thread ends on its own; ``timeout`` > 0 waits for it).
+
+        A recording still going is finished; whoever needs to tell the user whether it could be
+        finished whole stops it first (:meth:`stop_recording`).
+        """
+        with contextlib.suppress(SignCamError):  # logged by _close_recorder
+            self.stop_recording()
         with self._cond:
             session, self._session = self._session, None
             if session is not None:
@@ -309,19 +315,32 @@ class QtPlayer(QObject):
         self.recordingChanged.emit(self._record_path)
 
     def stop_recording(self) -> Path | None:
-        """Finish the recording (the file is complete afterwards); returns its path, if a frame was recorded."""
+        """Finish the recording (the file is complete afterwards); returns its path, if a frame was recorded.
+
+        Raises:
+            SignCamError: the file could not be finished whole (a full disk); recording has stopped.
+        """
         with self._record_lock:
             path = self._record_path
             recorded = self._recorder is not None and self._recorder.frames_written > 0
-            self._close_recorder()
+            error = self._close_recorder()
         if path is not None:
             self.recordingChanged.emit(None)
+        if error is not None:
+            raise SignCamError(error)
         return path if recorded else None
 
-    def _close_recorder(self) -> None:
-        if self._recorder is not None:
-            self._recorder.close()
-        self._recorder, self._record_path = None, None
+    def _close_recorder(self) -> str | None:
+        """Finish the file being recorded, if any; returns why it is not whole, if it is not."""
+        recorder, self._recorder, self._record_path = self._recorder, None, None
+        if recorder is None:
+            return None
+        try:
+            recorder.close()
+        except SignCamError as exc:
+            log.warning("%s", exc)
+            return str(exc)
+        return None
 
     def _record(self, session: _Session, image: np.ndarray, time_ms: float | None) -> None:
         with self._record_lock:
@@ -412,7 +431,10 @@ class QtPlayer(QObject):
                 self._playing = False
                 self.info = None
         if current:
-            saved = self.stop_recording()
+            try:
+                saved = self.stop_recording()
+            except SignCamError as exc:
+                saved, message = None, f"{message}; {exc}"
             self._tell(session, "playingChanged", False)
             self._tell(session, "failed", f"{message} (the recording so far is in {saved})" if saved else message)
 

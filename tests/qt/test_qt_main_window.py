@@ -235,6 +235,21 @@ def test_opening_another_source_while_recording_keeps_saying_where_the_recording
     assert window.statusBar().currentMessage() == f"Saved the recording {path}."
 
 
+@pytest.mark.parametrize("how", ["toggle", "open-another"])
+def test_a_recording_the_disk_could_not_hold_is_reported(qtbot, window, clip, monkeypatch, how):
+    monkeypatch.setattr("signcam.sinks._holds_frames", lambda path, count: False)  # as on a full disk
+    open_and_play(qtbot, window, clip, speed=1.0)
+    window.toggle_recording()
+    path, start = window.player.recording, window.view.frames_shown
+    qtbot.waitUntil(lambda: window.view.frames_shown > start + 3, timeout=TIMEOUT_MS)
+    if how == "toggle":
+        window.toggle_recording()
+    else:
+        window.open_source(str(clip))
+    assert window.last_error == f"cannot finish the video {path}: it was not written whole (is the disk full?)"
+    assert window.player.recording is None and not window.commands["record"].isChecked()
+
+
 def test_quit_while_recording_finalises_the_file(qtbot, window, clip):
     window.commands["loop"].setChecked(True)
     open_and_play(qtbot, window, clip, speed=1.0)
