@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 
 from signcam.classes import CLASSES, NOT_A_SIGN
-from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY, Classifier, crop_patches, zoom_patches
+from signcam.classifier import (
+    CROP_MARGIN,
+    DEFAULT_MODEL,
+    METADATA_KEY,
+    Classifier,
+    best_signs,
+    crop_patches,
+    zoom_patches,
+)
 from signcam.errors import ModelError, SignCamError
 
 WHITE_SQUARE = (40, 40, 59, 59)
@@ -38,6 +46,24 @@ def test_crop_keeps_a_gtsrb_like_margin(frame: np.ndarray) -> None:
     expected = 32 * 20 / (20 * (1 + 2 * CROP_MARGIN))
     white = (patch[16, :, 0] > 127).sum()
     assert abs(white - expected) <= 1.5
+
+
+def test_a_tall_box_keeps_its_margin_in_proportion_to_each_side() -> None:
+    """The finder's boxes are not square: the margin across is a share of the width, up and down of the height."""
+    image = np.zeros((120, 120, 3), np.uint8)
+    image[20:60, 40:60] = 255  # 20 wide, 40 tall
+    patch = crop_patches(image, [(40, 20, 59, 59)])[0]
+    across, down = (patch[16, :, 0] > 127).sum(), (patch[:, 16, 0] > 127).sum()
+    assert abs(across - 32 / (1 + 2 * CROP_MARGIN)) <= 1.5 and abs(down - 32 / (1 + 2 * CROP_MARGIN)) <= 1.5
+
+
+def test_a_sign_below_a_low_threshold_is_still_turned_down_where_not_a_sign_leads() -> None:
+    probs = np.zeros((2, NOT_A_SIGN + 1), np.float32)
+    probs[0, [14, NOT_A_SIGN]] = 0.35, 0.6   # "not a sign" most likely
+    probs[1, [14, NOT_A_SIGN]] = 0.35, 0.3   # the sign most likely
+    class_ids, scores, not_a_sign, accepted = best_signs(probs, conf=0.3)
+    assert class_ids.tolist() == [14, 14] and not_a_sign.tolist() == [True, False]
+    assert accepted.tolist() == [False, True]
 
 
 @pytest.mark.parametrize("zoom", [1.1, 1.25, 1.6])

@@ -116,7 +116,7 @@ def test_engine_confirms_the_demo_signs_by_name() -> None:
 def test_demo_clip_is_generated_once_into_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
 
-    def write_demo_video(path: Path) -> None:
+    def write_demo_video(path: Path, stop=None) -> None:
         calls.append(Path(path))
         writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 25.0, (64, 48))
         for i in range(6):

@@ -82,6 +82,21 @@ def test_low_overlap_is_not_a_hit() -> None:
     assert match_scene([Detection((100, 100, 159, 159), 14, 0.9)], _scene((100, 100, 129, 129, 14)), score) == [False]
 
 
+@pytest.mark.parametrize(("bottom", "hit"), [(49, True), (44, False)], ids=["iou-0.50", "iou-0.45"])
+def test_a_hit_needs_an_overlap_of_at_least_half(bottom: int, hit: bool) -> None:
+    """Pixels are inclusive: a 100x100 sign boxed by its top 50 rows overlaps it by exactly 0.5."""
+    score = DetectionScore()
+    assert match_scene([Detection((0, 0, 99, bottom), 14, 0.9)], _scene((0, 0, 99, 99, 14)), score) == [hit]
+
+
+def test_widths_fall_in_the_bins_by_their_lower_bound() -> None:
+    score = DetectionScore()
+    widths = (23, 24, 31, 32, 47, 48)
+    match_scene([], _scene(*((0, 0, w - 1, w - 1, 14) for w in widths)), score)
+    groups = score.report()["recall_by_group"]
+    assert (groups["<24"][1], groups["24-48"][1], groups[">=48"][1], groups[">=32"][1]) == (1, 4, 1, 3)
+
+
 def test_eval_detect_command_scores_real_scenes(gtsdb_dir: Path, tmp_path: Path) -> None:
     """The command end to end on six held-out scenes, with the detector and its threshold given."""
     import json

@@ -129,6 +129,14 @@ def test_between_searches_the_engine_looks_around_each_tracked_sign() -> None:
     assert recognizer.windows[1].tolist() == [[55.5, 55.5, 183.5, 183.5]]
 
 
+def test_a_larger_sign_is_followed_in_a_window_three_times_its_size() -> None:
+    recognizer = ScriptedRecognizer([Detection((100, 60, 159, 119), 2, 0.9)])  # 60 px: a 180 px window
+    engine = Engine(recognizer, scan_every=4)
+    for i in range(2):
+        engine.process(frame(i))
+    assert recognizer.windows[1].tolist() == [[39.5, -0.5, 219.5, 179.5]]
+
+
 def test_with_nothing_tracked_followed_frames_look_nowhere() -> None:
     recognizer = ScriptedRecognizer([])
     engine = Engine(recognizer, scan_every=3)

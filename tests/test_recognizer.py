@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from signcam.classes import NOT_A_SIGN
 from signcam.classifier import DEFAULT_MODEL
 from signcam.detection import Detection, iou
 from signcam.gtsdb import Scene, load_scenes, split_scenes
@@ -169,3 +170,44 @@ def test_shrink_averages_detail_finer_than_its_pixels(size: tuple[int, int]) -> 
 def test_shrink_only_resizes_when_enlarging() -> None:
     image = np.random.default_rng(0).integers(0, 256, (40, 60, 3), dtype=np.uint8)
     np.testing.assert_array_equal(shrink(image, (90, 60)), cv2.resize(image, (90, 60), interpolation=cv2.INTER_LINEAR))
+
+
+class FixedProposer:
+    """Proposes the same boxes in every image."""
+
+    def __init__(self, *boxes: tuple[float, float, float, float]) -> None:
+        self.boxes = np.array(boxes, np.float64)
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return self.boxes
+
+
+class ScoringClassifier:
+    """Calls box i a "Stop" sign with probability ``scores[i]``, the rest "not a sign"."""
+
+    def __init__(self, *scores: float) -> None:
+        self.scores = scores
+
+    def predict_boxes(self, image: np.ndarray, boxes: np.ndarray) -> np.ndarray:
+        probs = np.zeros((len(boxes), NOT_A_SIGN + 1), np.float32)
+        for i, score in enumerate(self.scores[: len(boxes)]):
+            probs[i, STOP], probs[i, NOT_A_SIGN] = score, 1.0 - score
+        return probs
+
+
+STOP = 14
+FRAME = np.zeros((240, 320, 3), np.uint8)
+
+
+@pytest.mark.parametrize(("score", "accepted"), [(0.6, False), (0.75, True)])
+def test_by_default_a_sign_needs_a_probability_of_0_7(score: float, accepted: bool) -> None:
+    """The threshold chosen on the tune scenes: lower, background is named as signs far more often."""
+    found = Recognizer(ScoringClassifier(score), proposer=FixedProposer((10, 10, 49, 49)))(FRAME, keep_rejected=True)
+    assert [d.accepted for d in found] == [accepted]
+
+
+def test_the_core_of_a_sign_is_not_a_sign_of_its_own() -> None:
+    """The white inside of a stop sign can score higher than the whole sign; the whole one is reported."""
+    recognizer = Recognizer(ScoringClassifier(0.8, 0.95), proposer=FixedProposer((100, 100, 159, 159),
+                                                                                 (115, 115, 144, 144)))
+    assert [d.box for d in recognizer(FRAME)] == [(100, 100, 159, 159)]

@@ -41,6 +41,13 @@ def test_a_sign_lost_for_a_moment_and_found_again_is_one_event() -> None:
     assert [(e.track_id, e.label) for e in later] == [(4, "End of all restrictions")]
 
 
+def test_a_sign_lost_for_over_a_second_is_still_the_same_sign() -> None:
+    """The demo's "end of all restrictions" was lost and found again 1.3 s later: one sign, listed once."""
+    road = RoadState()
+    road.update([_sign(1, 32)], 0, 0.0)
+    assert road.update([_sign(2, 32)], 33, 1300.0) == []
+
+
 def test_an_end_of_limit_sign_found_again_does_not_lift_the_limit_set_after_it() -> None:
     road = RoadState()
     road.update([_sign(1, 32)], 0, 0.0)                  # end of all restrictions
