@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import math
 import os
 import signal
 import sys
@@ -21,7 +22,8 @@ from signcam import __version__
 from signcam.errors import SignCamError, Terminated
 
 __all__ = ["main", "get_args_parser", "HelpFormatter", "add_commands", "add_engine_arguments", "run_command",
-           "positive_int", "non_negative_int", "positive_float", "probability", "read_zoom", "number", "silence_stdout"]
+           "positive_int", "non_negative_int", "positive_float", "non_negative_float", "probability", "read_zoom",
+           "random_seed", "thread_count", "number", "silence_stdout"]
 
 COMMANDS = {
     "app": "open the desktop app (the default)",
@@ -71,6 +73,30 @@ def positive_float(text: str) -> float:
     value = number(text, float)
     if not value > 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """An argparse type: a finite number of at least 0."""
+    value = number(text, float)
+    if not 0.0 <= value < math.inf:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be a number of at least 0, got {value}")
+    return value
+
+
+def random_seed(text: str) -> int:
+    """An argparse type: a random seed, 0 to 2**32 - 1 (what numpy and torch take)."""
+    value = number(text, int)
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {2**32 - 1}, got {value}")
+    return value
+
+
+def thread_count(text: str) -> int:
+    """An argparse type: CPU threads, 0 (the library's default) to 1024."""
+    value = number(text, int)
+    if not 0 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1024, got {value}")
     return value
 
 

@@ -135,7 +135,8 @@ def test_balanced_crops_centre_on_rare_classes_more_often(tmp_path: Path, balanc
 @pytest.mark.parametrize("option", [
     ["--batch-size", "0"], ["--steps", "0"], ["--crop", "0"], ["--crop", "7"], ["--crop", "190"],
     ["--scale", "0"], ["--scale", "-0.5"], ["--scale", "1.5"], ["--zoom", "0.6", "-0.35"], ["--zoom", "0", "nan"],
-    ["--limit", "-1"], ["--paste", "-2"], ["--paste", "7"], ["--lr", "0"], ["--workers", "-1"]],
+    ["--limit", "-1"], ["--paste", "-2"], ["--paste", "7"], ["--lr", "0"], ["--workers", "-1"], ["--seed", "-1"],
+    ["--threads", "10000000000"]],
     ids=lambda option: " ".join(option))
 def test_out_of_range_options_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                option: list[str]) -> None:

@@ -210,7 +210,9 @@ def test_fit_without_data_explains_the_layout(tmp_path: Path, capsys: pytest.Cap
 @pytest.mark.parametrize("argv", [
     ["--epochs", "0"], ["--batch-size", "0"], ["--lr", "0"], ["--val-every", "1"], ["--limit", "-5"],
     ["--shadow", "-3"], ["--backlight", "5"], ["--ema-decay", "5"], ["--distill-temperature", "0"],
-], ids=lambda argv: argv[0])
+    ["--seed", "-1"], ["--seed", str(2**32)], ["--weight-decay", "-1"], ["--weight-decay", "nan"],
+    ["--threads", "10000000000"],
+], ids=lambda argv: " ".join(argv))
 def test_fit_refuses_nonsense_numbers_before_anything_runs(argv: list[str], tmp_path: Path,
                                                            capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
@@ -228,6 +230,7 @@ def test_evaluate_refuses_nonsense_numbers(argv: list[str], tmp_path: Path, caps
 @pytest.mark.parametrize("argv, message", [
     (["--epochs", "2", "--stop-after", "5"], "past the end of the schedule"),
     (["--detector", "signdet.onnx"], "give --gtsdb-dir too"),
+    (["--widths", *["8"] * 7, "--depths", *["1"] * 7], "at most 6 stages"),
 ])
 def test_fit_refuses_options_that_contradict_each_other(argv: list[str], message: str, tmp_path: Path,
                                                         capsys: pytest.CaptureFixture) -> None:

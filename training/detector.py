@@ -21,7 +21,15 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from signcam.cli import non_negative_int, number, positive_float, positive_int, probability
+from signcam.cli import (
+    non_negative_int,
+    number,
+    positive_float,
+    positive_int,
+    probability,
+    random_seed,
+    thread_count,
+)
 from signcam.errors import DataError, TrainingError
 from signcam.files import check_writable, refuse_overwriting
 from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, select_scenes
@@ -90,10 +98,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", type=_frame_scale, default=0.5,
                         help="frame scale the network sees (above 0, at most 1: full resolution)")
     parser.add_argument("--lr", type=positive_float, default=3e-3, help="peak AdamW learning rate (one-cycle)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the initial weights and the crop sampler")
+    parser.add_argument("--seed", type=random_seed, default=0, help="seeds the initial weights and the crop sampler")
     parser.add_argument("--limit", type=non_negative_int, default=0,
                         help="use only the first N tune scenes (smoke tests; 0: all)")
-    parser.add_argument("--threads", type=non_negative_int, default=0, help="CPU threads (0: torch's default)")
+    parser.add_argument("--threads", type=thread_count, default=0, help="CPU threads (0: torch's default)")
     parser.add_argument("--workers", type=non_negative_int, default=0,
                         help="processes cutting training crops (0: in the loop)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")

@@ -23,7 +23,16 @@ from torch import nn
 from tqdm import tqdm
 
 from signcam.classes import NOT_A_SIGN
-from signcam.cli import non_negative_int, number, positive_float, positive_int, probability
+from signcam.cli import (
+    non_negative_float,
+    non_negative_int,
+    number,
+    positive_float,
+    positive_int,
+    probability,
+    random_seed,
+    thread_count,
+)
 from signcam.errors import DataError, TrainingError
 from signcam.files import check_writable
 from signcam.gtsdb import HOLDOUT_FROM, load_scenes, select_scenes
@@ -32,7 +41,7 @@ from training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoin
 from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, split_by_track, tensor_digest
 from training.device import pick_device
 from training.metrics import accepted_share, rejected_share, top1_accuracy
-from training.model import CONTRAST_MODES, SignNet, predict
+from training.model import CONTRAST_MODES, MAX_STAGES, SignNet, predict
 
 __all__ = ["add_arguments", "main", "load_data", "train_one_epoch", "evaluate"]
 
@@ -47,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="end the run after this many epochs, the schedule still spanning --epochs (0: all)")
     parser.add_argument("--batch-size", type=positive_int, default=256, help="training crops per step")
     parser.add_argument("--lr", type=positive_float, default=4e-3, help="peak AdamW learning rate (one-cycle)")
-    parser.add_argument("--weight-decay", type=float, default=0.05, help="AdamW weight decay")
+    parser.add_argument("--weight-decay", type=non_negative_float, default=0.05, help="AdamW weight decay")
     parser.add_argument("--label-smoothing", type=probability, default=0.1, help="cross-entropy label smoothing")
     parser.add_argument("--ema-decay", type=probability, default=0.998,
                         help="weight EMA; the EMA model is exported")
@@ -72,11 +81,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="softmax temperature of the teachers' and the network's distilled predictions")
     parser.add_argument("--val-every", type=_val_every, default=VAL_EVERY,
                         help="keep one GTSRB track in N out of training, for validation (evaluate uses the same)")
-    parser.add_argument("--seed", type=int, default=0, help="seeds the initial weights, sampling and augmentation")
+    parser.add_argument("--seed", type=random_seed, default=0,
+                        help="seeds the initial weights, sampling and augmentation")
     parser.add_argument("--limit", type=non_negative_int, default=0,
                         help="use only N training images, N/4 validation images and N/50 GTSDB scenes "
                              "(smoke tests; 0: all)")
-    parser.add_argument("--threads", type=non_negative_int, default=0, help="CPU threads (0: torch's default)")
+    parser.add_argument("--threads", type=thread_count, default=0, help="CPU threads (0: torch's default)")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
     parser.add_argument("--detector", type=Path,
                         help="SignDet ONNX: mine its proposals on the GTSDB scenes as hard negatives/positives")
@@ -250,6 +260,9 @@ def _check_options(args: argparse.Namespace) -> None:
     """Options that contradict each other, refused before anything loads."""
     if args.stop_after > args.epochs:
         raise TrainingError(f"--stop-after {args.stop_after} is past the end of the schedule (--epochs {args.epochs})")
+    if len(args.widths) > MAX_STAGES:
+        raise TrainingError(f"at most {MAX_STAGES} stages (--widths): a 32 px crop halved {MAX_STAGES - 1} times "
+                            "is 1 px")
     if len(args.widths) != len(args.depths):
         raise TrainingError(f"one depth per stage: {len(args.widths)} --widths but {len(args.depths)} --depths")
     if args.detector and not args.gtsdb_dir:

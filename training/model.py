@@ -19,9 +19,11 @@ from tqdm import tqdm
 
 from signcam.classes import NOT_A_SIGN
 
-__all__ = ["SignNet", "count_macs", "predict", "INPUT_SIZE", "CONTRAST_MODES"]
+__all__ = ["SignNet", "count_macs", "predict", "INPUT_SIZE", "MAX_STAGES", "CONTRAST_MODES"]
 
 INPUT_SIZE = 32
+#: Stages of SignNet: each after the first halves the maps, and 32 px halved five times is 1 px.
+MAX_STAGES = 6
 CONTRAST_MODES = ("global", "local")
 
 
@@ -52,6 +54,9 @@ class SignNet(nn.Module):
             raise ValueError(f"contrast must be one of {CONTRAST_MODES}, not {contrast!r}")
         self.contrast = contrast
         self.arch = {"widths": list(widths), "depths": list(depths), "contrast": contrast}
+        if len(widths) > MAX_STAGES:
+            raise ValueError(f"at most {MAX_STAGES} stages: a {INPUT_SIZE} px input halved {MAX_STAGES - 1} times "
+                             "is 1 px")
         if len(widths) != len(depths) or min(depths) < 1:
             raise ValueError(f"one depth (>= 1) per stage: widths {widths}, depths {depths}")
         layers: list[nn.Module] = []
