@@ -19,8 +19,8 @@ from pathlib import Path
 
 from signcam.errors import SignCamError
 
-__all__ = ["written_whole", "write_text_whole", "check_writable", "make_folder", "refuse_overwriting",
-           "refuse_shared_outputs"]
+__all__ = ["written_whole", "write_text_whole", "check_writable", "make_folder", "output_folder",
+           "refuse_overwriting", "refuse_shared_outputs"]
 
 
 @contextlib.contextmanager
@@ -89,6 +89,24 @@ def make_folder(folder: str | os.PathLike) -> Path:
     except OSError as exc:
         raise SignCamError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
     return folder
+
+
+@contextlib.contextmanager
+def output_folder(folder: str | os.PathLike) -> Iterator[Path]:
+    """``folder``, made (with its parents) for what the block writes into it, and removed again
+    if the block leaves it empty: a run refused or stopped before writing leaves no trace.
+
+    Raises:
+        SignCamError: it cannot be created.
+    """
+    folder = Path(folder)
+    made = not folder.exists()
+    make_folder(folder)
+    try:
+        yield folder
+    finally:
+        if made and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
 
 
 def refuse_overwriting(flag: str, target: str | os.PathLike, inputs: Iterable[Path], folder: bool = False) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -24,7 +25,7 @@ from signcam.road import RoadState, SignEvent
 from signcam.sources import Frame
 from signcam.tracking import Tracker
 
-__all__ = ["Engine", "FrameResult", "RecognizerLike", "DEFAULT_SCAN_EVERY", "MAX_AHEAD"]
+__all__ = ["Engine", "FrameResult", "RecognizerLike", "DEFAULT_SCAN_EVERY", "MAX_AHEAD", "model_files"]
 
 
 class RecognizerLike(Protocol):
@@ -82,6 +83,16 @@ FOLLOW_WINDOW_MIN_PX = 128.0
 #: per-frame recall was 0.893 (0.894 searching every frame, 0.892 every 5th) with every sign
 #: named, in a third of the time per frame. Every 5th would delay new signs more for little gain.
 DEFAULT_SCAN_EVERY = 3
+
+
+def model_files(model: str | os.PathLike | None = None, detector: str | os.PathLike | None = None,
+                coarse_detector: str | os.PathLike | None = None) -> list[Path]:
+    """The network files recognition reads, the shipped ones where ``None``: what no output may replace."""
+    from signcam.classifier import DEFAULT_MODEL
+    from signcam.proposals import DEFAULT_COARSE_DETECTOR, DEFAULT_DETECTOR
+
+    return [Path(model or DEFAULT_MODEL), Path(detector or DEFAULT_DETECTOR),
+            Path(coarse_detector or DEFAULT_COARSE_DETECTOR)]
 
 
 class Engine:

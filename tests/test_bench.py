@@ -91,7 +91,7 @@ def test_json_over_a_file_the_run_reads_is_refused_before_it_is_opened(
     if target != "source":
         read.write_bytes(b"a model")
     if target.startswith("DEFAULT_"):
-        monkeypatch.setattr(bench, target, read)
+        monkeypatch.setattr(f"signcam.{'classifier' if target == 'DEFAULT_MODEL' else 'proposals'}.{target}", read)
     before = read.read_bytes()
     model = ["--model", str(read)] if target == "model" else []
     assert cli.main(["bench", str(clip), *model, "--json", str(read)]) == 2

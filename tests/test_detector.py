@@ -201,3 +201,10 @@ def test_a_diverging_run_stops_with_a_clear_error(tmp_path: Path, capsys: pytest
     assert train_main(["fit-detector", "--gtsdb-dir", str(_scenes(tmp_path / "scenes", 0, 1)), "--steps", "3",
                        "--batch-size", "2", "--crop", "32", "--output", str(out)]) == 2
     assert "the training diverged" in capsys.readouterr().err and not out.exists()
+
+
+def test_a_device_that_is_not_there_leaves_no_output_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "new" / "signdet.onnx"
+    assert train_main(["fit-detector", "--gtsdb-dir", str(_scenes(tmp_path / "scenes", 1)), "--device", "gpu",
+                       "--output", str(out)]) == 2
+    assert "--device gpu" in capsys.readouterr().err and not out.parent.exists()

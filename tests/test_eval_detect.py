@@ -129,6 +129,16 @@ def test_eval_detect_with_a_missing_detector_file_says_so_in_one_line(
     assert err.startswith("signcam-train: error:") and str(missing) in err and "\n" not in err
 
 
+def test_a_save_dir_made_for_a_run_whose_model_is_missing_goes_again(tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    from training.cli import main as train_main
+
+    saved = tmp_path / "saved"
+    assert train_main(["eval-detect", str(_scenes(tmp_path, 450)), "--detector", str(tmp_path / "nope.onnx"),
+                       "--save-dir", str(saved)]) == 2
+    assert "nope.onnx" in capsys.readouterr().err and not saved.exists()
+
+
 def test_conf_out_of_range_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from training.cli import main as train_main
 

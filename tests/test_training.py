@@ -405,6 +405,13 @@ def test_an_export_report_that_is_none_is_one_clear_error(run_dir: Path, tmp_pat
     assert message in err and err.count("\n") == 1 and not (tmp_path / "m.onnx").exists()
 
 
+def test_export_of_a_bad_checkpoint_leaves_no_output_folder(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    out = tmp_path / "new" / "signnet.onnx"
+    assert cli.main(["export", "--checkpoint", str(tmp_path / "checkpoint.pt"), "--output", str(out)]) == 2
+    assert "not a signcam-train checkpoint" in capsys.readouterr().err and not out.parent.exists()
+
+
 def test_a_defect_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Only what the commands refuse becomes one line; a bug is not dressed up as the user's mistake."""
     def broken(_args: object) -> int:

@@ -31,7 +31,7 @@ from signcam.cli import (
     thread_count,
 )
 from signcam.errors import DataError, TrainingError
-from signcam.files import check_writable, refuse_overwriting
+from signcam.files import check_writable, output_folder, refuse_overwriting
 from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, select_scenes
 from signcam.proposals import DEFAULT_DETECTOR, DETECTOR_METADATA_KEY
 from training.device import pick_device
@@ -129,9 +129,8 @@ def _check_options(args: argparse.Namespace) -> None:
         raise TrainingError("--gtsrb-dir is read only to paste its signs: give --paste SHARE too, or leave it out")
 
 
-def _tune_scenes(args: argparse.Namespace) -> list[Scene]:
-    """The scenes to train on: the tune ones, less the validation ones with ``--validation``."""
-    scenes = load_scenes(args.gtsdb_dir)
+def _tune_scenes(args: argparse.Namespace, scenes: list[Scene]) -> list[Scene]:
+    """The ``scenes`` to train on: the tune ones, less the validation ones with ``--validation``."""
     tune = select_scenes(scenes, "tune")
     if not tune:
         raise DataError(f"{args.gtsdb_dir} holds no tune scene (numbered below {HOLDOUT_FROM}) to train on")
@@ -186,16 +185,22 @@ def train_steps(model: nn.Module, batches: Iterator[tuple[torch.Tensor, ...]], o
 
 def main(args: argparse.Namespace) -> int:
     _check_options(args)
-    tune = _tune_scenes(args)
+    scenes = load_scenes(args.gtsdb_dir)
+    tune = _tune_scenes(args, scenes)
     # Checked now, not after an hour of training: a folder in the way, one that cannot be written,
     # or a file it reads.
-    dataset = [args.gtsdb_dir / "gt.txt", *(scene.path for scene in load_scenes(args.gtsdb_dir))]
+    dataset = [args.gtsdb_dir / "gt.txt", *(scene.path for scene in scenes)]
     refuse_overwriting("--output", args.output, dataset)
-    check_writable(args.output, create_folder=True)
+    device = pick_device(args.device)
+    with output_folder(Path(args.output).parent):  # gone again if the run ends before writing into it
+        check_writable(args.output)
+        return _train(args, tune, device)
+
+
+def _train(args: argparse.Namespace, tune: list[Scene], device: torch.device) -> int:
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = pick_device(args.device)
     batches = load_data(args, tune)
     model = SignDet().to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)

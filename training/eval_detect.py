@@ -11,6 +11,7 @@ trained without them (``fit-detector --validation``).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import time
 from collections import Counter
@@ -23,13 +24,14 @@ import numpy as np
 from tqdm import tqdm
 
 from signcam.classes import CATEGORIES, category_of, label_of
-from signcam.classifier import DEFAULT_MODEL, Classifier
+from signcam.classifier import Classifier
 from signcam.cli import number, positive_int, probability
 from signcam.detection import Detection, iou_matrix
 from signcam.errors import DataError
-from signcam.files import check_writable, refuse_overwriting
+from signcam.files import check_writable, output_folder, refuse_overwriting
 from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, select_scenes
-from signcam.proposals import DEFAULT_COARSE_DETECTOR, DEFAULT_DETECTOR, ColourProposer, SignDetProposer
+from signcam.pipeline import model_files
+from signcam.proposals import ColourProposer, SignDetProposer
 from signcam.recognizer import Proposer, Recognizer
 from signcam.sinks import ImageFolderSink
 
@@ -225,9 +227,8 @@ def _check_outputs(args: argparse.Namespace, every: list[Scene], first: Scene) -
     Returns:
         The ``--save-dir`` sink, if asked for.
     """
-    models = [Path(args.model or DEFAULT_MODEL), Path(args.detector or DEFAULT_DETECTOR)]
-    if str(args.coarse_detector) != "none":
-        models.append(Path(args.coarse_detector or DEFAULT_COARSE_DETECTOR))
+    coarse = None if str(args.coarse_detector) == "none" else args.coarse_detector
+    models = model_files(args.model, args.detector, coarse)
     dataset = [args.folder / "gt.txt", *(scene.path for scene in every), *models]
     if args.json:
         refuse_overwriting("--json", args.json, dataset)
@@ -297,12 +298,14 @@ def main(args: argparse.Namespace) -> int:
     if not scenes:
         raise DataError(f"{args.folder} holds no {args.split} scene (holdout: numbered {HOLDOUT_FROM} and up, "
                         f"tune: below, val: {VALIDATION_FROM}-{HOLDOUT_FROM - 1}); --split all scores every scene")
-    saved = _check_outputs(args, every, scenes[0])
-    proposer = _proposer(args)
-    recognizer = Recognizer(Classifier(args.model, spin=False), proposer=proposer)
-    if args.conf is not None:
-        recognizer.conf = args.conf
-    score, elapsed = _score(recognizer, scenes, saved, args.split)
+    # --save-dir goes again if nothing is saved into it (a model that does not load, say).
+    with output_folder(args.save_dir) if args.save_dir else contextlib.nullcontext():
+        saved = _check_outputs(args, every, scenes[0])  # before any model loads
+        proposer = _proposer(args)
+        recognizer = Recognizer(Classifier(args.model, spin=False), proposer=proposer)
+        if args.conf is not None:
+            recognizer.conf = args.conf
+        score, elapsed = _score(recognizer, scenes, saved, args.split)
     report = score.report(digits=None)  # printed to 3 places from the exact figures, kept to 4 in --json
     report.update(split=args.split, scenes=len(scenes), conf=recognizer.conf,
                   ms_per_scene_median=round(1e3 * float(np.median(elapsed)), 1) if elapsed else None)

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from signcam.classes import CLASSES, NOT_A_SIGN
 from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY, READ_ZOOMS
 from signcam.errors import TrainingError
-from signcam.files import check_writable, refuse_overwriting
+from signcam.files import check_writable, output_folder, refuse_overwriting
 from training.checkpoint import load_checkpoint
 from training.data import load_gtsrb
 from training.metrics import rejected_share, top1_accuracy
@@ -120,7 +120,12 @@ def _read_report(path: Path, checkpoint_sha256: str, weights: str) -> dict[str, 
 def main(args: argparse.Namespace) -> int:
     # The output is checked first: a model written over its own checkpoint, or nowhere, is found out now.
     refuse_overwriting("--output", args.output, [args.checkpoint, *([args.report] if args.report else [])])
-    check_writable(args.output, create_folder=True)
+    with output_folder(Path(args.output).parent):  # gone again if nothing is written into it
+        check_writable(args.output)
+        return _export(args)
+
+
+def _export(args: argparse.Namespace) -> int:
     model, info = load_checkpoint(args.checkpoint, args.weights)
     report = _read_report(args.report, info["sha256"], args.weights) if args.report else {}
 

@@ -34,7 +34,7 @@ from signcam.cli import (
     thread_count,
 )
 from signcam.errors import DataError, TrainingError
-from signcam.files import check_writable
+from signcam.files import check_writable, output_folder
 from signcam.gtsdb import HOLDOUT_FROM, load_scenes, select_scenes
 from training.augment import Augment
 from training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
@@ -292,13 +292,9 @@ def main(args: argparse.Namespace) -> int:
                         contrast=args.contrast).to(device)
     # The run folder is made (and checked) now, not after the data loads; it goes again if the run
     # ends before writing anything into it.
-    made = not args.output_dir.exists()
-    check_writable(checkpoint_path, create_folder=True)
-    try:
+    with output_folder(args.output_dir):
+        check_writable(checkpoint_path)
         return _fit(args, model, state, distillation, device, checkpoint_path, recipe)
-    finally:
-        if made and args.output_dir.is_dir() and not any(args.output_dir.iterdir()):
-            args.output_dir.rmdir()
 
 
 def _fit(args: argparse.Namespace, model: nn.Module, state: dict | None, distillation: Distillation | None,

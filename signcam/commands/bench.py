@@ -13,17 +13,15 @@ import json
 import os
 import sys
 import time
-from pathlib import Path
 from typing import TextIO
 
 import numpy as np
 from tqdm import tqdm
 
-from signcam.classifier import DEFAULT_MODEL
 from signcam.cli import add_engine_arguments, positive_int
 from signcam.errors import SourceError
 from signcam.files import check_writable, refuse_overwriting, write_text_whole
-from signcam.proposals import DEFAULT_COARSE_DETECTOR, DEFAULT_DETECTOR
+from signcam.pipeline import model_files
 from signcam.sinks import JSONLinesSink
 
 __all__ = ["add_arguments", "main", "bench_classifier", "bench_pipeline"]
@@ -153,12 +151,12 @@ def bench_pipeline(spec: str, engine, frames: int, loop: bool) -> dict:
 
 def main(args: argparse.Namespace) -> int:
     # A wrong source, an unwritable --json or one over a file read fails now, not after minutes of timing.
-    read = [Path(args.model) if args.model else DEFAULT_MODEL]
+    read = model_files(args.model)
     if not args.no_pipeline:
         from signcam.sources import open_source
 
         with open_source(args.source) as source:
-            read += [*source.files, DEFAULT_DETECTOR, DEFAULT_COARSE_DETECTOR]
+            read += source.files
     if args.json and args.json != "-":
         refuse_overwriting("--json", args.json, read)
         check_writable(args.json)

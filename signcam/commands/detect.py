@@ -26,12 +26,10 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from signcam.classifier import DEFAULT_MODEL
 from signcam.cli import add_engine_arguments, positive_int, probability, silence_stdout
 from signcam.errors import SignCamError, Terminated
-from signcam.files import check_writable, make_folder, refuse_overwriting, refuse_shared_outputs
-from signcam.pipeline import Engine, FrameResult
-from signcam.proposals import DEFAULT_COARSE_DETECTOR, DEFAULT_DETECTOR
+from signcam.files import check_writable, output_folder, refuse_overwriting, refuse_shared_outputs
+from signcam.pipeline import Engine, FrameResult, model_files
 from signcam.recognizer import DEFAULT_CONF
 from signcam.road import SignEvent
 from signcam.sinks import VIDEO_CODECS, ImageFolderSink, JSONLinesSink, VideoSink, check_events_path, write_events
@@ -118,8 +116,7 @@ def _refuse_conflicting_outputs(args: argparse.Namespace, source: FrameSource) -
                            "tracks (--json has every frame's detections)")
     if args.output == "-":
         raise SignCamError("--output - is not standard output: name a video file or a folder for annotated images")
-    read = [*source.files, Path(args.model) if args.model else DEFAULT_MODEL, DEFAULT_DETECTOR,
-            DEFAULT_COARSE_DETECTOR]
+    read = [*source.files, *model_files(args.model)]
     folder = _writes_image_folder(args.output)
     if args.output:
         # Annotated stills are named after their images: never into the folder of those images.
@@ -134,26 +131,22 @@ def _refuse_conflicting_outputs(args: argparse.Namespace, source: FrameSource) -
                                    f"{args.output}: name it otherwise")
 
 
-def _prepare_outputs(args: argparse.Namespace) -> None:
-    """Check now, not after the first frame, that the outputs can be written; create the folder of annotated
-    images (so that ``--json`` or ``--events`` may go inside it) and say where an ``--output`` that is not a
-    video goes. A folder made here goes again if another output is refused."""
-    folder = Path(args.output) if _writes_image_folder(args.output) else None
-    made = folder is not None and not folder.exists()
-    try:
-        if folder is not None:
-            make_folder(folder)
-        elif args.output:
-            check_writable(args.output)
-        if args.json and args.json != "-":
-            check_writable(args.json)
-        if args.events:
-            check_events_path(args.events)
-    except SignCamError:
-        if made and folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
-        raise
-    if folder is not None and folder.suffix:
+def _image_folder(args: argparse.Namespace) -> contextlib.AbstractContextManager:
+    """The folder of annotated images, made for the run (so that ``--json`` or ``--events`` may go inside it)
+    and gone again if the run writes nothing into it; nothing to make for a video or no ``--output``."""
+    return output_folder(args.output) if _writes_image_folder(args.output) else contextlib.nullcontext()
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Check now, not after the first frame, that the outputs can be written, and say where an ``--output``
+    that is not a video goes."""
+    if args.output and not _writes_image_folder(args.output):
+        check_writable(args.output)
+    if args.json and args.json != "-":
+        check_writable(args.json)
+    if args.events:
+        check_events_path(args.events)
+    if _writes_image_folder(args.output) and Path(args.output).suffix:
         print(f"signcam: note: {args.output} is not a video ({', '.join(VIDEO_CODECS)}): "
               "writing annotated images into that folder", file=sys.stderr)
 
@@ -274,10 +267,11 @@ def main(args: argparse.Namespace) -> int:
         _refuse_conflicting_outputs(args, source)
         engine = Engine.from_model(args.model, args.conf, track=source.trackable and not args.no_track,
                                    scan_every=args.scan_every)  # a bad model is refused before any output is made
-        _prepare_outputs(args)
-        run = _process(source, engine, args)
-    if args.events:  # after a break-off too: the signs passed until then
-        write_events(run.events, args.events)
+        with _image_folder(args):
+            _check_outputs(args)
+            run = _process(source, engine, args)
+            if args.events:  # after a break-off too: the signs passed until then
+                write_events(run.events, args.events)
     _print_summary(run, source, engine.track, args)
     if run.failure is not None:
         raise run.failure  # everything processed so far is written and summed up
