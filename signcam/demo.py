@@ -24,7 +24,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from signcam.errors import SourceError
+from signcam.errors import SignCamError, SourceError
 from signcam.files import written_whole
 from signcam.overlay import blend
 from signcam.pictograms import sign_layers
@@ -283,7 +283,10 @@ def demo_video_path(make: bool = True, stop: Callable[[], bool] | None = None) -
             cache.mkdir(parents=True, exist_ok=True)
             with written_whole(path) as partial:  # an interrupted first run leaves no half clip
                 write_demo_video(partial, stop=stop)
-        except OSError as exc:
-            raise SourceError(f"cannot write the demo clip into {cache}: {exc.strerror or exc} "
+        except SourceError:
+            raise  # stopped while it was drawn
+        except (OSError, SignCamError) as exc:  # SignCamError: the clip did not fit (see VideoSink.close)
+            why = exc.strerror or exc if isinstance(exc, OSError) else "it did not fit (is the disk full?)"
+            raise SourceError(f"cannot write the demo clip into {cache}: {why} "
                               "(set XDG_CACHE_HOME to a writable folder)") from None
     return path

@@ -39,4 +39,6 @@ def first_line(exc: BaseException) -> str:
 
 def user_message(exc: BaseException) -> str:
     """One line for the user: signcam's own errors as they are, anything else (unexpected) with its type."""
-    return first_line(exc) if isinstance(exc, SignCamError) else f"{type(exc).__name__}: {first_line(exc)}"
+    if isinstance(exc, SignCamError) or not str(exc).strip():
+        return first_line(exc)  # (which is the type's name when the exception says nothing)
+    return f"{type(exc).__name__}: {first_line(exc)}"

@@ -14,3 +14,4 @@ def test_first_line_of_a_library_message_or_its_type() -> None:
 def test_user_message_names_the_type_only_of_what_signcam_did_not_expect() -> None:
     assert user_message(SourceError("no camera at index 3")) == "no camera at index 3"
     assert user_message(ZeroDivisionError("division by zero\nmore")) == "ZeroDivisionError: division by zero"
+    assert user_message(EOFError()) == "EOFError"

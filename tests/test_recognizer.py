@@ -199,7 +199,7 @@ STOP = 14
 FRAME = np.zeros((240, 320, 3), np.uint8)
 
 
-@pytest.mark.parametrize(("score", "accepted"), [(0.6, False), (0.75, True)])
+@pytest.mark.parametrize(("score", "accepted"), [(0.69, False), (0.7, True)])
 def test_by_default_a_sign_needs_a_probability_of_0_7(score: float, accepted: bool) -> None:
     """The threshold chosen on the tune scenes: lower, background is named as signs far more often."""
     found = Recognizer(ScoringClassifier(score), proposer=FixedProposer((10, 10, 49, 49)))(FRAME, keep_rejected=True)

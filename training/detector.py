@@ -1,10 +1,9 @@
-"""SignDet: a small fully-convolutional network that says where signs are in a full frame.
+"""Train SignDet (:mod:`training.signdet`), the network that says where signs are in a full frame.
 
-It learns on frames at half resolution (``--scale``; the app runs it at 1.2 times that, 0.6,
-see ``signcam.proposals.UPSCALE``) and predicts, on a grid of stride 4, a heatmap
-of sign centres plus each sign's size and sub-cell offset (CenterNet-style, one class:
-"a sign"). The classifier then names or rejects each peak. ``signcam-train fit-detector``
-trains it on GTSDB-format scenes (the tune part only) and writes ``assets/signdet.onnx``.
+It learns on GTSDB-format scenes (the tune part only) at half resolution (``--scale``; the app
+runs it at 1.2 times that, 0.6, see ``signcam.proposals.UPSCALE``) to mark sign centres with
+each sign's size, and writes ``assets/signdet.onnx``. The classifier then names or rejects
+each place it marks.
 """
 
 from __future__ import annotations

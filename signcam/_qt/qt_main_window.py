@@ -517,6 +517,10 @@ class QtMainWindow(QMainWindow):
             self._shutting_down = True
             self._stats_timer.stop()
             self.settings.geometry = self.saveGeometry()
+            try:
+                self.player.stop_recording()
+            except SignCamError as exc:  # the window is going: said where the app was started from
+                log.error("error: %s", exc)
             self.player.shutdown()
             self.settings.sync()
         event.accept()

@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -104,7 +103,7 @@ class _PlayState:
     frame: Frame | None = None  # read but not shown: kept when paused while waiting for its time
     shown: tuple[Frame, FrameResult | None] | None = None  # redrawn when the overlay options change
     clock: tuple[float, float] | None = None  # (wall time, video time in ms) playback is aligned to
-    version: int = -1  # of the speed the clock was set for
+    version: int = -1  # of the commands when the clock was set (a resume, a new speed sets it again)
     skipped: int = 0  # frames skipped in a row to catch up
     read_any: bool = False
     read_since_rewind: bool = False
@@ -207,7 +206,7 @@ class QtPlayer(QObject):
         session = _Session(str(spec))
         with self._cond:
             self._session = session
-            self._playing, self._steps, self._seek_to, self._position = True, 0, None, -1
+            self._playing, self._steps, self._seek_to, self._back_from, self._position = True, 0, None, None, -1
             self._at_end = self._redraw = False
             self._version += 1
         session.thread = threading.Thread(target=self._run, args=(session,), name="signcam-playback", daemon=True)
@@ -220,8 +219,10 @@ class QtPlayer(QObject):
         A recording still going is finished; whoever needs to tell the user whether it could be
         finished whole stops it first (:meth:`stop_recording`).
         """
-        with contextlib.suppress(SignCamError):  # logged by _close_recorder
+        try:
             self.stop_recording()
+        except SignCamError as exc:
+            log.error("error: %s", exc)
         with self._cond:
             session, self._session = self._session, None
             if session is not None:
@@ -338,7 +339,6 @@ class QtPlayer(QObject):
         try:
             recorder.close()
         except SignCamError as exc:
-            log.warning("%s", exc)
             return str(exc)
         return None
 
@@ -462,7 +462,7 @@ class QtPlayer(QObject):
                 state.read_any = state.read_since_rewind = True
             if len(source.failures) > state.failures_told:  # images in a folder that could not be read
                 state.failures_told = len(source.failures)
-                if state.frame is not None:
+                if state.read_any:  # (a source with nothing readable at all fails below instead)
                     self._tell(session, "skipped", source.failures[-1])
             if state.frame is None:
                 if not self._end_of_source(session, source, state, command.stepping):
@@ -492,7 +492,7 @@ class QtPlayer(QObject):
             stepping = not self._playing
             if stepping and seek_to is None and not redraw_only:
                 self._steps -= 1
-            if state.version != self._version:  # the speed changed: pace from the next frame on
+            if state.version != self._version:  # a command came (a resume, a new speed): pace from here on
                 state.version, state.clock = self._version, None
         return _Command(redraw_only, seek_to, stepping, back_from if seek_to is not None else None)
 

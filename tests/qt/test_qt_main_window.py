@@ -235,18 +235,23 @@ def test_opening_another_source_while_recording_keeps_saying_where_the_recording
     assert window.statusBar().currentMessage() == f"Saved the recording {path}."
 
 
-@pytest.mark.parametrize("how", ["toggle", "open-another"])
-def test_a_recording_the_disk_could_not_hold_is_reported(qtbot, window, clip, monkeypatch, how):
+@pytest.mark.parametrize("how", ["toggle", "open-another", "quit"])
+def test_a_recording_the_disk_could_not_hold_is_reported(qtbot, window, clip, monkeypatch, caplog, how):
     monkeypatch.setattr("signcam.sinks._holds_frames", lambda path, count: False)  # as on a full disk
     open_and_play(qtbot, window, clip, speed=1.0)
     window.toggle_recording()
     path, start = window.player.recording, window.view.frames_shown
     qtbot.waitUntil(lambda: window.view.frames_shown > start + 3, timeout=TIMEOUT_MS)
+    message = f"cannot finish the video {path}: it was not written whole (is the disk full?)"
+    if how == "quit":  # the window is gone: the terminal it was started from is told
+        window.close()
+        assert f"error: {message}" in caplog.text
+        return
     if how == "toggle":
         window.toggle_recording()
     else:
         window.open_source(str(clip))
-    assert window.last_error == f"cannot finish the video {path}: it was not written whole (is the disk full?)"
+    assert window.last_error == message
     assert window.player.recording is None and not window.commands["record"].isChecked()
 
 
@@ -636,6 +641,15 @@ def test_an_unreadable_image_is_told_and_a_step_back_passes_over_it(qtbot, windo
     assert "00002.png" in window.statusBar().currentMessage()
     qtbot.keyClick(window, Qt.Key.Key_Left)  # back past it, not forwards again onto 00003.png
     qtbot.waitUntil(lambda: window.bar.time_label.text() == "image 2 / 4", timeout=TIMEOUT_MS)
+
+
+def test_an_unreadable_last_image_is_told_too(qtbot, window, tmp_path):
+    for index in range(2):
+        cv2.imwrite(str(tmp_path / f"{index:05d}.png"), np.full((240, 320, 3), 40 * index, np.uint8))
+    (tmp_path / "00002.png").write_bytes(b"not a png")
+    open_and_play(qtbot, window, tmp_path, speed=4.0)
+    qtbot.waitUntil(lambda: "00002.png" in window.statusBar().currentMessage(), timeout=TIMEOUT_MS)
+    assert window.statusBar().currentMessage().startswith("⚠ skipped cannot read image")
 
 
 def test_stills_are_not_tracked_and_a_video_opened_after_them_is(qtbot, window, tmp_path, clip):
