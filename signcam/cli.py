@@ -84,36 +84,32 @@ def non_negative_float(text: str) -> float:
     return value
 
 
+def _between(text: str, kind: type, low: float, high: float) -> int | float:
+    """``text`` as ``kind``, from ``low`` to ``high`` (nan is neither), or a usage error that says so."""
+    value = number(text, kind)
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"must be between {low} and {high}, got {value}")
+    return value
+
+
 def random_seed(text: str) -> int:
     """An argparse type: a random seed, 0 to 2**32 - 1 (what numpy and torch take)."""
-    value = number(text, int)
-    if not 0 <= value < 2**32:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {2**32 - 1}, got {value}")
-    return value
+    return _between(text, int, 0, 2**32 - 1)
 
 
 def thread_count(text: str) -> int:
     """An argparse type: CPU threads, 0 (the library's default) to 1024."""
-    value = number(text, int)
-    if not 0 <= value <= 1024:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1024, got {value}")
-    return value
+    return _between(text, int, 0, 1024)
 
 
 def read_zoom(text: str) -> float:
     """An argparse type: how much closer a crop is read, 0.5 to 2 (see ``signcam.classifier.zoom_patches``)."""
-    value = number(text, float)
-    if not 0.5 <= value <= 2:
-        raise argparse.ArgumentTypeError(f"must be between 0.5 and 2, got {value}")
-    return value
+    return _between(text, float, 0.5, 2)
 
 
 def probability(text: str) -> float:
     """An argparse type: a number from 0 to 1."""
-    value = number(text, float)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return value
+    return _between(text, float, 0, 1)
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
