@@ -378,7 +378,7 @@ class QtMainWindow(QMainWindow):
 
     def _on_skipped(self, why: str) -> None:
         log.warning("skipped: %s", why)
-        self.statusBar().showMessage(f"⚠ skipped {why}", 10_000)
+        self.statusBar().showMessage(f"⚠ skipped: {why}", 10_000)
 
     def _on_playing(self, playing: bool) -> None:
         action = self.commands["play"]

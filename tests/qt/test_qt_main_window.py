@@ -637,7 +637,7 @@ def test_an_unreadable_image_is_told_and_a_step_back_passes_over_it(qtbot, windo
     qtbot.waitUntil(lambda: window.bar.time_label.text() == "image 2 / 4", timeout=TIMEOUT_MS)
     qtbot.keyClick(window, Qt.Key.Key_Right)  # 00002.png cannot be read: 00003.png comes next
     qtbot.waitUntil(lambda: window.bar.time_label.text() == "image 4 / 4", timeout=TIMEOUT_MS)
-    assert window.statusBar().currentMessage().startswith("⚠ skipped cannot read image")
+    assert window.statusBar().currentMessage().startswith("⚠ skipped: cannot read image")
     assert "00002.png" in window.statusBar().currentMessage()
     qtbot.keyClick(window, Qt.Key.Key_Left)  # back past it, not forwards again onto 00003.png
     qtbot.waitUntil(lambda: window.bar.time_label.text() == "image 2 / 4", timeout=TIMEOUT_MS)
@@ -649,7 +649,7 @@ def test_an_unreadable_last_image_is_told_too(qtbot, window, tmp_path):
     (tmp_path / "00002.png").write_bytes(b"not a png")
     open_and_play(qtbot, window, tmp_path, speed=4.0)
     qtbot.waitUntil(lambda: "00002.png" in window.statusBar().currentMessage(), timeout=TIMEOUT_MS)
-    assert window.statusBar().currentMessage().startswith("⚠ skipped cannot read image")
+    assert window.statusBar().currentMessage().startswith("⚠ skipped: cannot read image")
 
 
 def test_stills_are_not_tracked_and_a_video_opened_after_them_is(qtbot, window, tmp_path, clip):
