@@ -221,24 +221,17 @@ def _saved_name(scene: Scene) -> str:
     return f"{scene.number:05d}.jpg"
 
 
-def _check_outputs(args: argparse.Namespace, every: list[Scene], first: Scene) -> ImageFolderSink | None:
-    """Refuses, before the evaluation, outputs that cannot be written or would replace the dataset.
-
-    Returns:
-        The ``--save-dir`` sink, if asked for.
-    """
+def _refuse_outputs(args: argparse.Namespace, every: list[Scene]) -> None:
+    """Refuses, before the evaluation, outputs that would replace the dataset or the models, or (``--json``)
+    cannot be written."""
     coarse = None if str(args.coarse_detector) == "none" else args.coarse_detector
-    models = model_files(args.model, args.detector, coarse)
-    dataset = [args.folder / "gt.txt", *(scene.path for scene in every), *models]
+    dataset = [args.folder / "gt.txt", *(scene.path for scene in every),
+               *model_files(args.model, args.detector, coarse)]
     if args.json:
         refuse_overwriting("--json", args.json, dataset)
         check_writable(args.json)
-    saved = None
     if args.save_dir:
         refuse_overwriting("--save-dir", args.save_dir, dataset, folder=True)
-        saved = ImageFolderSink(args.save_dir)
-        check_writable(saved.folder / _saved_name(first))
-    return saved
 
 
 def _proposer(args: argparse.Namespace) -> Proposer:
@@ -298,9 +291,13 @@ def main(args: argparse.Namespace) -> int:
     if not scenes:
         raise DataError(f"{args.folder} holds no {args.split} scene (holdout: numbered {HOLDOUT_FROM} and up, "
                         f"tune: below, val: {VALIDATION_FROM}-{HOLDOUT_FROM - 1}); --split all scores every scene")
+    _refuse_outputs(args, every)  # before any model loads
     # --save-dir goes again if nothing is saved into it (a model that does not load, say).
     with output_folder(args.save_dir) if args.save_dir else contextlib.nullcontext():
-        saved = _check_outputs(args, every, scenes[0])  # before any model loads
+        saved = None
+        if args.save_dir:
+            saved = ImageFolderSink(args.save_dir)
+            check_writable(saved.folder / _saved_name(scenes[0]))
         proposer = _proposer(args)
         recognizer = Recognizer(Classifier(args.model, spin=False), proposer=proposer)
         if args.conf is not None:
