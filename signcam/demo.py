@@ -286,7 +286,7 @@ def demo_video_path(make: bool = True, stop: Callable[[], bool] | None = None) -
         except SourceError:
             raise  # stopped while it was drawn
         except (OSError, SignCamError) as exc:  # SignCamError: the clip did not fit (see VideoSink.close)
-            why = exc.strerror or exc if isinstance(exc, OSError) else "it did not fit (is the disk full?)"
+            why = (exc.strerror or exc) if isinstance(exc, OSError) else "it did not fit (is the disk full?)"
             raise SourceError(f"cannot write the demo clip into {cache}: {why} "
                               "(set XDG_CACHE_HOME to a writable folder)") from None
     return path

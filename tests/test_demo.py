@@ -12,7 +12,7 @@ import pytest
 from signcam.classifier import DEFAULT_MODEL
 from signcam.demo import DEMO_SIGNS, DemoClip, demo_video_path, write_demo_video
 from signcam.detection import iou
-from signcam.errors import SourceError
+from signcam.errors import SignCamError, SourceError
 from signcam.pipeline import Engine
 from signcam.proposals import DEFAULT_DETECTOR
 from signcam.sources import Frame, open_source
@@ -141,3 +141,16 @@ def test_an_unwritable_cache_for_the_demo_clip_is_one_clear_error(tmp_path: Path
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
     with pytest.raises(SourceError, match="cannot write the demo clip into .*set XDG_CACHE_HOME"):
         open_source("demo")
+
+
+def test_a_demo_clip_the_cache_disk_cannot_hold_names_the_cache(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    def full_disk(path: Path, stop=None) -> None:
+        raise SignCamError(f"cannot finish the video {path}: it was not written whole (is the disk full?)")
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr("signcam.demo.write_demo_video", full_disk)
+    with pytest.raises(SourceError) as error:
+        open_source("demo")
+    assert str(error.value) == (f"cannot write the demo clip into {tmp_path / 'signcam'}: it did not fit (is the disk "
+                                "full?) (set XDG_CACHE_HOME to a writable folder)")
