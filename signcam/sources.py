@@ -205,6 +205,7 @@ class VideoFileSource(FrameSource):
         frames = f", {self.frame_count} frames" if self.frame_count else ""
         self.description = f"{self.name} ({width}x{height}, {self.fps:.4g} fps{frames})"
         self._next = 0
+        self._sought = False  # a seek since the last frame read: a failed read then says which frame
         self._restart_clock()
 
     def _restart_clock(self) -> None:
@@ -233,10 +234,14 @@ class VideoFileSource(FrameSource):
             self._catch_up()
         ok, image = self._capture.read()
         if not ok:
+            if self._broke_off() and self._sought:
+                raise SourceError(f"{self.path}: frame {self._next} of {self.frame_count} cannot be read: "
+                                  "the file is truncated or damaged")
             if self._broke_off():
                 raise SourceError(f"{self.path} stopped after {self._next} of {self.frame_count} frames: "
                                   "the file is truncated or damaged")
             return None
+        self._sought = False
         frame = Frame(image, self._next, self._next * 1000.0 / self.fps, self.name)
         self._next += 1
         return frame
@@ -245,6 +250,7 @@ class VideoFileSource(FrameSource):
         last = (self.frame_count or index + 1) - 1
         self._next = min(max(int(index), 0), last)
         self._capture.set(cv2.CAP_PROP_POS_FRAMES, self._next)
+        self._sought = True
         self._restart_clock()
 
     def close(self) -> None:

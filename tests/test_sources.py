@@ -103,6 +103,15 @@ def test_truncated_video_yields_what_it_has_then_says_where_it_stopped(tmp_path:
     assert seen == list(range(len(seen)))
 
 
+def test_a_seek_past_where_a_truncated_video_breaks_off_names_the_frame(tmp_path: Path) -> None:
+    """Not "stopped after 36 of 40 frames": fewer were there to read, and none was read since the seek."""
+    path = write_video(tmp_path / "clip.avi", frames=40)
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with open_source(path) as source, pytest.raises(SourceError, match="frame 36 of 40 cannot be read: the file is"):
+        source.seek(36)
+        source.read()
+
+
 def file_with(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path
