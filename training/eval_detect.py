@@ -28,7 +28,7 @@ from signcam.classifier import Classifier
 from signcam.cli import number, positive_int, probability
 from signcam.detection import Detection, iou_matrix
 from signcam.errors import DataError
-from signcam.files import check_writable, output_folder, refuse_overwriting
+from signcam.files import check_writable, output_folder, refuse_overwriting, write_text_whole
 from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, select_scenes
 from signcam.pipeline import model_files
 from signcam.proposals import ColourProposer, SignDetProposer
@@ -308,5 +308,5 @@ def main(args: argparse.Namespace) -> int:
                   ms_per_scene_median=round(1e3 * float(np.median(elapsed)), 1) if elapsed else None)
     _print_report(report)
     if args.json:
-        args.json.write_text(json.dumps({**report, **score.report()}, indent=1))
+        write_text_whole(args.json, json.dumps({**report, **score.report()}, indent=1))
     return 0

@@ -27,7 +27,7 @@ from signcam.classes import CLASSES, NOT_A_SIGN, NUM_SIGN_CLASSES
 from signcam.classifier import READ_ZOOMS, best_signs, zoom_patches
 from signcam.cli import non_negative_int, read_zoom
 from signcam.errors import DataError
-from signcam.files import make_folder
+from signcam.files import make_folder, write_text_whole
 from signcam.gtsdb import HOLDOUT_FROM, load_scenes, select_scenes
 from signcam.recognizer import DEFAULT_CONF
 from training.checkpoint import load_checkpoint
@@ -306,7 +306,7 @@ def main(args: argparse.Namespace) -> int:
         report.update(evaluate_gtsdb(model, args.gtsdb_dir, device, args.limit))
     _write_plots(args, info, test, probs, report["test_accuracy"])
     report["per_class"] = per_class_accuracy(probs, test.labels)
-    (args.output_dir / REPORT_NAME).write_text(json.dumps(report, indent=1))
+    write_text_whole(args.output_dir / REPORT_NAME, json.dumps(report, indent=1))
     _print_report(report)
     print(f"wrote {args.output_dir / REPORT_NAME} and confusion.png, training-curves.png, worst-mistakes.png")
     return 0

@@ -34,7 +34,7 @@ from signcam.cli import (
     thread_count,
 )
 from signcam.errors import DataError, TrainingError
-from signcam.files import check_writable, output_folder
+from signcam.files import check_writable, output_folder, write_text_whole
 from signcam.gtsdb import HOLDOUT_FROM, load_scenes, select_scenes
 from training.augment import Augment
 from training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
@@ -344,6 +344,6 @@ def _fit(args: argparse.Namespace, model: nn.Module, state: dict | None, distill
                          "epoch": epoch, "args": json.dumps(recipe),
                          "history": json.dumps(history), "data": json.dumps(summary),
                          "arch": json.dumps(model.arch)}, checkpoint_path)
-    (args.output_dir / "history.json").write_text(json.dumps(history, indent=1))
+    write_text_whole(args.output_dir / "history.json", json.dumps(history, indent=1))
     print(f"checkpoint: {checkpoint_path}")
     return 0
