@@ -148,11 +148,11 @@ class Engine:
             ModelError: a model file is missing, corrupt or not a signcam model.
         """
         from signcam.classifier import Classifier  # loads ONNX Runtime and the models
-        from signcam.proposals import SignDetProposer
+        from signcam.proposals import default_proposer
         from signcam.recognizer import DEFAULT_CONF, Recognizer
 
         recognizer = Recognizer(Classifier(model, threads=threads, spin=False),
-                                conf=DEFAULT_CONF if conf is None else conf, proposer=SignDetProposer(threads=threads))
+                                conf=DEFAULT_CONF if conf is None else conf, proposer=default_proposer(threads))
         return cls(recognizer, track=track, scan_every=scan_every)
 
     @property

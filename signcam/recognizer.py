@@ -18,7 +18,7 @@ import numpy as np
 from signcam.classes import NOT_A_SIGN
 from signcam.classifier import Classifier, best_signs
 from signcam.detection import Detection, inner_boxes, nms
-from signcam.proposals import SignDetProposer
+from signcam.proposals import default_proposer
 
 __all__ = ["Recognizer", "DEFAULT_CONF", "SEARCH_WIDTH", "shrink"]
 
@@ -60,8 +60,8 @@ class Recognizer:
         classifier: The sign classifier; default: the shipped model, its threads not spinning
             between frames (the detector needs the cores in between).
         conf: Minimum probability of the best sign class for a detection to count.
-        proposer: Callable ``image -> N x 4 boxes``; default: :class:`SignDetProposer` with the
-            shipped detector.
+        proposer: Callable ``image -> N x 4 boxes``; default: the shipped detector's peaks and
+            the priority-road diamonds (:func:`~signcam.proposals.default_proposer`).
         nms_iou: Overlap above which the weaker of two detections is dropped.
         max_rejected: How many rejected candidates to return for debugging.
         search_width: Wider frames are brought down to this width to look for signs (None: never).
@@ -71,7 +71,7 @@ class Recognizer:
                  proposer: Proposer | None = None, nms_iou: float = 0.3, max_rejected: int = 30,
                  search_width: int | None = SEARCH_WIDTH) -> None:
         self.classifier = classifier or Classifier(spin=False)
-        self.proposer = proposer or SignDetProposer()
+        self.proposer = proposer or default_proposer()
         self.conf = conf
         self.nms_iou = nms_iou
         self.max_rejected = max_rejected

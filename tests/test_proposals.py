@@ -21,7 +21,10 @@ from signcam.proposals import (
     DEFAULT_COARSE_DETECTOR,
     DEFAULT_DETECTOR,
     ColourProposer,
+    DiamondProposer,
     SignDetProposer,
+    UnionProposer,
+    default_proposer,
 )
 
 
@@ -46,6 +49,61 @@ def test_colour_proposer_finds_a_ring_merged_with_a_red_wall_by_its_hole() -> No
 
 def test_colour_proposer_on_a_plain_frame_proposes_nothing() -> None:
     assert len(ColourProposer()(np.full((240, 320, 3), 128, np.uint8))) == 0
+
+
+def _diamond(frame: np.ndarray, centre: tuple[int, int], width: int, core=(20, 190, 235), border=(235, 235, 235),
+             edge=(20, 20, 20)) -> tuple[int, int, int, int]:
+    """Draws a priority-road sign (black edge, white border, yellow core) and returns its box."""
+    cx, cy = centre
+    for half, colour in ((width / 2, edge), (width / 2 - 2, border), (width / 2 / 2.08, core)):
+        corners = np.round([(cx - half, cy), (cx, cy - half), (cx + half, cy), (cx, cy + half)]).astype(np.int32)
+        cv2.fillPoly(frame, [corners], colour)
+    return cx - width // 2, cy - width // 2, cx + width // 2, cy + width // 2
+
+
+@pytest.mark.parametrize(("width", "core"), [(60, (20, 190, 235)), (30, (20, 190, 235)), (48, (10, 30, 45))],
+                         ids=["sunlit", "small", "in-shade"])
+def test_diamond_proposer_boxes_a_priority_road_sign(width: int, core: tuple[int, int, int]) -> None:
+    frame = np.full((480, 640, 3), (90, 110, 100), np.uint8)
+    border = (235, 235, 235) if core[2] > 100 else (60, 62, 64)  # in shade the border is dim too
+    box = _diamond(frame, (400, 200), width, core, border)
+    assert _best_iou(DiamondProposer()(frame), box) >= 0.7
+
+
+def test_diamond_proposer_needs_a_pale_border_and_a_diamond_shape() -> None:
+    frame = np.full((480, 640, 3), (90, 110, 100), np.uint8)
+    frame[100:300, 50:250] = (40, 40, 190)                                         # a red wall...
+    borderless = _diamond(frame, (150, 200), 60, border=(40, 40, 190), edge=(40, 40, 190))  # ...and a diamond on it
+    cv2.rectangle(frame, (380, 170), (440, 230), (235, 235, 235), -1)
+    cv2.rectangle(frame, (395, 185), (425, 215), (20, 190, 235), -1)               # a yellow square in white
+    assert len(DiamondProposer()(frame)) == 0
+    assert _best_iou(DiamondProposer(border_ratio=2.0)(frame), borderless) >= 0.7  # the border is what excludes it
+
+
+def test_diamond_proposer_finds_diamonds_in_real_scenes(gtsdb_dir: Path) -> None:
+    """Tune scenes: the priority-road signs of scenes 8, 39 and 49 (38, 85 and 44 px wide)."""
+    scenes = {scene.number: scene for scene in load_scenes(gtsdb_dir)}
+    for number in (8, 39, 49):
+        box = next(box[:4] for box in scenes[number].boxes if box[4] == 12)
+        assert _best_iou(DiamondProposer()(scenes[number].read()), box) >= 0.6
+
+
+def test_union_proposer_joins_boxes_and_keeps_the_first_grid() -> None:
+    first = lambda image: np.array([[0, 0, 9, 9]])  # noqa: E731
+    first.grid_px = 80
+    union = UnionProposer(first, lambda image: np.zeros((0, 4)), lambda image: [[5, 5, 20, 20], [1, 2, 3, 4]])
+    assert union.grid_px == 80
+    assert union(np.zeros((32, 32, 3), np.uint8)).tolist() == [[0, 0, 9, 9], [5, 5, 20, 20], [1, 2, 3, 4]]
+    assert UnionProposer(DiamondProposer()).grid_px == 1
+    with pytest.raises(ValueError, match="at least one"):
+        UnionProposer()
+
+
+@pytest.mark.skipif(not DEFAULT_DETECTOR.is_file(), reason="assets/signdet.onnx not built")
+def test_the_runtime_looks_with_the_finder_and_for_diamonds() -> None:
+    proposer = default_proposer(threads=1)
+    assert [type(p) for p in proposer.proposers] == [SignDetProposer, DiamondProposer]
+    assert proposer.grid_px == proposer.proposers[0].grid_px
 
 
 @pytest.mark.parametrize("content", [None, b"not an onnx file"])

@@ -31,7 +31,7 @@ from signcam.errors import DataError
 from signcam.files import check_writable, output_folder, refuse_overwriting, write_text_whole
 from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, select_scenes
 from signcam.pipeline import model_files
-from signcam.proposals import ColourProposer, SignDetProposer
+from signcam.proposals import ColourProposer, DiamondProposer, SignDetProposer, UnionProposer
 from signcam.recognizer import Proposer, Recognizer
 from signcam.sinks import ImageFolderSink
 
@@ -184,8 +184,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "that fit-detector --validation keeps out of training")
     parser.add_argument("--model", type=Path, help="ONNX model (default: the shipped one)")
     parser.add_argument("--conf", type=probability, default=None, help="classifier confidence threshold")
-    parser.add_argument("--proposer", choices=("signdet", "colour"), default="signdet",
-                        help="where candidates come from: the learned detector, or colour regions (no model)")
+    parser.add_argument("--proposer", choices=("signdet+diamond", "signdet", "diamond", "colour"),
+                        default="signdet+diamond",
+                        help="where candidates come from: the learned detector and priority-road diamonds by "
+                             "colour (as the runtime), the detector alone, the diamonds alone, or colour "
+                             "regions (no model) (default: %(default)s)")
     parser.add_argument("--detector", type=Path, help="SignDet ONNX (default: the shipped one)")
     parser.add_argument("--peak-threshold", type=probability,
                         help="SignDet heatmap peak threshold (default: the runtime's)")
@@ -238,12 +241,15 @@ def _proposer(args: argparse.Namespace) -> Proposer:
     """Where candidates come from: colour regions, or SignDet with the options given (the runtime's otherwise)."""
     if args.proposer == "colour":
         return ColourProposer()
+    if args.proposer == "diamond":
+        return DiamondProposer()
     options = {"threshold": args.peak_threshold, "max_peaks": args.max_peaks, "scale": args.finder_scale,
                "levels": args.levels}
     options = {name: value for name, value in options.items() if value is not None}
     if args.coarse_detector is not None:
         options["coarse_path"] = None if str(args.coarse_detector) == "none" else args.coarse_detector
-    return SignDetProposer(args.detector, **options)
+    finder = SignDetProposer(args.detector, **options)
+    return UnionProposer(finder, DiamondProposer()) if args.proposer == "signdet+diamond" else finder
 
 
 def _score(recognizer: Recognizer, scenes: list[Scene], saved: ImageFolderSink | None,
