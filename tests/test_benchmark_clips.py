@@ -15,6 +15,7 @@ import make_clip  # noqa: E402
 import plot_sweeps  # noqa: E402
 from clip_quality import moved_box, run_clips  # noqa: E402
 from close_up import found_share  # noqa: E402
+from diamonds import PRIORITY_ROAD, score  # noqa: E402
 from make_clip import fit, zoom_frames  # noqa: E402
 
 from signcam.detection import Detection  # noqa: E402
@@ -111,6 +112,26 @@ def test_close_up_counts_a_sign_as_found_only_with_its_class_and_can_count_one_c
     assert found_share(recognizer, [scene], [120], min_width=30) == {120: 0.5}
     assert found_share(recognizer, [scene], [120], min_width=30, only_class=17) == {120: 1.0}
     assert found_share(recognizer, [scene], [120], min_width=30, only_class=14) == {120: 0.0}
+
+
+def test_diamond_scores_count_hits_false_alarms_and_box_widths() -> None:
+    """A stand-in recognizer: two proposals; the diamond named, a stop sign named, and two false alarms
+    (one in empty background, one on the diamond with the stop sign's class)."""
+    diamond = (100, 50, 139, 89, PRIORITY_ROAD)
+
+    class StandIn:
+        @staticmethod
+        def proposer(image: np.ndarray) -> np.ndarray:
+            return np.array([[98.0, 48.0, 141.0, 91.0], [10.0, 10.0, 29.0, 29.0]])  # 44 px around the 40 px sign
+
+        def __call__(self, image: np.ndarray) -> list[Detection]:
+            return [Detection((101, 51, 138, 88), PRIORITY_ROAD, 0.9), Detection((10, 10, 29, 29), PRIORITY_ROAD, 0.8),
+                    Detection((100, 50, 139, 89), 14, 0.8), Detection((200, 50, 239, 89), 14, 0.8)]
+
+    result = score(StandIn(), [([diamond, (200, 50, 239, 89, 14)], np.zeros((200, 300, 3), np.uint8))])
+    assert (result["diamonds"], result["named_right"], result["false_alarms"]) == (1, 1, 2)
+    assert result["other_signs_named"] == 1
+    assert result["candidates_per_frame"] == 2 and result["box_width_ratio"] == [1.1, 1.1, 1.1]
 
 
 def test_plot_sweeps_rings_the_run_the_rule_picks_and_leaves_out_cut_runs(tmp_path: Path) -> None:

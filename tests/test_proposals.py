@@ -56,9 +56,14 @@ def _diamond(frame: np.ndarray, centre: tuple[int, int], width: int, core=(20, 1
     """Draws a priority-road sign (black edge, white border, yellow core) and returns its box."""
     cx, cy = centre
     for half, colour in ((width / 2, edge), (width / 2 - 2, border), (width / 2 / 2.08, core)):
-        corners = np.round([(cx - half, cy), (cx, cy - half), (cx + half, cy), (cx, cy + half)]).astype(np.int32)
-        cv2.fillPoly(frame, [corners], colour)
+        _fill_diamond(frame, centre, half, colour)
     return cx - width // 2, cy - width // 2, cx + width // 2, cy + width // 2
+
+
+def _fill_diamond(frame: np.ndarray, centre: tuple[int, int], half: float, colour: tuple[int, int, int]) -> None:
+    cx, cy = centre
+    corners = np.round([(cx - half, cy), (cx, cy - half), (cx + half, cy), (cx, cy + half)]).astype(np.int32)
+    cv2.fillPoly(frame, [corners], colour)
 
 
 @pytest.mark.parametrize(("width", "core"), [(60, (20, 190, 235)), (30, (20, 190, 235)), (48, (10, 30, 45))],
@@ -67,6 +72,16 @@ def test_diamond_proposer_boxes_a_priority_road_sign(width: int, core: tuple[int
     frame = np.full((480, 640, 3), (90, 110, 100), np.uint8)
     border = (235, 235, 235) if core[2] > 100 else (60, 62, 64)  # in shade the border is dim too
     box = _diamond(frame, (400, 200), width, core, border)
+    assert _best_iou(DiamondProposer()(frame), box) >= 0.7
+
+
+def test_a_diamond_whose_core_fades_at_its_edges_is_boxed_whole() -> None:
+    """In shade the core's edges fall under the fixed colour thresholds; its box must not shrink."""
+    frame = np.full((480, 640, 3), (60, 62, 64), np.uint8)
+    box = _diamond(frame, (300, 240), 80, core=(6, 14, 19), border=(60, 62, 64))  # value 19: under min_value
+    _fill_diamond(frame, (300, 240), 0.75 * 40 / 2.08, (10, 30, 45))               # only the middle is brighter
+    width = np.ptp(DiamondProposer()(frame)[:, [0, 2]], axis=1) + 1
+    assert len(width) == 1 and 0.85 * 80 <= width[0] <= 1.2 * 80
     assert _best_iou(DiamondProposer()(frame), box) >= 0.7
 
 
