@@ -39,11 +39,15 @@ def open_and_play(qtbot, window: QtMainWindow, spec: str | Path, speed: float = 
     window.player.set_speed(speed)
     shown = window.view.frames_shown
     window.open_source(str(spec))
+    # The window has taken it in when its title names it. Until then a frame of the source
+    # before, painted late, could pass for this one's while the player already reports it.
+    titles = {f"{Path(str(spec)).name} – signcam", f"{spec} – signcam"}  # a file by its name, else as given
 
     def on_screen() -> None:
-        assert window.player.info is not None and window.view.frames_shown > shown, (
+        assert (window.player.info is not None and window.view.frames_shown > shown
+                and window.windowTitle() in titles), (
             f"not on screen: info={window.player.info}, painted {window.view.frames_shown - shown}, "
-            f"position {window.player.position}, error {window.last_error!r}")
+            f"title {window.windowTitle()!r}, position {window.player.position}, error {window.last_error!r}")
 
     qtbot.waitUntil(on_screen, timeout=TIMEOUT_MS)
 
