@@ -392,8 +392,9 @@ def default_proposer(threads: int | None = None) -> UnionProposer:
     """The runtime's proposer: the shipped finder's peaks, and the priority-road diamonds by colour.
 
     On the 450 tune scenes the diamonds alone let the classifier name 31 of the 44 diamonds
-    (the finder, which learnt on those scenes, names all 44), with one false alarm (autumn
-    leaves); together with the finder, F1 0.986 -> 0.985. They cost about 2 ms per whole frame.
+    with no false alarm (``benchmarks/diamonds.py``); the finder, which learnt on those
+    scenes, names all 44, and together they score the finder's F1 there (0.986). They cost
+    2-3 ms per whole frame (docs/experiments.md, "Priority-road diamonds by colour").
 
     Raises:
         ModelError: a shipped finder file is missing or corrupt.
