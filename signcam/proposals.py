@@ -388,8 +388,11 @@ class SignDetProposer:
                          np.exp(maps[2, ys, xs]) * stride * fy])
 
 
-def default_proposer(threads: int | None = None) -> UnionProposer:
+def default_proposer(threads: int | None = None, finder: SignDetProposer | None = None) -> UnionProposer:
     """The runtime's proposer: the shipped finder's peaks, and the priority-road diamonds by colour.
+
+    ``finder`` replaces the shipped finder (as ``eval-detect`` does to try its options);
+    ``threads`` sets the shipped one's ONNX Runtime threads.
 
     On the 450 tune scenes the diamonds alone let the classifier name 31 of the 44 diamonds
     with no false alarm (``benchmarks/diamonds.py``); the finder, which learnt on those
@@ -399,4 +402,4 @@ def default_proposer(threads: int | None = None) -> UnionProposer:
     Raises:
         ModelError: a shipped finder file is missing or corrupt.
     """
-    return UnionProposer(SignDetProposer(threads=threads), DiamondProposer())
+    return UnionProposer(finder or SignDetProposer(threads=threads), DiamondProposer())

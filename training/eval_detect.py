@@ -31,7 +31,7 @@ from signcam.errors import DataError
 from signcam.files import check_writable, output_folder, refuse_overwriting, write_text_whole
 from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, select_scenes
 from signcam.pipeline import model_files
-from signcam.proposals import ColourProposer, DiamondProposer, SignDetProposer, UnionProposer
+from signcam.proposals import ColourProposer, DiamondProposer, SignDetProposer, default_proposer
 from signcam.recognizer import Proposer, Recognizer
 from signcam.sinks import ImageFolderSink
 
@@ -249,7 +249,7 @@ def _proposer(args: argparse.Namespace) -> Proposer:
     if args.coarse_detector is not None:
         options["coarse_path"] = None if str(args.coarse_detector) == "none" else args.coarse_detector
     finder = SignDetProposer(args.detector, **options)
-    return UnionProposer(finder, DiamondProposer()) if args.proposer == "signdet+diamond" else finder
+    return default_proposer(finder=finder) if args.proposer == "signdet+diamond" else finder
 
 
 def _score(recognizer: Recognizer, scenes: list[Scene], saved: ImageFolderSink | None,
