@@ -99,6 +99,7 @@ class QtSignalCloser(QObject):
         if not self.status:
             self.status = 128 + signum
             log.warning("%s: closing", signal.Signals(signum).name)
+            self.window.unattended = True
             QTimer.singleShot(0, self.window.close)
 
 

@@ -90,6 +90,9 @@ class QtMainWindow(QMainWindow):
         self._opening_note: tuple[str, str] = ("", "")
         self._broken_source: str | None = None
         self._shutting_down = False
+        #: Set before the window is closed with no one at it (Ctrl-C or SIGTERM in its terminal),
+        #: so that closing asks no questions.
+        self.unattended = False
         self._stats = (time.monotonic(), 0, 0)
         #: The window's QActions by name (menus, toolbar, buttons and shortcuts share them).
         self.commands = self._make_actions()
@@ -519,8 +522,10 @@ class QtMainWindow(QMainWindow):
             self.settings.geometry = self.saveGeometry()
             try:
                 self.player.stop_recording()
-            except SignCamError as exc:  # the window is going: said where the app was started from
+            except SignCamError as exc:  # said where the app was started from, and to the user at the window
                 log.error("error: %s", exc)
+                if not self.unattended:
+                    QMessageBox.warning(self, "signcam", str(exc))  # modal: the window waits for it
             self.player.shutdown()
             self.settings.sync()
         event.accept()

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
-from signcam._qt.qt_app import QtErrorReporter, load_engine
+from signcam._qt.qt_app import QtErrorReporter, QtSignalCloser, load_engine
 from signcam.classifier import DEFAULT_MODEL
 from signcam.demo import DemoClip, write_demo_video
 from signcam.pipeline import DEFAULT_SCAN_EVERY
@@ -134,6 +134,15 @@ def test_ctrl_c_and_sigterm_close_the_window_cleanly(clip, sig):
     assert app.returncode == 128 + sig, err
     assert f"{signal.Signals(sig).name}: closing" in err and "Traceback" not in err and "unexpected" not in err
     assert out == ""  # closed before the measurement ended: no rate printed
+
+
+def test_a_signal_closes_the_window_without_asking_anything(qtbot, window):
+    """No one may be at the window: a dialog on the way out (a recording that failed) would keep it open."""
+    window.show()
+    closer = QtSignalCloser(window)
+    closer._on_signal(signal.SIGTERM, None)  # as Python calls it when the signal comes
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=5_000)
+    assert window.unattended and closer.status == 128 + signal.SIGTERM
 
 
 SCREENSHOT_SCRIPT = textwrap.dedent("""

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 from PyQt6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PyQt6.QtGui import QDropEvent
+from PyQt6.QtWidgets import QMessageBox
 from qt_testing import CLIP_FRAMES, SIGN_BOX, SIGN_CLASS, SIGN_FROM, FakeCapture
 
 from signcam import sources
@@ -239,17 +240,21 @@ def test_opening_another_source_while_recording_keeps_saying_where_the_recording
     assert window.statusBar().currentMessage() == f"Saved the recording {path}."
 
 
-@pytest.mark.parametrize("how", ["toggle", "open-another", "quit"])
+@pytest.mark.parametrize("how", ["toggle", "open-another", "quit", "quit-unattended"])
 def test_a_recording_the_disk_could_not_hold_is_reported(qtbot, window, clip, monkeypatch, caplog, how):
     monkeypatch.setattr("signcam.sinks._holds_frames", lambda path, count: False)  # as on a full disk
+    warned = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda parent, title, text, *rest: warned.append(text))
     open_and_play(qtbot, window, clip, speed=1.0)
     window.toggle_recording()
     path, start = window.player.recording, window.view.frames_shown
     qtbot.waitUntil(lambda: window.view.frames_shown > start + 3, timeout=TIMEOUT_MS)
     message = f"cannot finish the video {path}: it was not written whole (is the disk full?)"
-    if how == "quit":  # the window is gone: the terminal it was started from is told
+    if how.startswith("quit"):  # the terminal it was started from is told, and a user at the window
+        window.unattended = how == "quit-unattended"  # as Ctrl-C in that terminal sets it
         window.close()
         assert f"error: {message}" in caplog.text
+        assert warned == ([] if window.unattended else [message])
         return
     if how == "toggle":
         window.toggle_recording()
