@@ -6,6 +6,8 @@ the repository: write the clip somewhere outside it.
 
 Example:
     python benchmarks/make_clip.py ../shared/data/gtsdb-train /tmp/gtsdb-1360x800.mp4 --first 450 --count 40
+    python benchmarks/make_clip.py ../shared/data/gtsdb-train /tmp/gtsdb-vp9.webm --first 450 --count 12 \
+        --size 1280x720 --fourcc VP90     # encodes at about 2 frames/s
 """
 
 from __future__ import annotations
@@ -61,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=positive_int, default=25, help="frames per image")
     parser.add_argument("--zoom", type=positive_float, default=1.15, help="zoom reached at the end of each image")
     parser.add_argument("--fps", type=positive_float, default=25.0)
+    parser.add_argument("--fourcc", help="codec, e.g. VP90 for a .webm that costs more to decode than mp4v "
+                                         "(default: from the suffix: mp4v, or MJPG for .avi)")
     parser.add_argument("--size", type=frame_size, metavar="WxH",
                         help="frame size, e.g. 1920x1080 (default: the images' own); each image is cut to "
                              "this aspect ratio about its centre, then resized")
@@ -72,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no images in {args.folder} from index {args.first}", file=sys.stderr)
         return 2
     written = 0
-    with VideoSink(args.output, args.fps) as sink:
+    with VideoSink(args.output, args.fps, fourcc=args.fourcc) as sink:
         for path in images:
             try:
                 image = read_image(path)

@@ -142,6 +142,7 @@ class VideoSink:
         fps: Frame rate of the output.
         size: ``(width, height)``; ``None`` takes the first image's. Images of another size
             are scaled into it with black bars.
+        fourcc: The codec's FourCC instead of the suffix's (e.g. ``"VP90"`` for a ``.webm``).
 
     Raises:
         SignCamError: unsupported suffix, the writer cannot be opened, or (on closing) the file
@@ -152,9 +153,10 @@ class VideoSink:
         ...     video.write(draw_overlay(frame.image, result.detections))
     """
 
-    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, fps: float, size: tuple[int, int] | None = None,
+                 fourcc: str | None = None) -> None:
         self.path = Path(path)
-        self.fourcc = VIDEO_CODECS.get(self.path.suffix.lower())
+        self.fourcc = fourcc or VIDEO_CODECS.get(self.path.suffix.lower())
         if self.fourcc is None:
             raise SignCamError(f"cannot write video {self.path}: use one of {', '.join(VIDEO_CODECS)}")
         self.fps = float(fps)
