@@ -81,9 +81,14 @@ def test_fit_cuts_to_the_aspect_ratio_about_the_centre_then_resizes() -> None:
     assert abs((xs.max() - xs.min()) - (ys.max() - ys.min())) <= 1
 
 
-def test_make_clip_writes_frames_of_the_size_asked(tmp_path: Path) -> None:
+def two_stills(folder: Path, height: int, width: int) -> None:
+    """Two plain images, as a scene folder holds them."""
     for i in range(2):
-        cv2.imwrite(str(tmp_path / f"{i:05d}.png"), np.full((80, 136, 3), 60 * i, np.uint8))
+        cv2.imwrite(str(folder / f"{i:05d}.png"), np.full((height, width, 3), 60 * i, np.uint8))
+
+
+def test_make_clip_writes_frames_of_the_size_asked(tmp_path: Path) -> None:
+    two_stills(tmp_path, 80, 136)
     clip = tmp_path / "clip.avi"
     assert make_clip.main([str(tmp_path), str(clip), "--hold", "3", "--size", "64x48"]) == 0
     video = cv2.VideoCapture(str(clip))
@@ -95,8 +100,7 @@ def test_make_clip_writes_frames_of_the_size_asked(tmp_path: Path) -> None:
 
 def test_make_clip_writes_the_codec_asked(tmp_path: Path) -> None:
     """A VP9 clip costs several times as much to decode as mp4v: the decode-only speed bench compares with."""
-    for i in range(2):
-        cv2.imwrite(str(tmp_path / f"{i:05d}.png"), np.full((48, 64, 3), 60 * i, np.uint8))
+    two_stills(tmp_path, 48, 64)
     clip = tmp_path / "clip.webm"
     assert make_clip.main([str(tmp_path), str(clip), "--hold", "2", "--fourcc", "VP90"]) == 0
     video = cv2.VideoCapture(str(clip))
