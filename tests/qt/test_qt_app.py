@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -122,13 +123,26 @@ def test_a_model_named_explicitly_that_cannot_load_is_one_line_and_exit_2(tmp_pa
     assert done.stderr.startswith(f"signcam: error: cannot load model {bad}") and done.stderr.count("\n") == 1
 
 
+def wait_until_reading(process: subprocess.Popen, path: Path, timeout_s: float = 30.0) -> None:
+    """Until ``process`` has ``path`` open (Linux's /proc lists what a process has open)."""
+    deadline = time.monotonic() + timeout_s
+    fds = Path(f"/proc/{process.pid}/fd")
+    while time.monotonic() < deadline and process.poll() is None:
+        with contextlib.suppress(OSError):  # a descriptor closed while listed
+            if any(os.readlink(fd) == os.path.realpath(path) for fd in fds.iterdir()):
+                return
+        time.sleep(0.05)
+    pytest.fail(f"the app did not open {path} within {timeout_s:g} s")
+
+
 @needs_model
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux's /proc to see when the app is reading")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_and_sigterm_close_the_window_cleanly(clip, sig):
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
     app = subprocess.Popen([sys.executable, "-m", "signcam", "app", "--source", str(clip), "--measure-fps", "60"],
                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(5)  # the window is up and playing
+    wait_until_reading(app, clip)  # the window is up, its signal handlers set, the clip playing
     app.send_signal(sig)
     out, err = app.communicate(timeout=30)
     assert app.returncode == 128 + sig, err
