@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 
 from signcam.cli import non_negative_int, positive_float, positive_int
-from signcam.errors import SourceError
+from signcam.errors import SignCamError, SourceError
 from signcam.sinks import VideoSink
 from signcam.sources import read_image
 
@@ -44,6 +44,13 @@ def frame_size(text: str) -> tuple[int, int]:
     return width, height
 
 
+def fourcc(text: str) -> str:
+    """A codec's four-character code as an argparse type, e.g. ``VP90``."""
+    if len(text) != 4:
+        raise argparse.ArgumentTypeError(f"a codec's code has four characters (VP90, mp4v, MJPG), not {text!r}")
+    return text
+
+
 def fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """``image`` cut about its centre to the aspect ratio of ``size`` (width, height), then resized to it."""
     h, w = image.shape[:2]
@@ -63,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=positive_int, default=25, help="frames per image")
     parser.add_argument("--zoom", type=positive_float, default=1.15, help="zoom reached at the end of each image")
     parser.add_argument("--fps", type=positive_float, default=25.0)
-    parser.add_argument("--fourcc", help="codec, e.g. VP90 for a .webm that costs more to decode than mp4v "
-                                         "(default: from the suffix: mp4v, or MJPG for .avi)")
+    parser.add_argument("--fourcc", type=fourcc,
+                        help="codec, e.g. VP90 for a .webm that costs more to decode than mp4v "
+                             "(default: from the suffix: mp4v, or MJPG for .avi)")
     parser.add_argument("--size", type=frame_size, metavar="WxH",
                         help="frame size, e.g. 1920x1080 (default: the images' own); each image is cut to "
                              "this aspect ratio about its centre, then resized")
@@ -75,6 +83,20 @@ def main(argv: list[str] | None = None) -> int:
     if not images:
         print(f"no images in {args.folder} from index {args.first}", file=sys.stderr)
         return 2
+    try:
+        written, size = write_clip(images, args)
+    except SignCamError as exc:  # a codec the writer cannot open, a full disk
+        print(f"make_clip: error: {exc}", file=sys.stderr)
+        return 2
+    if not written:
+        print(f"none of the {len(images)} images could be read", file=sys.stderr)
+        return 2
+    print(f"wrote {args.output}: {written} images x {args.hold} frames, {size[0]}x{size[1]}")
+    return 0
+
+
+def write_clip(images: list[Path], args: argparse.Namespace) -> tuple[int, tuple[int, int] | None]:
+    """Write the clip; returns how many images it holds and its frame size."""
     written = 0
     with VideoSink(args.output, args.fps, fourcc=args.fourcc) as sink:
         for path in images:
@@ -88,12 +110,7 @@ def main(argv: list[str] | None = None) -> int:
             for frame, _matrix in zoom_frames(image, args.hold, args.zoom):
                 sink.write(frame)
             written += 1
-    if not written:
-        print(f"none of the {len(images)} images could be read", file=sys.stderr)
-        return 2
-    width, height = sink.size
-    print(f"wrote {args.output}: {written} images x {args.hold} frames, {width}x{height}")
-    return 0
+    return written, sink.size
 
 
 if __name__ == "__main__":

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
@@ -106,6 +108,15 @@ def test_make_clip_writes_the_codec_asked(tmp_path: Path) -> None:
     video = cv2.VideoCapture(str(clip))
     assert video.get(cv2.CAP_PROP_FOURCC) == cv2.VideoWriter_fourcc(*"VP90")
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 4
+
+
+@pytest.mark.parametrize(("codec", "message"), [("VP9", "four characters"), ("XXXX", "the writer did not open")])
+def test_make_clip_with_a_codec_it_cannot_write_says_so(tmp_path: Path, capsys, codec: str, message: str) -> None:
+    two_stills(tmp_path, 48, 64)
+    with contextlib.suppress(SystemExit):  # argparse's refusal
+        assert make_clip.main([str(tmp_path), str(tmp_path / "clip.webm"), "--fourcc", codec]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
 
 
 def test_make_clip_of_unreadable_images_says_so(tmp_path: Path, capsys) -> None:
