@@ -119,6 +119,10 @@ class ColourProposer:
         return out[np.argsort(-area, kind="stable")[: self.max_candidates]]
 
 
+#: Most a diamond's core is wider than tall, or taller than wide (seen at an angle, or not quite found).
+_DIAMOND_ASPECT = 1.4
+
+
 @dataclass
 class DiamondProposer:
     """Candidate boxes for the "priority road" diamond: a yellow core inside a white border.
@@ -169,7 +173,8 @@ class DiamondProposer:
         _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
         x, y, w, h, area = stats[1:].T.astype(np.float64)
         shaped = ((w >= self.min_side) & (h >= self.min_side) & (w <= self.max_side) & (h <= self.max_side)
-                  & (w < 1.4 * h) & (h < 1.4 * w) & (area > 0.35 * w * h) & (area < 0.75 * w * h))
+                  & (w < _DIAMOND_ASPECT * h) & (h < _DIAMOND_ASPECT * w)
+                  & (area > 0.35 * w * h) & (area < 0.75 * w * h))
         cores = np.stack([x, y, w, h], 1)[shaped]
         if not len(cores):
             return cores
@@ -223,7 +228,7 @@ class DiamondProposer:
         if label == 0:
             return core
         gx, gy, gw, gh, _ = stats[label]
-        if gw >= w and gh >= h and gw < 1.4 * gh and gh < 1.4 * gw and gw < 1.6 * w:
+        if gw >= w and gh >= h and gw < _DIAMOND_ASPECT * gh and gh < _DIAMOND_ASPECT * gw and gw < 1.6 * w:
             return np.array([gx + x1, gy + y1, gw, gh], np.float64)
         return core
 
