@@ -102,3 +102,38 @@ def test_shadow_darkens_part_of_the_crop(shadow: float, share: tuple[float, floa
     shaded = (_dark_to_bright(out) < 0.7).float().mean().item()
     assert share[0] <= shaded <= share[1]
 
+
+
+def _spread(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image, the lengths of the long and short axes of its brightness (4 standard deviations)."""
+    weight = images.mean(1).flatten(1)
+    weight = weight / weight.sum(1, keepdim=True)
+    ys, xs = torch.meshgrid(torch.arange(32.0), torch.arange(32.0), indexing="ij")
+    points = torch.stack([xs.flatten(), ys.flatten()], 1)
+    centre = weight @ points
+    offsets = points.unsqueeze(0) - centre.unsqueeze(1)
+    cov = torch.einsum("np,npi,npj->nij", weight, offsets, offsets)
+    variances = torch.linalg.eigvalsh(cov)
+    return 4 * variances[:, 1].sqrt(), 4 * variances[:, 0].sqrt()
+
+
+def test_motion_blur_smears_a_dot_into_a_line_of_the_chosen_lengths() -> None:
+    dots = torch.zeros(256, 3, 32, 32)
+    dots[:, :, 16, 16] = 255
+    out = Augment(seed=0, motion_blur=1.0, motion_length=8).smear(dots)
+    long, short = _spread(out)
+    # A uniform line of length L spans 4 standard deviations of 2 L / sqrt(3); drawing it
+    # bilinearly widens it by under a pixel, and a dot stays about a pixel wide across it.
+    length = long * 3 ** 0.5 / 2
+    assert length.min() > 1.5 and length.max() < 9
+    assert (length > 5).float().mean() > 0.3, "lengths spread over the range, not all short"
+    assert short.max() < 2.5, "a line, not a disc"
+    assert torch.allclose(out.sum((1, 2, 3)), dots.sum((1, 2, 3)), rtol=0.02), "the light is moved, not lost"
+
+
+def test_motion_blur_takes_its_share_of_the_crops() -> None:
+    dots = torch.zeros(400, 3, 32, 32)
+    dots[:, :, 16, 16] = 255
+    smeared = (Augment(seed=0, motion_blur=0.25).smear(dots)[:, :, 16, 16] < 255).all(1).float().mean()
+    assert 0.18 < smeared < 0.32
+    assert torch.equal(Augment(seed=0).smear(dots), dots)
