@@ -16,7 +16,7 @@ import torch
 
 from signcam import cli as signcam_cli
 from signcam.classes import CLASSES, NOT_A_SIGN
-from signcam.classifier import CROP_MARGIN, READ_ZOOMS, Classifier, zoom_patches
+from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, READ_ZOOMS, Classifier, zoom_patches
 from signcam.errors import DataError, TrainingError
 from signcam.proposals import DEFAULT_DETECTOR
 from training import cli, export
@@ -432,6 +432,17 @@ def test_fine_tuning_adds_the_detectors_proposals_as_examples(run_dir: Path, gts
     assert after["gtsdb_scenes"] == before["gtsdb_scenes"]
     assert after["gtsdb_negatives"] > before["gtsdb_negatives"]
     assert after["gtsdb_positives"] > before["gtsdb_positives"]
+
+
+def test_fine_tuning_starts_from_the_shipped_model_file(gtsrb_root: Path, tmp_path: Path) -> None:
+    """``--init assets/signnet.onnx``: the network reads signs from the first batch on, in training
+    (batch norms measured again) as in validation, and the smear is part of the recipe."""
+    assert fit("--data-dir", str(gtsrb_root), "--output-dir", str(tmp_path), "--epochs", "1", "--lr", "1e-6",
+               "--init", str(DEFAULT_MODEL), "--val-every", "6", "--motion-blur", "0.2") == 0
+    first = json.loads((tmp_path / "history.json").read_text())[0]
+    assert first["train_acc"] > 0.8 and first["val_acc"] > 0.9
+    recipe = json.loads(torch.load(tmp_path / "checkpoint.pt", weights_only=True)["args"])
+    assert recipe["init"] == str(DEFAULT_MODEL) and recipe["motion_blur"] == 0.2
 
 
 def test_recipe_options_are_recorded_and_evaluate_validates_on_the_same_tracks(

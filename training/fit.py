@@ -42,8 +42,12 @@ from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, spl
 from training.device import pick_device
 from training.metrics import accepted_share, rejected_share, top1_accuracy
 from training.model import CONTRAST_MODES, MAX_STAGES, SignNet, predict
+from training.onnx_weights import calibrate_batchnorm, exported_recipe, signnet_from_onnx
 
 __all__ = ["add_arguments", "main", "load_data", "train_one_epoch", "evaluate"]
+
+#: Training crops whose statistics a model file's batch norms are measured on (``--init model.onnx``).
+CALIBRATION_CROPS = 4096
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,6 +76,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of training crops turned into dark signs against a bright sky (0: none)")
     parser.add_argument("--shadow", type=probability, default=0.0,
                         help="share of training crops crossed by the sharp edge of a cast shadow (0: none)")
+    parser.add_argument("--motion-blur", type=probability, default=0.0,
+                        help="share of training crops smeared along a line, as signs passing at dusk (0: none)")
     parser.add_argument("--teacher", type=Path, nargs="+", default=[],
                         help="fit checkpoints whose averaged prediction on each augmented batch the network "
                              "also learns from (distillation)")
@@ -91,8 +97,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--detector", type=Path,
                         help="SignDet ONNX: mine its proposals on the GTSDB scenes as hard negatives/positives")
     parser.add_argument("--init", type=Path,
-                        help="start from this checkpoint's EMA weights and network shape (fine-tuning; "
-                             "--widths, --depths and --contrast are then ignored)")
+                        help="start from the weights and network shape of a fit checkpoint (its EMA weights) or "
+                             "of a model file export wrote, such as assets/signnet.onnx (fine-tuning; --widths, "
+                             "--depths and --contrast are then ignored; --val-every must be the one it had)")
     parser.add_argument("--resume", action="store_true",
                         help="continue an interrupted run (same recipe) from OUTPUT_DIR/checkpoint.pt")
 
@@ -236,9 +243,9 @@ def _plain(value: object) -> object:
 
 # What a resumed run must share with the run it continues. Runs from before an option existed
 # are read with the value they had in effect.
-_SAME_ON_RESUME = ("epochs", "batch_size", "lr", "seed", "limit", "backlight", "shadow", "teacher", "val_every",
-                   "gtsdb_dir", "detector", "widths", "depths", "contrast", "init")
-_BEFORE_THE_OPTION = {"backlight": 0.0, "shadow": 0.0, "teacher": [], "val_every": VAL_EVERY}
+_SAME_ON_RESUME = ("epochs", "batch_size", "lr", "seed", "limit", "backlight", "shadow", "motion_blur", "teacher",
+                   "val_every", "gtsdb_dir", "detector", "widths", "depths", "contrast", "init")
+_BEFORE_THE_OPTION = {"backlight": 0.0, "shadow": 0.0, "motion_blur": 0.0, "teacher": [], "val_every": VAL_EVERY}
 
 
 def _resumable_state(path: Path, recipe: dict, device: torch.device) -> dict:
@@ -285,8 +292,7 @@ def main(args: argparse.Namespace) -> int:
                                     args.distill_temperature)
         print(f"distilling from {len(args.teacher)} teacher(s), weight {args.distill_weight}")
     if args.init:
-        model, _ = load_checkpoint(args.init, device=device)
-        print(f"starting from the EMA weights of {args.init}")
+        model = _initial_model(args, device)
     else:
         model = SignNet(num_classes=NOT_A_SIGN + 1, widths=tuple(args.widths), depths=tuple(args.depths),
                         contrast=args.contrast).to(device)
@@ -297,6 +303,22 @@ def main(args: argparse.Namespace) -> int:
         return _fit(args, model, state, distillation, device, checkpoint_path, recipe)
 
 
+def _initial_model(args: argparse.Namespace, device: torch.device) -> nn.Module:
+    """The network ``--init`` names, refused if it kept other tracks out: they would be trained on."""
+    if args.init.suffix == ".onnx":
+        model, recipe = signnet_from_onnx(args.init), exported_recipe(args.init)
+        what = "the weights of the model file"
+    else:
+        model, info = load_checkpoint(args.init, device=device)
+        recipe, what = info["args"], "the EMA weights of"
+    kept_out = recipe.get("val_every", VAL_EVERY)
+    if kept_out != args.val_every:
+        raise TrainingError(f"{args.init} kept one GTSRB track in {kept_out} out for validation: give --val-every "
+                            f"{kept_out}, or the tracks it never saw are validated on and those it saw trained on")
+    print(f"starting from {what} {args.init}")
+    return model.to(device)
+
+
 def _fit(args: argparse.Namespace, model: nn.Module, state: dict | None, distillation: Distillation | None,
          device: torch.device, checkpoint_path: Path, recipe: dict) -> int:
     train_set, val_set, summary = load_data(args)
@@ -305,13 +327,18 @@ def _fit(args: argparse.Namespace, model: nn.Module, state: dict | None, distill
         raise TrainingError(f"--batch-size {args.batch_size} is more than the {len(train_set)} training crops: "
                             "not one step to train (use a smaller batch or more data)")
     print(f"training on {len(train_set)} crops ({summary}), validating on {len(val_set)}; device {device}")
+    if state is None and args.init is not None and args.init.suffix == ".onnx":
+        # A model file's batch norms are folded away: measure them again on the training crops.
+        chosen = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(args.seed))[:CALIBRATION_CROPS]
+        calibrate_batchnorm(model, train_set.images[chosen.to(train_set.images.device)])
     ema = torch.optim.swa_utils.AveragedModel(
         model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(args.ema_decay), use_buffers=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, epochs=args.epochs,
                                                     steps_per_epoch=steps_per_epoch, pct_start=0.15)
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
-    augment = Augment(seed=args.seed, device=device, backlight=args.backlight, shadow=args.shadow)
+    augment = Augment(seed=args.seed, device=device, backlight=args.backlight, shadow=args.shadow,
+                      motion_blur=args.motion_blur)
     if device.type != "cpu":  # the whole set fits on the GPU: no copies per batch
         train_set = TensorSet(train_set.images.to(device), train_set.labels.to(device))
     start_epoch, history = 0, []
