@@ -17,6 +17,7 @@ import make_clip  # noqa: E402
 import plot_sweeps  # noqa: E402
 from clip_quality import moved_box, run_clips  # noqa: E402
 from close_up import found_share  # noqa: E402
+from degraded import DEGRADATIONS, score_conditions  # noqa: E402
 from diamonds import PRIORITY_ROAD, score  # noqa: E402
 from make_clip import fit, zoom_frames  # noqa: E402
 
@@ -172,3 +173,51 @@ def test_plot_sweeps_rings_the_run_the_rule_picks_and_leaves_out_cut_runs(tmp_pa
     assert plot_sweeps.main([str(path), "--output", str(tmp_path / "out.png")]) == 0
     assert cv2.imread(str(tmp_path / "out.png")) is not None
     assert plot_sweeps.main([str(tmp_path / "missing.json"), "--output", str(tmp_path / "x.png")]) == 2
+
+
+def _textured(seed: int = 0) -> np.ndarray:
+    """A scene-like image: smooth shading with sharp-edged blocks, so blur and noise both show."""
+    rng = np.random.default_rng(seed)
+    image = np.repeat(np.linspace(40, 200, 160)[None, :, None], 120, 0).repeat(3, 2)
+    for _ in range(12):
+        x, y = rng.integers(0, 140), rng.integers(0, 100)
+        image[y:y + 20, x:x + 20] = rng.integers(0, 256, 3)
+    return image.astype(np.uint8)
+
+
+@pytest.mark.parametrize("name", list(DEGRADATIONS))
+def test_each_degradation_grows_with_its_strength_and_repeats(name: str) -> None:
+    degrade, strengths, _label = DEGRADATIONS[name]
+    image = _textured()
+    outputs = [degrade(image, strength, np.random.default_rng(0)) for strength in strengths]
+    for out in outputs:
+        assert out.shape == image.shape and out.dtype == np.uint8
+    change = [np.abs(out.astype(float) - image).mean() for out in outputs]
+    assert 0 < change[0] < change[1] < change[2], f"{name}: {change}"
+    again = degrade(image, strengths[1], np.random.default_rng(0))
+    assert np.array_equal(again, outputs[1]), "seeded: a run repeats exactly"
+
+
+def test_dusk_darkens_and_motion_blur_smears_only_along_the_motion() -> None:
+    image = _textured()
+    means = [DEGRADATIONS["dusk"][0](image, e, np.random.default_rng(0)).mean() for e in (0.5, 0.25, 0.12)]
+    assert image.mean() > means[0] > means[1] > means[2]
+    stripes = np.zeros((60, 60, 3), np.uint8)
+    stripes[::4] = 255  # horizontal lines: a horizontal smear leaves them as they are
+    assert np.array_equal(DEGRADATIONS["motion"][0](stripes, 9, np.random.default_rng(0)), stripes)
+    assert not np.array_equal(DEGRADATIONS["motion"][0](stripes.transpose(1, 0, 2).copy(), 9,
+                                                        np.random.default_rng(0)), stripes.transpose(1, 0, 2))
+
+
+def test_each_condition_is_scored_on_its_own_degraded_scene(tmp_path: Path) -> None:
+    """A stand-in recognizer that finds the sign only where the scene is bright: dusk loses it."""
+    image = _textured()
+    cv2.imwrite(str(tmp_path / "00000.png"), image)
+    scene = Scene(0, tmp_path / "00000.png", [(40, 30, 79, 69, 1)])
+
+    def bright_enough(frame: np.ndarray) -> list[Detection]:
+        return [Detection((40, 30, 79, 69), 1, 0.9)] if frame.mean() > 0.8 * image.mean() else []
+
+    scores = score_conditions(bright_enough, [scene], [("none", None), ("dusk", 0.5), ("dusk", 0.12), ("haze", 0.3)])
+    assert [scores[c].tp for c in scores] == [1, 0, 0, 1]
+    assert scores["dusk", 0.12].fn == 1

@@ -1,0 +1,196 @@
+"""How detection holds up on footage worse than GTSDB's: dusk, motion blur, soft focus, noise, haze, compression.
+
+GTSDB's scenes are sharp daylight stills from one good camera; a dashcam at dusk, behind a
+dirty windscreen or writing heavily compressed video is not. Each chosen scene is degraded
+in one way at a few strengths, run through the recognizer as a still (the runtime's finder,
+diamond search and classifier), and scored as ``signcam-train eval-detect`` scores it: a sign
+counts when a detection of its class overlaps it with IoU >= 0.5.
+
+The degradations (``--only`` picks some), each at three strengths:
+- ``dusk``: less light (exposure times 0.5, 0.25, 0.12 in linear light) with the shot and read
+  noise a camera's gain brings up with it;
+- ``motion``: horizontal motion blur 5, 9 and 15 px long, as a sign sweeps past;
+- ``focus``: soft focus or a smeared windscreen, Gaussian blur of sigma 1, 1.5 and 2.5 px;
+- ``noise``: sensor noise, Gaussian with sigma 6, 12 and 24 grey levels;
+- ``haze``: fog or glare, the scene mixed 30, 50 and 70 % with light grey;
+- ``jpeg``: compression at JPEG quality 40, 20 and 10.
+
+Random noise is seeded per scene, so a run repeats exactly. Compare changes on the tune
+scenes (``--split tune``, the default); report on ``--split holdout``.
+
+Example:
+    python benchmarks/degraded.py ../shared/data/gtsdb-train --split tune --json degraded.json --plot degraded.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from signcam.classifier import Classifier
+from signcam.cli import non_negative_int
+from signcam.errors import SignCamError
+from signcam.gtsdb import load_scenes, select_scenes
+from signcam.recognizer import Recognizer
+from training.eval_detect import DetectionScore, match_scene
+
+Degrade = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
+
+
+def _to_8bit(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def dusk(image: np.ndarray, exposure: float, rng: np.random.Generator) -> np.ndarray:
+    """Less light: linear intensities times ``exposure``, then shot noise (variance proportional
+    to the light) and read noise, both amplified as a camera's gain brings the image back up;
+    the result is as dark as the light, as a camera at its gain limit shows it."""
+    linear = (image.astype(np.float32) / 255) ** 2.2 * exposure
+    full_well = 4000.0  # photo-electrons at white: a small dashcam pixel
+    electrons = rng.poisson(linear * full_well).astype(np.float32) + rng.normal(0, 3.0, image.shape)
+    return _to_8bit(255 * np.clip(electrons / full_well, 0, 1) ** (1 / 2.2))
+
+
+def motion(image: np.ndarray, length: float, rng: np.random.Generator) -> np.ndarray:
+    """Horizontal motion blur ``length`` px long."""
+    size = int(length)
+    kernel = np.full((1, size), 1 / size, np.float32)
+    return cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REPLICATE)
+
+
+def focus(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Soft focus: Gaussian blur of ``sigma`` px."""
+    return cv2.GaussianBlur(image, (0, 0), sigma)
+
+
+def noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
+    """Gaussian noise of ``sigma`` grey levels, independent per pixel and channel."""
+    return _to_8bit(image + rng.normal(0, sigma, image.shape))
+
+
+def haze(image: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
+    """The scene mixed with light grey: ``amount`` of each pixel is haze."""
+    return _to_8bit(image * (1 - amount) + 220 * amount)
+
+
+def jpeg(image: np.ndarray, quality: float, rng: np.random.Generator) -> np.ndarray:
+    """Encoded and decoded as a JPEG of ``quality``."""
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a JPEG")
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)
+
+
+#: Each degradation, its strengths (mildest first) and how a strength reads.
+DEGRADATIONS: dict[str, tuple[Degrade, tuple[float, ...], str]] = {
+    "dusk": (dusk, (0.5, 0.25, 0.12), "exposure x{:g}"),
+    "motion": (motion, (5, 9, 15), "{:g} px"),
+    "focus": (focus, (1, 1.5, 2.5), "sigma {:g} px"),
+    "noise": (noise, (6, 12, 24), "sigma {:g}"),
+    "haze": (haze, (0.3, 0.5, 0.7), "{:.0%}"),
+    "jpeg": (jpeg, (40, 20, 10), "quality {:g}"),
+}
+
+
+def score_conditions(recognizer: Recognizer, scenes: list, conditions: list[tuple[str, float | None]],
+                     seed: int = 0) -> dict[tuple[str, float | None], DetectionScore]:
+    """Each condition's score over ``scenes``; ``("none", None)`` is the scenes as they are."""
+    scores = {condition: DetectionScore() for condition in conditions}
+    for scene in tqdm(scenes, desc="scenes", unit="scene"):
+        image = scene.read()
+        for name, strength in conditions:
+            rng = np.random.default_rng((seed, scene.number))
+            shown = image if name == "none" else DEGRADATIONS[name][0](image, strength, rng)
+            match_scene(recognizer(shown), scene, scores[name, strength])
+    return scores
+
+
+def plot(report: dict, path: Path) -> None:
+    """F1 against strength, one panel per degradation, the undegraded F1 as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [name for name in DEGRADATIONS if name in report["degraded"]]
+    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 2.8), sharey=True, squeeze=False)
+    for ax, name in zip(axes[0], names, strict=True):
+        rows = report["degraded"][name]
+        labels = ["none"] + [row["strength_label"] for row in rows]
+        ax.plot(range(len(labels)), [report["clean"]["f1"]] + [row["f1"] for row in rows], "o-", label="F1")
+        ax.plot(range(len(labels)), [report["clean"]["recall_32"]] + [row["recall_32"] for row in rows], "s--",
+                label="recall, signs >= 32 px")
+        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=7)
+        ax.set_title(name)
+        ax.set_ylim(0, 1)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(f"{report['split']} scenes")
+    axes[0][0].legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _row(score: DetectionScore) -> dict:
+    full = score.report()
+    return {"f1": full["f1"], "precision": full["precision"], "recall": full["recall"],
+            "recall_32": full["recall_by_group"][">=32"][0], "fp_per_signless_scene": full["fp_per_signless_scene"]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path, help="GTSDB-format folder (gt.txt + images)")
+    parser.add_argument("--split", choices=("tune", "val", "holdout"), default="tune",
+                        help="'tune': scenes below 450 (compare changes here); 'val': 375-449; 'holdout': 450 and up")
+    parser.add_argument("--only", nargs="+", choices=tuple(DEGRADATIONS), default=list(DEGRADATIONS),
+                        help="degradations to apply (default: all)")
+    parser.add_argument("--model", type=Path, help="classifier ONNX (default: the shipped one)")
+    parser.add_argument("--limit", type=non_negative_int, default=0, help="score only the first N scenes (0: all)")
+    parser.add_argument("--json", type=Path, help="write the figures as JSON")
+    parser.add_argument("--plot", type=Path, help="draw F1 and recall against strength as a PNG")
+    args = parser.parse_args(argv)
+
+    scenes = select_scenes(load_scenes(args.folder), args.split)
+    if args.limit:
+        scenes = scenes[:args.limit]
+    if not scenes:
+        parser.error(f"{args.folder} holds no {args.split} scene")
+    conditions = [("none", None)] + [(name, s) for name in args.only for s in DEGRADATIONS[name][1]]
+    try:
+        classifier = Classifier(args.model, spin=False)
+    except SignCamError as exc:  # a missing or damaged --model
+        parser.exit(2, f"degraded.py: error: {exc}\n")
+    scores = score_conditions(Recognizer(classifier), scenes, conditions)
+
+    clean = _row(scores["none", None])
+    signs = scores["none", None].tp + scores["none", None].fn
+    report = {"split": args.split, "model": str(args.model or "shipped"), "scenes": len(scenes), "signs": signs,
+              "clean": clean, "degraded": {}}
+    print(f"{len(scenes)} {args.split} scenes, {signs} signs: as they are, F1 {clean['f1']:.3f}, "
+          f"recall of signs >= 32 px {clean['recall_32']:.3f}")
+    for name in args.only:
+        rows = []
+        for strength in DEGRADATIONS[name][1]:
+            row = {"strength": strength, "strength_label": DEGRADATIONS[name][2].format(strength),
+                   **_row(scores[name, strength])}
+            rows.append(row)
+            print(f"  {name:<7} {row['strength_label']:<14} F1 {row['f1']:.3f}  precision {row['precision']:.3f}  "
+                  f"recall {row['recall']:.3f}  (>= 32 px {row['recall_32']:.3f})  "
+                  f"false positives per sign-free scene {row['fp_per_signless_scene']:.3f}")
+        report["degraded"][name] = rows
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=1) + "\n")
+    if args.plot:
+        plot(report, args.plot)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
