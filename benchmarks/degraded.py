@@ -88,14 +88,14 @@ def jpeg(image: np.ndarray, quality: float, rng: np.random.Generator) -> np.ndar
     return cv2.imdecode(data, cv2.IMREAD_COLOR)
 
 
-#: Each degradation, its strengths (mildest first) and how a strength reads.
-DEGRADATIONS: dict[str, tuple[Degrade, tuple[float, ...], str]] = {
-    "dusk": (dusk, (0.5, 0.25, 0.12), "exposure x{:g}"),
-    "motion": (motion, (5, 9, 15), "{:g} px"),
-    "focus": (focus, (1, 1.5, 2.5), "sigma {:g} px"),
-    "noise": (noise, (6, 12, 24), "sigma {:g}"),
-    "haze": (haze, (0.3, 0.5, 0.7), "{:.0%}"),
-    "jpeg": (jpeg, (40, 20, 10), "quality {:g}"),
+#: Each degradation, its strengths (mildest first), how a strength reads and what it measures.
+DEGRADATIONS: dict[str, tuple[Degrade, tuple[float, ...], str, str]] = {
+    "dusk": (dusk, (0.5, 0.25, 0.12), "x{:g}", "light, linear"),
+    "motion": (motion, (5, 9, 15), "{:g} px", "smear length"),
+    "focus": (focus, (1, 1.5, 2.5), "{:g} px", "blur sigma"),
+    "noise": (noise, (6, 12, 24), "{:g}", "sigma, grey levels"),
+    "haze": (haze, (0.3, 0.5, 0.7), "{:.0%}", "share of grey"),
+    "jpeg": (jpeg, (40, 20, 10), "{:g}", "JPEG quality"),
 }
 
 
@@ -113,26 +113,34 @@ def score_conditions(recognizer: Recognizer, scenes: list, conditions: list[tupl
 
 
 def plot(report: dict, path: Path) -> None:
-    """F1 against strength, one panel per degradation, the undegraded F1 as a dashed line."""
+    """F1 and recall against strength, one panel per degradation, two rows of panels."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     names = [name for name in DEGRADATIONS if name in report["degraded"]]
-    fig, axes = plt.subplots(1, len(names), figsize=(2.6 * len(names), 2.8), sharey=True, squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
-        rows = report["degraded"][name]
-        labels = ["none"] + [row["strength_label"] for row in rows]
-        ax.plot(range(len(labels)), [report["clean"]["f1"]] + [row["f1"] for row in rows], "o-", label="F1")
-        ax.plot(range(len(labels)), [report["clean"]["recall_32"]] + [row["recall_32"] for row in rows], "s--",
+    columns = min(3, len(names))
+    rows = -(-len(names) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.3 * columns, 2.7 * rows), sharey=True, squeeze=False)
+    for ax in axes.flat[len(names):]:
+        ax.set_visible(False)
+    for ax, name in zip(axes.flat, names, strict=False):
+        steps = report["degraded"][name]
+        labels = ["none"] + [step["strength_label"] for step in steps]
+        ax.plot(range(len(labels)), [report["clean"]["f1"]] + [step["f1"] for step in steps], "o-", label="F1")
+        ax.plot(range(len(labels)), [report["clean"]["recall_32"]] + [step["recall_32"] for step in steps], "s--",
                 label="recall, signs >= 32 px")
-        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=7)
-        ax.set_title(name)
-        ax.set_ylim(0, 1)
+        ax.set_xticks(range(len(labels)), labels, fontsize=8)
+        ax.set_xlabel(DEGRADATIONS[name][3], fontsize=8)
+        ax.set_title(name, fontsize=10)
+        ax.set_ylim(0, 1.02)
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel(f"{report['split']} scenes")
+    for row in axes:
+        row[0].set_ylabel("share")
     axes[0][0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(f"{report['scenes']} GTSDB {report['split']} scenes, {report['signs']} signs, made worse",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -179,9 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for strength in DEGRADATIONS[name][1]:
             row = {"strength": strength, "strength_label": DEGRADATIONS[name][2].format(strength),
+                   "measure": DEGRADATIONS[name][3],
                    **_row(scores[name, strength])}
             rows.append(row)
-            print(f"  {name:<7} {row['strength_label']:<14} F1 {row['f1']:.3f}  precision {row['precision']:.3f}  "
+            print(f"  {name:<7} {row['strength_label']:<7} F1 {row['f1']:.3f}  precision {row['precision']:.3f}  "
                   f"recall {row['recall']:.3f}  (>= 32 px {row['recall_32']:.3f})  "
                   f"false positives per sign-free scene {row['fp_per_signless_scene']:.3f}")
         report["degraded"][name] = rows

@@ -187,7 +187,7 @@ def _textured(seed: int = 0) -> np.ndarray:
 
 @pytest.mark.parametrize("name", list(DEGRADATIONS))
 def test_each_degradation_grows_with_its_strength_and_repeats(name: str) -> None:
-    degrade, strengths, _label = DEGRADATIONS[name]
+    degrade, strengths, *_labels = DEGRADATIONS[name]
     image = _textured()
     outputs = [degrade(image, strength, np.random.default_rng(0)) for strength in strengths]
     for out in outputs:
