@@ -303,9 +303,14 @@ def main(args: argparse.Namespace) -> int:
         return _fit(args, model, state, distillation, device, checkpoint_path, recipe)
 
 
+def _is_model_file(path: Path | None) -> bool:
+    """Whether ``--init`` names a model file export wrote rather than a checkpoint."""
+    return path is not None and path.suffix.lower() == ".onnx"
+
+
 def _initial_model(args: argparse.Namespace, device: torch.device) -> nn.Module:
     """The network ``--init`` names, refused if it kept other tracks out: they would be trained on."""
-    if args.init.suffix.lower() == ".onnx":
+    if _is_model_file(args.init):
         model, recipe = signnet_from_onnx(args.init), exported_recipe(args.init)
         what = "the weights of the model file"
     else:
@@ -327,7 +332,7 @@ def _fit(args: argparse.Namespace, model: nn.Module, state: dict | None, distill
         raise TrainingError(f"--batch-size {args.batch_size} is more than the {len(train_set)} training crops: "
                             "not one step to train (use a smaller batch or more data)")
     print(f"training on {len(train_set)} crops ({summary}), validating on {len(val_set)}; device {device}")
-    if state is None and args.init is not None and args.init.suffix.lower() == ".onnx":
+    if state is None and _is_model_file(args.init):
         # A model file's batch norms are folded away: measure them again on the training crops.
         chosen = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(args.seed))[:CALIBRATION_CROPS]
         calibrate_batchnorm(model, train_set.images[chosen.to(train_set.images.device)])
