@@ -112,6 +112,49 @@ def test_a_seek_past_where_a_truncated_video_breaks_off_names_the_frame(tmp_path
         source.read()
 
 
+def test_skip_passes_frames_without_reading_them_and_stops_at_the_end(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    class CountingReads:
+        """The capture, counting the frames it turns into images."""
+
+        def __init__(self, capture: cv2.VideoCapture) -> None:
+            self.capture, self.reads = capture, 0
+
+        def read(self) -> tuple[bool, np.ndarray]:
+            self.reads += 1
+            return self.capture.read()
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self.capture, name)
+
+    with open_source(write_video(tmp_path / "clip.avi", frames=20)) as source:
+        source.read()
+        counting = CountingReads(source._capture)
+        monkeypatch.setattr(source, "_capture", counting)
+        assert source.skip(5) == 5 and counting.reads == 0, "passed over, not turned into images"
+        frame = source.read()
+        assert frame.index == 6 and measured_x(frame.image) == pytest.approx(square_x(6), abs=1)
+        assert source.skip(100) == 13
+        assert source.read() is None
+
+
+def test_skip_over_where_a_truncated_video_breaks_off_says_so(tmp_path: Path) -> None:
+    path = write_video(tmp_path / "clip.avi", frames=40)
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with open_source(path) as source, pytest.raises(SourceError, match=r"stopped after \d+ of 40 frames"):
+        source.skip(40)
+
+
+def test_skip_in_images_passes_readable_ones_and_still_lists_the_unreadable(tmp_path: Path) -> None:
+    paths = write_images(tmp_path / "scenes", 5)
+    paths[1].write_bytes(b"\x89PNG not really")
+    with open_source(tmp_path / "scenes") as source:
+        assert source.skip(2) == 2  # images 0 and 2; 1 cannot be read
+        assert source.read().index == 3
+        assert len(source.failures) == 1
+        assert source.skip(5) == 1
+
+
 def file_with(path: Path, data: bytes) -> Path:
     path.write_bytes(data)
     return path

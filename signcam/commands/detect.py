@@ -211,10 +211,8 @@ def _process(source: FrameSource, engine: Engine, args: argparse.Namespace) -> _
         bar = outputs.enter_context(tqdm(total=_expected_frames(source, args), unit="frame", file=sys.stderr,
                                          disable=None, dynamic_ncols=True, desc=source.description))
         try:
-            for position, frame in enumerate(source):
+            for frame in source:
                 warned = _warn_skipped(source, warned, bar)
-                if position % args.stride:
-                    continue
                 result = engine.process(frame)
                 if json_sink is not None:
                     json_sink.append(result)
@@ -226,6 +224,7 @@ def _process(source: FrameSource, engine: Engine, args: argparse.Namespace) -> _
                 bar.update()
                 if run.processed == args.max_frames:
                     break
+                source.skip(args.stride - 1)  # a video passes over frames without decoding them whole
         except BrokenPipeError:
             # The reader of `--json -` went away (`| head`): stop as if --max-frames was reached.
             silence_stdout()
