@@ -233,11 +233,8 @@ class VideoFileSource(FrameSource):
         if late < 0:
             time.sleep(-late)
             return
-        # grab() skips a frame without decoding it, so a slow consumer still sees real time.
-        for _ in range(int(late * self.fps)):
-            if not self._capture.grab():
-                return
-            self._next += 1
+        # Passed over, not turned into images, so a slow consumer still sees real time.
+        self.skip(int(late * self.fps))
 
     def _broke_off(self) -> bool:
         # Some containers estimate the count from duration x rate: allow that rounding.
@@ -266,12 +263,11 @@ class VideoFileSource(FrameSource):
 
     def skip(self, count: int) -> int:
         # grab() leaves out turning the decoded frame into an image: about half the time of
-        # read() for a 1360x800 mp4v frame.
+        # read() for a 1360x800 mp4v frame. No frame is read, so a seek before still counts.
         for passed in range(count):
             if not self._capture.grab():
                 self._check_end()
                 return passed
-            self._sought = False
             self._next += 1
         return count
 
