@@ -123,6 +123,11 @@ class ColourProposer:
 _DIAMOND_ASPECT = 1.4
 
 
+def _diamond_aspect(w: np.ndarray | float, h: np.ndarray | float) -> np.ndarray | bool:
+    """Whether a core of width ``w`` and height ``h`` is near enough square to be a diamond."""
+    return (w < _DIAMOND_ASPECT * h) & (h < _DIAMOND_ASPECT * w)
+
+
 @dataclass
 class DiamondProposer:
     """Candidate boxes for the "priority road" diamond: a yellow core inside a white border.
@@ -173,8 +178,7 @@ class DiamondProposer:
         _, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=4)
         x, y, w, h, area = stats[1:].T.astype(np.float64)
         shaped = ((w >= self.min_side) & (h >= self.min_side) & (w <= self.max_side) & (h <= self.max_side)
-                  & (w < _DIAMOND_ASPECT * h) & (h < _DIAMOND_ASPECT * w)
-                  & (area > 0.35 * w * h) & (area < 0.75 * w * h))
+                  & _diamond_aspect(w, h) & (area > 0.35 * w * h) & (area < 0.75 * w * h))
         cores = np.stack([x, y, w, h], 1)[shaped]
         if not len(cores):
             return cores
@@ -228,7 +232,7 @@ class DiamondProposer:
         if label == 0:
             return core
         gx, gy, gw, gh, _ = stats[label]
-        if gw >= w and gh >= h and gw < _DIAMOND_ASPECT * gh and gh < _DIAMOND_ASPECT * gw and gw < 1.6 * w:
+        if gw >= w and gh >= h and _diamond_aspect(gw, gh) and gw < 1.6 * w:
             return np.array([gx + x1, gy + y1, gw, gh], np.float64)
         return core
 
