@@ -404,9 +404,10 @@ def default_proposer(threads: int | None = None, finder: SignDetProposer | None 
     ``threads`` sets the shipped one's ONNX Runtime threads.
 
     On the 450 tune scenes the diamonds alone let the classifier name 31 of the 44 diamonds
-    with no false alarm (``benchmarks/diamonds.py``); the finder, which learnt on those
-    scenes, names all 44, and together they score the finder's F1 there (0.986). They cost
-    2-3 ms per whole frame (docs/experiments.md, "Priority-road diamonds by colour").
+    with one false alarm (``benchmarks/diamonds.py``; none with the classifier shipped before
+    the motion-blur fine-tuning); the finder, which learnt on those scenes, names all 44, and
+    together they score F1 0.984 there against the finder's 0.985. They cost 2-3 ms per whole
+    frame (docs/experiments.md, "Priority-road diamonds by colour").
 
     Raises:
         ModelError: a shipped finder file is missing or corrupt.
