@@ -16,7 +16,7 @@ from training import cli
 from training.export import to_onnx
 from training.model import SignNet
 from training.onnx_io import write_onnx
-from training.onnx_weights import calibrate_batchnorm, exported_recipe, signnet_from_onnx
+from training.onnx_weights import calibrate_batchnorm, signnet_from_onnx
 
 
 def _trained_looking(contrast: str, widths: tuple[int, ...], depths: tuple[int, ...]) -> SignNet:
@@ -57,7 +57,7 @@ def test_the_rebuilt_network_computes_what_the_file_computes(contrast: str, widt
                                                              depths: tuple[int, ...], tmp_path: Path) -> None:
     original = _trained_looking(contrast, widths, depths)
     path = _export(original, tmp_path / "m.onnx")
-    rebuilt = signnet_from_onnx(path)
+    rebuilt, _ = signnet_from_onnx(path)
     assert rebuilt.arch == original.arch
     images = _images(64)
     with torch.no_grad():
@@ -69,7 +69,7 @@ def test_the_rebuilt_network_computes_what_the_file_computes(contrast: str, widt
 
 def test_calibration_keeps_the_function_and_makes_training_mode_agree(tmp_path: Path) -> None:
     original = _trained_looking("global", (16, 32, 64, 128), (1, 1, 2, 2))
-    rebuilt = signnet_from_onnx(_export(original, tmp_path / "m.onnx"))
+    rebuilt, _ = signnet_from_onnx(_export(original, tmp_path / "m.onnx"))
     images = _images(256).float()
     with torch.no_grad():
         before = rebuilt(images)
@@ -83,8 +83,8 @@ def test_calibration_keeps_the_function_and_makes_training_mode_agree(tmp_path: 
 
 def test_without_calibration_training_mode_would_compute_something_else(tmp_path: Path) -> None:
     """Why calibration is needed: the file's folded batch norms know no statistics."""
-    rebuilt = signnet_from_onnx(_export(_trained_looking("global", (16, 32, 64, 128), (1, 1, 2, 2)),
-                                        tmp_path / "m.onnx"))
+    rebuilt, _ = signnet_from_onnx(_export(_trained_looking("global", (16, 32, 64, 128), (1, 1, 2, 2)),
+                                           tmp_path / "m.onnx"))
     images = _images(256).float()
     with torch.no_grad():
         before = rebuilt(images)
@@ -109,8 +109,8 @@ def test_a_file_that_is_not_a_signnet_is_one_clear_error(tmp_path: Path) -> None
 
 def test_the_recipe_is_read_from_the_metadata(tmp_path: Path) -> None:
     path = _export(SignNet().eval(), tmp_path / "m.onnx", recipe={"val_every": 6, "shadow": 0.2})
-    assert exported_recipe(path) == {"val_every": 6, "shadow": 0.2}
-    assert exported_recipe(_export(SignNet().eval(), tmp_path / "bare.onnx")) == {}
+    assert signnet_from_onnx(path)[1] == {"val_every": 6, "shadow": 0.2}
+    assert signnet_from_onnx(_export(SignNet().eval(), tmp_path / "bare.onnx"))[1] == {}
 
 
 def test_fine_tuning_a_model_file_refuses_other_validation_tracks(tmp_path: Path,

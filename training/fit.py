@@ -42,7 +42,7 @@ from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, spl
 from training.device import pick_device
 from training.metrics import accepted_share, rejected_share, top1_accuracy
 from training.model import CONTRAST_MODES, MAX_STAGES, SignNet, predict
-from training.onnx_weights import calibrate_batchnorm, exported_recipe, signnet_from_onnx
+from training.onnx_weights import calibrate_batchnorm, signnet_from_onnx
 
 __all__ = ["add_arguments", "main", "load_data", "train_one_epoch", "evaluate"]
 
@@ -311,7 +311,7 @@ def _is_model_file(path: Path | None) -> bool:
 def _initial_model(args: argparse.Namespace, device: torch.device) -> nn.Module:
     """The network ``--init`` names, refused if it kept other tracks out: they would be trained on."""
     if _is_model_file(args.init):
-        model, recipe = signnet_from_onnx(args.init), exported_recipe(args.init)
+        model, recipe = signnet_from_onnx(args.init)
         what = "the weights of the model file"
     else:
         model, info = load_checkpoint(args.init, device=device)

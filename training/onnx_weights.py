@@ -8,7 +8,7 @@ it computes what the file computes. Training, though, normalises by each batch's
 it still computes the same function in eval mode, and about the same in training.
 
 Example:
-    >>> model = signnet_from_onnx(Path("assets/signnet.onnx"))
+    >>> model, recipe = signnet_from_onnx(Path("assets/signnet.onnx"))
     >>> calibrate_batchnorm(model, train_images[:4096])
 """
 
@@ -29,7 +29,7 @@ from signcam.classifier import METADATA_KEY
 from signcam.errors import TrainingError, first_line
 from training.model import SignNet
 
-__all__ = ["signnet_from_onnx", "calibrate_batchnorm", "exported_recipe"]
+__all__ = ["signnet_from_onnx", "calibrate_batchnorm"]
 
 
 def _read(path: Path) -> onnx.ModelProto:
@@ -41,9 +41,9 @@ def _read(path: Path) -> onnx.ModelProto:
         raise TrainingError(f"{path} is not an ONNX model ({first_line(exc)})") from None
 
 
-def exported_recipe(path: Path) -> dict:
+def _recipe(proto: onnx.ModelProto) -> dict:
     """The training recipe recorded in a model file's metadata (empty when it has none)."""
-    props = {prop.key: prop.value for prop in _read(path).metadata_props}
+    props = {prop.key: prop.value for prop in proto.metadata_props}
     try:
         return json.loads(props.get(METADATA_KEY, "{}")).get("recipe") or {}
     except (json.JSONDecodeError, AttributeError):
@@ -85,8 +85,9 @@ def _conv_norm_pairs(model: SignNet) -> list[tuple[nn.Conv2d, nn.BatchNorm2d]]:
     return [(m, n) for m, n in pairwise(model.features) if isinstance(m, nn.Conv2d)]
 
 
-def signnet_from_onnx(path: Path) -> SignNet:
-    """The SignNet in ``path`` with its weights, in eval mode; batch norms still to :func:`calibrate_batchnorm`.
+def signnet_from_onnx(path: Path) -> tuple[SignNet, dict]:
+    """The SignNet in ``path`` with its weights, in eval mode, and the training recipe its metadata
+    records (empty when none); its batch norms are still to :func:`calibrate_batchnorm`.
 
     Raises:
         FileNotFoundError: no file at ``path``.
@@ -111,7 +112,7 @@ def signnet_from_onnx(path: Path) -> SignNet:
             linear.bias.copy_(torch.tensor(head_bias))
     except (ValueError, RuntimeError) as exc:  # shapes that no SignNet has
         raise TrainingError(f"{path}: its weights do not fit a SignNet ({first_line(exc)})") from None
-    return model.eval()
+    return model.eval(), _recipe(proto)
 
 
 @torch.no_grad()
