@@ -137,3 +137,44 @@ def test_motion_blur_takes_its_share_of_the_crops() -> None:
     smeared = (Augment(seed=0, motion_blur=0.25).smear(dots)[:, :, 16, 16] < 255).all(1).float().mean()
     assert 0.18 < smeared < 0.32
     assert torch.equal(Augment(seed=0).smear(dots), dots)
+
+
+def _gradients(n: int) -> torch.Tensor:
+    """Smooth crops: a linear ramp at a different angle in each, with a colour per channel."""
+    ys, xs = torch.meshgrid(torch.linspace(-1, 1, 32), torch.linspace(-1, 1, 32), indexing="ij")
+    angle = torch.linspace(0, 3.1, n).view(n, 1, 1, 1)
+    ramp = xs * torch.cos(angle) + ys * torch.sin(angle)
+    return (128 + 60 * ramp * torch.tensor([1.0, 0.6, -0.8]).view(1, 3, 1, 1)).round()
+
+
+def _jpeg(quality: float, scale: float, jpeg: float = 1.0) -> Augment:
+    return Augment(seed=0, jpeg=jpeg, jpeg_quality=(quality, quality), jpeg_scale=(scale, scale))
+
+
+def test_jpeg_takes_its_share_and_draws_nothing_when_off() -> None:
+    images = _random_images(400).float()
+    changed = (_jpeg(30, 1.0, jpeg=0.25).compress(images) != images).flatten(1).any(1).float().mean()
+    assert 0.18 < changed < 0.32
+    off = Augment(seed=0)
+    state = off.gen.get_state()
+    assert torch.equal(off.compress(images), images)
+    assert torch.equal(off.gen.get_state(), state), "earlier recipes keep their random draws"
+
+
+def test_jpeg_spares_smooth_crops_and_loses_fine_detail_as_quality_falls() -> None:
+    smooth, detail = _gradients(32), _random_images(32).float()
+
+    def error(augment: Augment, images: torch.Tensor) -> float:
+        out = augment.compress(images)
+        assert out.shape == images.shape and torch.equal(out, out.round()) and 0 <= out.min() and out.max() <= 255
+        return (out - images).abs().mean().item()
+
+    assert error(_jpeg(20, 1.0), smooth) < 5, "a ramp is what JPEG's low frequencies keep"
+    assert error(_jpeg(60, 1.0), detail) > 10
+    assert error(_jpeg(15, 1.0), detail) > error(_jpeg(60, 1.0), detail) + 5
+
+
+def test_jpeg_costs_a_sign_small_in_the_frame_more() -> None:
+    detail = _random_images(32).float()
+    small, large = ((_jpeg(30, scale).compress(detail) - detail).abs().mean().item() for scale in (0.7, 2.0))
+    assert small > large + 5, "its blocks cover more of the sign"

@@ -5,8 +5,9 @@ Photometric: brightness (down to night-time darkness), contrast, saturation, col
 gamma, uneven light, a cast shadow with a sharp edge (optional), backlight (a dark sign
 against a bright sky, optional), blur, motion blur (optional),
 noise, low resolution and small occlusions,
-then rounding to whole levels as a camera's 8 bits do. Never flips: a mirrored "keep left"
-is "keep right". Runs on the device the generator lives on (the GPU when training there).
+then rounding to whole levels as a camera's 8 bits do, and JPEG compression (optional).
+Never flips: a mirrored "keep left" is "keep right". Runs on the device the generator lives
+on (the GPU when training there), except the JPEG codec, which is OpenCV's on the CPU.
 
 Example:
     >>> aug = Augment(seed=0)
@@ -20,6 +21,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -46,6 +49,13 @@ class Augment:
             ``motion_length`` px long, as a sign sweeping past a dashcam at dusk or a webcam
             waved at. Like ``backlight``, at 0 it draws no random numbers.
         motion_length: Longest motion blur, in pixels of the 32 px crop.
+        jpeg: Share of images compressed as JPEG, as a dashcam's or a webcam's stream is:
+            each is brought to the size the sign had in the frame, encoded at a random
+            quality with the 8x8 blocks at a random offset, decoded and brought back. Like
+            ``backlight``, at 0 it draws no random numbers.
+        jpeg_quality: Range of JPEG qualities (1-100) drawn from.
+        jpeg_scale: Range of the sign's size in the frame, relative to the crop (0.5: a
+            16 px crop in the frame, whose blocks cover twice as much of the sign).
         seed: Seed of the generator, for reproducible runs.
         device: Where the random numbers and the work live ("cpu" or "cuda").
     """
@@ -59,6 +69,9 @@ class Augment:
     shadow: float = 0.0
     motion_blur: float = 0.0
     motion_length: float = 8.0
+    jpeg: float = 0.0
+    jpeg_quality: tuple[float, float] = (20.0, 60.0)
+    jpeg_scale: tuple[float, float] = (1.0, 2.0)
     seed: int = 0
     device: str | torch.device = "cpu"
 
@@ -210,10 +223,50 @@ class Augment:
         ox, oy = (self._u(n, 0, w - 3).floor().view(n, 1, 1) for _ in range(2))
         inside = (xs >= ox) & (xs < ox + ow) & (ys >= oy) & (ys < oy + oh) & self._chance(n, 0.2).view(n, 1, 1)
         x = torch.where(inside.unsqueeze(1), self._u(n * 3, 0, 255).view(n, 3, 1, 1), x)
-        return x.clamp(0, 255).round()
+        return self.compress(x.clamp(0, 255).round())
+
+    def compress(self, x: torch.Tensor) -> torch.Tensor:
+        # Compression throws away what a sign's fine detail needs (the strokes that tell 60
+        # from 80, a pictogram's outline) in 8x8 blocks of the frame, not of the crop: a sign
+        # 16 px wide in the frame spans two blocks, one 64 px wide eight. At JPEG quality 20
+        # the classifier turned down 84 of the tune scenes' signs (benchmarks/degraded.py).
+        if not self.jpeg:
+            return x
+        n = x.shape[0]
+        hit = self._chance(n, self.jpeg)
+        count = int(hit.sum())
+        if not count:
+            return x
+        quality = self._u(count, *self.jpeg_quality).round().int().tolist()
+        low, high = (math.log(s) for s in self.jpeg_scale)
+        scale = torch.exp(self._u(count, low, high)).tolist()
+        offsets = self._rand(count, 2).mul(8).floor().int().tolist()
+        crops = x[hit].permute(0, 2, 3, 1).to("cpu", torch.uint8).numpy()
+        out = np.empty_like(crops)
+        for i, crop in enumerate(crops):
+            out[i] = _jpeg_round_trip(crop, quality[i], scale[i], offsets[i])
+        x = x.clone()
+        x[hit] = torch.from_numpy(out).to(x.device).permute(0, 3, 1, 2).float()
+        return x
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         x = images.to(self.device).float()
         x = self.geometric(x)
         x = self.photometric(x)
         return self.degrade(x)
+
+
+def _jpeg_round_trip(crop: np.ndarray, quality: int, scale: float, offset: list[int]) -> np.ndarray:
+    """``crop`` (H x W x 3 uint8) as it comes out of a JPEG of ``quality``, compressed at ``scale``
+    times its size with the block grid shifted by ``offset`` (dy, dx) pixels."""
+    h, w = crop.shape[:2]
+    side = (max(round(w * scale), 8), max(round(h * scale), 8))
+    shrinking = scale < 1
+    framed = cv2.resize(crop, side, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+    dy, dx = offset
+    framed = cv2.copyMakeBorder(framed, dy, 0, dx, 0, cv2.BORDER_REFLECT_101)
+    ok, data = cv2.imencode(".jpg", framed, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode a JPEG")
+    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)[dy:, dx:]
+    return cv2.resize(decoded, (w, h), interpolation=cv2.INTER_LINEAR if shrinking else cv2.INTER_AREA)
