@@ -22,6 +22,7 @@ from signcam.proposals import DEFAULT_DETECTOR
 from training import cli, export
 from training import evaluate as evaluate_module
 from training import fit as fit_module
+from training.augment import Augment
 from training.checkpoint import FIRST_ARCH, load_checkpoint, save_checkpoint
 from training.data import GTSRB_LAYOUT
 from training.evaluate import ZOOM_SCAN
@@ -434,15 +435,19 @@ def test_fine_tuning_adds_the_detectors_proposals_as_examples(run_dir: Path, gts
     assert after["gtsdb_positives"] > before["gtsdb_positives"]
 
 
-def test_fine_tuning_starts_from_the_shipped_model_file(gtsrb_root: Path, tmp_path: Path) -> None:
+def test_fine_tuning_starts_from_the_shipped_model_file(gtsrb_root: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """``--init assets/signnet.onnx``: the network reads signs from the first batch on, in training
-    (batch norms measured again) as in validation, and the smear is part of the recipe."""
+    (batch norms measured again) as in validation, and the smear and the compression are part of the recipe."""
+    made = []
+    monkeypatch.setattr(fit_module, "Augment", lambda **options: made.append(options) or Augment(**options))
     assert fit("--data-dir", str(gtsrb_root), "--output-dir", str(tmp_path), "--epochs", "1", "--lr", "1e-6",
-               "--init", str(DEFAULT_MODEL), "--val-every", "6", "--motion-blur", "0.2") == 0
+               "--init", str(DEFAULT_MODEL), "--val-every", "6", "--motion-blur", "0.2", "--jpeg", "0.2") == 0
     first = json.loads((tmp_path / "history.json").read_text())[0]
     assert first["train_acc"] > 0.8 and first["val_acc"] > 0.9
     recipe = json.loads(torch.load(tmp_path / "checkpoint.pt", weights_only=True)["args"])
-    assert recipe["init"] == str(DEFAULT_MODEL) and recipe["motion_blur"] == 0.2
+    assert recipe["init"] == str(DEFAULT_MODEL) and recipe["motion_blur"] == 0.2 and recipe["jpeg"] == 0.2
+    assert made[0]["motion_blur"] == 0.2 and made[0]["jpeg"] == 0.2, "and the augmentation applies them"
 
 
 def test_recipe_options_are_recorded_and_evaluate_validates_on_the_same_tracks(
