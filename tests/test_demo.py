@@ -15,7 +15,7 @@ from signcam.detection import iou
 from signcam.errors import SignCamError, SourceError
 from signcam.pipeline import Engine
 from signcam.proposals import DEFAULT_DETECTOR
-from signcam.sources import Frame, open_source
+from signcam.sources import open_source
 
 
 @cache
@@ -91,26 +91,30 @@ def test_write_demo_video(tmp_path) -> None:
         capture.release()
 
 
-def test_engine_confirms_the_demo_signs_by_name() -> None:
-    """Played through the engine, most demo signs become a sign event with the right name.
+def test_engine_confirms_the_demo_signs_by_name(tmp_path: Path) -> None:
+    """Played from the video file through the engine, most demo signs become a sign event with
+    the right name, and no event names a sign that is not there.
 
-    This is what a user of the demo sees: the list of signs passed. Per frame, the finder
-    picks the small drawn signs up later than photographed ones, so the track is what counts.
+    This is what a user of the demo sees: the list of signs passed. The video's compression is
+    part of it: from the encoded frames, the "road works" sign sweeping past large was once read
+    as "wild animals" often enough to be listed, which the drawn frames never showed. Per frame,
+    the finder picks the small drawn signs up later than photographed ones, so the track is what
+    counts.
     """
     if not (DEFAULT_MODEL.is_file() and DEFAULT_DETECTOR.is_file()):
         pytest.skip("shipped models not built")
     clip = _clip((1280, 720))
     engine = Engine()
-    named, stray = set(), 0
-    for index, image in enumerate(clip.frames()):
-        for event in engine.process(Frame(image, index, index * 1000 / clip.fps, "demo")).events:
-            here = [class_id for box, class_id in clip.ground_truth(index) if iou(box, event.box) > 0.3]
+    named, stray = set(), []
+    for frame in open_source(str(write_demo_video(tmp_path / "demo.mp4", clip))):
+        for event in engine.process(frame).events:
+            here = [class_id for box, class_id in clip.ground_truth(frame.index) if iou(box, event.box) > 0.3]
             if event.class_id in here:
                 named.add(event.class_id)
             else:
-                stray += 1
+                stray.append((frame.index, event.label))
     assert len(named) >= len(set(DEMO_SIGNS)) - 2, sorted(set(DEMO_SIGNS) - named)
-    assert stray <= 3
+    assert stray == [], "the list of signs passed names only signs the demo shows"
 
 
 def test_demo_clip_is_generated_once_into_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -166,3 +166,13 @@ def test_class_vote() -> None:
     for class_id, score in [(3, 0.5), (3, 0.5), (8, 0.9)]:
         vote.add(class_id, score)
     assert vote.winner() == (3, pytest.approx(1 / 3))
+
+
+def test_a_split_vote_waits_for_the_readings_to_agree() -> None:
+    classes = [31, 25, 31, 31, 31]
+    tracker, loose = Tracker(), Tracker(min_vote=0)
+    shown = [tracker.update([_approaching(f, class_id=c, score=0.85)]) for f, c in enumerate(classes)]
+    # 0.85 * 2 / 3 = 0.57 per reading after three, 0.64 after four: confirmed then, as the class most read.
+    assert shown[2] == [] and shown[3][0].class_id == 31 and shown[3][0].track_id == 1
+    assert [loose.update([_approaching(f, class_id=c, score=0.85)]) != [] for f, c in enumerate(classes)] == \
+        [False, False, True, True, True]
