@@ -11,7 +11,8 @@ import torch
 
 from signcam.classifier import Classifier
 from signcam.errors import DataError
-from training.data import VAL_EVERY, TensorSet, load_gtsrb, split_by_track
+from signcam.gtsdb import Scene
+from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, split_by_track
 
 
 def _tracks(count: int, frames: int = 3) -> TensorSet:
@@ -64,3 +65,29 @@ def test_a_damaged_gtsrb_annotation_file_is_a_data_error(tmp_path: Path) -> None
     (tmp_path / "gtsrb" / "GT-final_test.csv").write_text("Filename;ClassId\n00000.ppm;x\n")
     with pytest.raises(DataError, match="GTSRB test split in .* cannot be read .*ValueError"):
         load_gtsrb(tmp_path, "test")
+
+
+def test_scene_crops_mine_the_proposers_boxes_on_a_compressed_copy_too(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(60, 200, (300, 400, 3), dtype=np.uint8)
+    cv2.circle(image, (120, 120), 20, (40, 40, 220), -1)
+    cv2.imwrite(str(tmp_path / "00000.png"), image)
+    scene = Scene(0, tmp_path / "00000.png", [(100, 100, 140, 140, 2)])
+    seen = []
+
+    def proposer(frame: np.ndarray) -> np.ndarray:
+        seen.append(frame)
+        return np.array([[101, 99, 141, 139], [300, 200, 330, 230], [112, 100, 152, 140]], float)  # on, off, between
+
+    positives, negatives = cut_scene_crops([scene], seed=0, proposer=proposer)
+    more_positives, more_negatives = cut_scene_crops([scene], seed=0, proposer=proposer, compressed=(20, 20))
+    assert len(seen) == 3 and np.array_equal(seen[0], seen[1])
+    loss = np.abs(seen[2].astype(int) - image).mean()
+    assert 2 < loss < 40, "the second look is at a JPEG of the scene"
+    # One more sign crop and one more negative, cut from the compressed copy; the box that half
+    # covers the sign is neither, and what was cut from the scene itself is unchanged.
+    assert len(more_positives) == len(positives) + 1 and more_positives.labels[-1] == 2
+    assert len(more_negatives) == len(negatives) + 1
+    assert torch.equal(more_positives.images[:-1], positives.images)
+    assert torch.equal(more_negatives.images[:-1], negatives.images)
+    assert not torch.equal(more_negatives.images[-1], negatives.images[-1])

@@ -130,9 +130,20 @@ def _colour_points(image: np.ndarray, rng: np.random.Generator, count: int) -> n
     return np.stack([xs[pick] * 4, ys[pick] * 4], 1).astype(float)
 
 
+def _sort_proposals(proposed: np.ndarray, scene: Scene) -> tuple[dict[int, int], np.ndarray]:
+    """A proposer's boxes on a sign (IoU >= 0.6: {box index: sign index}) and off every sign
+    (IoU < 0.3: indices); those in between are neither a fair sign crop nor a fair negative."""
+    gt = np.array([b[:4] for b in scene.boxes], float).reshape(-1, 4)
+    overlap = iou_matrix(proposed, gt)
+    best = overlap.max(1) if len(gt) else np.zeros(len(proposed))
+    on_sign = {int(i): int(overlap[i].argmax()) for i in np.flatnonzero(best >= 0.6)}
+    return on_sign, np.flatnonzero(best < 0.3)
+
+
 def cut_scene_crops(scenes: list[Scene], seed: int, negatives_per_scene: int = 40,
                     jitters_per_sign: int = 4, size: int = 32,
-                    proposer: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[TensorSet, TensorSet]:
+                    proposer: Callable[[np.ndarray], np.ndarray] | None = None,
+                    compressed: tuple[float, float] | None = None) -> tuple[TensorSet, TensorSet]:
     """Positives (jittered sign crops) and "not a sign" negatives cut from full road scenes.
 
     Negatives are random boxes, boxes around strongly coloured pixels, and badly framed
@@ -140,6 +151,11 @@ def cut_scene_crops(scenes: list[Scene], seed: int, negatives_per_scene: int = 4
     to every annotated sign, so that the classifier learns to reject what the proposal
     stage will feed it. With a ``proposer``, its own boxes are added too: those off every
     sign as negatives (hard negatives), those on a sign (IoU >= 0.6) as that sign.
+
+    Args:
+        compressed: With a ``proposer``, also take its boxes on a copy of each scene
+            compressed as JPEG at a quality drawn from this range, cut from that copy: the
+            false candidates that compression brings (blocky foliage, smudged lights).
 
     Returns:
         (positives, negatives) as TensorSets.
@@ -160,11 +176,9 @@ def cut_scene_crops(scenes: list[Scene], seed: int, negatives_per_scene: int = 4
                 boxes.append((cx - s * bw / 2, cy - s * bh / 2, cx + s * bw / 2, cy + s * bh / 2))
                 labels.append(cls)
         proposed = proposer(image) if proposer is not None else np.zeros((0, 4))
-        overlap = iou_matrix(proposed, gt)
-        best = overlap.max(1) if len(gt) else np.zeros(len(proposed))
-        for box, row in zip(proposed[best >= 0.6], overlap[best >= 0.6], strict=True):
-            boxes.append(tuple(box))
-            labels.append(scene.boxes[int(row.argmax())][4])
+        on_sign, off_sign = _sort_proposals(proposed, scene)
+        boxes += [tuple(box) for box in proposed[list(on_sign)]]
+        labels += [scene.boxes[j][4] for j in on_sign.values()]
         pos_patches.append(crop_patches(image, boxes, size))
         pos_labels += labels
 
@@ -188,8 +202,17 @@ def cut_scene_crops(scenes: list[Scene], seed: int, negatives_per_scene: int = 4
         negatives = np.array(negatives, float).reshape(-1, 4)
         if len(gt):
             negatives = negatives[iou_matrix(negatives, gt).max(1) < 0.3]
-        kept = np.concatenate([negatives, proposed[best < 0.3]])
+        kept = np.concatenate([negatives, proposed[off_sign]])
         neg_patches.append(crop_patches(image, kept, size))
+        if proposer is not None and compressed is not None:
+            quality = int(round(rng.uniform(*compressed)))
+            _, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+            worse = cv2.imdecode(data, cv2.IMREAD_COLOR)
+            worse_proposed = proposer(worse)
+            worse_on, worse_off = _sort_proposals(worse_proposed, scene)
+            pos_patches.append(crop_patches(worse, worse_proposed[list(worse_on)], size))
+            pos_labels += [scene.boxes[j][4] for j in worse_on.values()]
+            neg_patches.append(crop_patches(worse, worse_proposed[worse_off], size))
 
     positives = np.concatenate(pos_patches) if pos_patches else np.zeros((0, size, size, 3), np.uint8)
     negatives = np.concatenate(neg_patches)
