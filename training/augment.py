@@ -26,7 +26,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Augment"]
+__all__ = ["Augment", "JPEG_QUALITY"]
+
+#: JPEG qualities that ``Augment(jpeg=...)`` draws from: below 20 most signs of GTSRB's size are
+#: not legible any more, to people either.
+JPEG_QUALITY = (20.0, 60.0)
 
 
 @dataclass
@@ -70,7 +74,7 @@ class Augment:
     motion_blur: float = 0.0
     motion_length: float = 8.0
     jpeg: float = 0.0
-    jpeg_quality: tuple[float, float] = (20.0, 60.0)
+    jpeg_quality: tuple[float, float] = JPEG_QUALITY
     jpeg_scale: tuple[float, float] = (1.0, 2.0)
     seed: int = 0
     device: str | torch.device = "cpu"

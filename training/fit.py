@@ -36,7 +36,7 @@ from signcam.cli import (
 from signcam.errors import DataError, TrainingError
 from signcam.files import check_writable, output_folder, write_text_whole
 from signcam.gtsdb import HOLDOUT_FROM, load_scenes, select_scenes
-from training.augment import Augment
+from training.augment import JPEG_QUALITY, Augment
 from training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from training.data import VAL_EVERY, TensorSet, cut_scene_crops, load_gtsrb, split_by_track, tensor_digest
 from training.device import pick_device
@@ -80,7 +80,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of training crops smeared along a line, as signs passing at dusk (0: none)")
     parser.add_argument("--jpeg", type=probability, default=0.0,
                         help="share of training crops compressed as JPEG at quality 20-60, as a dashcam's "
-                             "stream is (0: none)")
+                             "stream is; with --detector, its candidates on compressed scenes are mined too (0: none)")
     parser.add_argument("--teacher", type=Path, nargs="+", default=[],
                         help="fit checkpoints whose averaged prediction on each augmented batch the network "
                              "also learns from (distillation)")
@@ -152,7 +152,10 @@ def load_data(args: argparse.Namespace) -> tuple[TensorSet, TensorSet, dict]:
             from signcam.proposals import SignDetProposer
 
             proposer = SignDetProposer(args.detector)
-        positives, negatives = cut_scene_crops(tune, seed=args.seed, proposer=proposer)
+        # Compressed crops make the network name signs from less detail, and more of the finder's
+        # false candidates with them: with --jpeg, those on compressed scenes are mined too.
+        compressed = JPEG_QUALITY if args.jpeg and proposer is not None else None
+        positives, negatives = cut_scene_crops(tune, seed=args.seed, proposer=proposer, compressed=compressed)
         order = np.random.default_rng(args.seed).permutation(len(negatives))
         cut = len(negatives) // 10
         parts += [positives, negatives.subset(order[cut:])]
