@@ -22,7 +22,7 @@ from signcam.proposals import DEFAULT_DETECTOR
 from training import cli, export
 from training import evaluate as evaluate_module
 from training import fit as fit_module
-from training.augment import Augment
+from training.augment import JPEG_QUALITY, Augment
 from training.checkpoint import FIRST_ARCH, load_checkpoint, save_checkpoint
 from training.data import GTSRB_LAYOUT
 from training.evaluate import ZOOM_SCAN
@@ -247,7 +247,6 @@ def test_fit_with_a_batch_larger_than_the_data_says_so(gtsrb_root: Path, tmp_pat
 
 
 def test_training_that_diverges_stops_with_a_clear_error() -> None:
-    from training.augment import Augment
     from training.data import TensorSet
 
     model = fit_module.SignNet()
@@ -433,6 +432,20 @@ def test_fine_tuning_adds_the_detectors_proposals_as_examples(run_dir: Path, gts
     assert after["gtsdb_scenes"] == before["gtsdb_scenes"]
     assert after["gtsdb_negatives"] > before["gtsdb_negatives"]
     assert after["gtsdb_positives"] > before["gtsdb_positives"]
+
+
+@pytest.mark.skipif(not DEFAULT_DETECTOR.is_file(), reason="assets/signdet.onnx not built")
+@pytest.mark.parametrize(("jpeg", "compressed"), [("0.2", JPEG_QUALITY), ("0", None)])
+def test_with_jpeg_the_finders_candidates_are_mined_on_compressed_scenes_too(
+        gtsrb_root: Path, gtsdb_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        jpeg: str, compressed: tuple[float, float] | None) -> None:
+    asked = []
+    real = fit_module.cut_scene_crops
+    monkeypatch.setattr(fit_module, "cut_scene_crops",
+                        lambda scenes, **options: asked.append(options["compressed"]) or real(scenes, **options))
+    assert fit("--data-dir", str(gtsrb_root), "--gtsdb-dir", str(gtsdb_dir), "--output-dir", str(tmp_path),
+               "--epochs", "1", "--detector", str(DEFAULT_DETECTOR), "--jpeg", jpeg) == 0
+    assert asked == [compressed]
 
 
 def test_fine_tuning_starts_from_the_shipped_model_file(gtsrb_root: Path, tmp_path: Path,
