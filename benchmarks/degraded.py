@@ -39,6 +39,7 @@ from signcam.cli import non_negative_int
 from signcam.errors import SignCamError
 from signcam.gtsdb import load_scenes, select_scenes
 from signcam.recognizer import Recognizer
+from training.augment import jpeg_round_trip
 from training.eval_detect import DetectionScore, match_scene
 
 Degrade = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
@@ -82,10 +83,7 @@ def haze(image: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarr
 
 def jpeg(image: np.ndarray, quality: float, rng: np.random.Generator) -> np.ndarray:
     """Encoded and decoded as a JPEG of ``quality``."""
-    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise RuntimeError("OpenCV could not encode a JPEG")
-    return cv2.imdecode(data, cv2.IMREAD_COLOR)
+    return jpeg_round_trip(image, quality)
 
 
 #: Each degradation, its strengths (mildest first), how a strength reads and what it measures.

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-__all__ = ["Augment", "JPEG_QUALITY"]
+__all__ = ["Augment", "JPEG_QUALITY", "jpeg_round_trip"]
 
 #: JPEG qualities that ``Augment(jpeg=...)`` draws from: below 20 most signs of GTSRB's size are
 #: not legible any more, to people either.
@@ -233,7 +233,8 @@ class Augment:
         # Compression throws away what a sign's fine detail needs (the strokes that tell 60
         # from 80, a pictogram's outline) in 8x8 blocks of the frame, not of the crop: a sign
         # 16 px wide in the frame spans two blocks, one 64 px wide eight. At JPEG quality 20
-        # the classifier turned down 84 of the tune scenes' signs (benchmarks/degraded.py).
+        # the classifier turned down 84 of the tune scenes' signs that the finder had proposed
+        # (docs/experiments.md, "JPEG compression").
         if not self.jpeg:
             return x
         n = x.shape[0]
@@ -269,8 +270,13 @@ def _jpeg_round_trip(crop: np.ndarray, quality: int, scale: float, offset: list[
     framed = cv2.resize(crop, side, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
     dy, dx = offset
     framed = cv2.copyMakeBorder(framed, dy, 0, dx, 0, cv2.BORDER_REFLECT_101)
-    ok, data = cv2.imencode(".jpg", framed, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    decoded = jpeg_round_trip(framed, quality)[dy:, dx:]
+    return cv2.resize(decoded, (w, h), interpolation=cv2.INTER_LINEAR if shrinking else cv2.INTER_AREA)
+
+
+def jpeg_round_trip(image: np.ndarray, quality: float) -> np.ndarray:
+    """``image`` (BGR uint8) encoded and decoded as a JPEG of ``quality`` (1-100), by OpenCV."""
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, int(round(quality))])
     if not ok:
         raise RuntimeError("OpenCV could not encode a JPEG")
-    decoded = cv2.imdecode(data, cv2.IMREAD_COLOR)[dy:, dx:]
-    return cv2.resize(decoded, (w, h), interpolation=cv2.INTER_LINEAR if shrinking else cv2.INTER_AREA)
+    return cv2.imdecode(data, cv2.IMREAD_COLOR)

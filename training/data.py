@@ -22,6 +22,7 @@ from signcam.classifier import crop_patches
 from signcam.detection import iou_matrix
 from signcam.errors import DataError, user_message
 from signcam.gtsdb import Scene
+from training.augment import jpeg_round_trip
 
 __all__ = ["TensorSet", "load_gtsrb", "split_by_track", "VAL_EVERY", "cut_scene_crops", "tensor_digest", "GTSRB_LAYOUT"]
 
@@ -205,9 +206,7 @@ def cut_scene_crops(scenes: list[Scene], seed: int, negatives_per_scene: int = 4
         kept = np.concatenate([negatives, proposed[off_sign]])
         neg_patches.append(crop_patches(image, kept, size))
         if proposer is not None and compressed is not None:
-            quality = int(round(rng.uniform(*compressed)))
-            _, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-            worse = cv2.imdecode(data, cv2.IMREAD_COLOR)
+            worse = jpeg_round_trip(image, rng.uniform(*compressed))
             worse_proposed = proposer(worse)
             worse_on, worse_off = _sort_proposals(worse_proposed, scene)
             pos_patches.append(crop_patches(worse, worse_proposed[list(worse_on)], size))
