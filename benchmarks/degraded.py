@@ -4,7 +4,8 @@ GTSDB's scenes are sharp daylight stills from one good camera; a dashcam at dusk
 dirty windscreen or writing heavily compressed video is not. Each chosen scene is degraded
 in one way at a few strengths, run through the recognizer as a still (the runtime's finder,
 diamond search and classifier), and scored as ``signcam-train eval-detect`` scores it: a sign
-counts when a detection of its class overlaps it with IoU >= 0.5.
+counts when a detection of its class overlaps it with IoU >= 0.5. The signs missed are told
+apart by cause: turned down by the classifier, not proposed, or misread (``missed`` in the JSON).
 
 The degradations (``--only`` picks some), each at three strengths:
 - ``dusk``: less light (exposure times 0.5, 0.25, 0.12 in linear light) with the shot and read
@@ -106,8 +107,20 @@ def score_conditions(recognizer: Recognizer, scenes: list, conditions: list[tupl
         for name, strength in conditions:
             rng = np.random.default_rng((seed, scene.number))
             shown = image if name == "none" else DEGRADATIONS[name][0](image, strength, rng)
-            match_scene(recognizer(shown), scene, scores[name, strength])
+            found = recognizer(shown, keep_rejected=True)
+            match_scene([d for d in found if d.accepted], scene, scores[name, strength],
+                        rejected=[d for d in found if not d.accepted])
     return scores
+
+
+def miss_causes(score: DetectionScore) -> dict[str, int]:
+    """Why the signs were missed, told apart as ``eval-detect`` lists them: the classifier turned down
+    the finder's box on the sign, nothing was proposed there, or it was read as another sign."""
+    causes = {"turned_down": 0, "not_proposed": 0, "misread": 0}
+    for error in score.errors:
+        if error["kind"] == "missed":
+            causes["misread" if error["read_as"] else "turned_down" if error["turned_down"] else "not_proposed"] += 1
+    return causes
 
 
 def plot(report: dict, path: Path) -> None:
@@ -147,7 +160,8 @@ def plot(report: dict, path: Path) -> None:
 def _row(score: DetectionScore) -> dict:
     full = score.report()
     return {"f1": full["f1"], "precision": full["precision"], "recall": full["recall"],
-            "recall_32": full["recall_by_group"][">=32"][0], "fp_per_signless_scene": full["fp_per_signless_scene"]}
+            "recall_32": full["recall_by_group"][">=32"][0], "fp_per_signless_scene": full["fp_per_signless_scene"],
+            "missed": miss_causes(score)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -190,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(f"  {name:<7} {row['strength_label']:<7} F1 {row['f1']:.3f}  precision {row['precision']:.3f}  "
                   f"recall {row['recall']:.3f}  (>= 32 px {row['recall_32']:.3f})  "
-                  f"false positives per sign-free scene {row['fp_per_signless_scene']:.3f}")
+                  f"false positives per sign-free scene {row['fp_per_signless_scene']:.3f}; missed: "
+                  "{turned_down} turned down, {not_proposed} not proposed, {misread} misread".format(**row["missed"]))
         report["degraded"][name] = rows
     if args.json:
         args.json.write_text(json.dumps(report, indent=1) + "\n")

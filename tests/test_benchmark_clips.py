@@ -17,7 +17,7 @@ import make_clip  # noqa: E402
 import plot_sweeps  # noqa: E402
 from clip_quality import moved_box, run_clips  # noqa: E402
 from close_up import found_share  # noqa: E402
-from degraded import DEGRADATIONS, score_conditions  # noqa: E402
+from degraded import DEGRADATIONS, miss_causes, score_conditions  # noqa: E402
 from diamonds import PRIORITY_ROAD, score  # noqa: E402
 from make_clip import fit, zoom_frames  # noqa: E402
 
@@ -210,14 +210,21 @@ def test_dusk_darkens_and_motion_blur_smears_only_along_the_motion() -> None:
 
 
 def test_each_condition_is_scored_on_its_own_degraded_scene(tmp_path: Path) -> None:
-    """A stand-in recognizer that finds the sign only where the scene is bright: dusk loses it."""
+    """A stand-in recognizer that names the sign only where the scene is bright: at dusk it turns
+    its box down, and in the dark it proposes nothing."""
     image = _textured()
     cv2.imwrite(str(tmp_path / "00000.png"), image)
     scene = Scene(0, tmp_path / "00000.png", [(40, 30, 79, 69, 1)])
 
-    def bright_enough(frame: np.ndarray) -> list[Detection]:
-        return [Detection((40, 30, 79, 69), 1, 0.9)] if frame.mean() > 0.8 * image.mean() else []
+    def bright_enough(frame: np.ndarray, keep_rejected: bool = False) -> list[Detection]:
+        accepted = frame.mean() > 0.8 * image.mean()
+        if frame.mean() < 0.5 * image.mean():
+            return []
+        return [Detection((40, 30, 79, 69), 1, 0.9, accepted=accepted)] if accepted or keep_rejected else []
 
     scores = score_conditions(bright_enough, [scene], [("none", None), ("dusk", 0.5), ("dusk", 0.12), ("haze", 0.3)])
     assert [scores[c].tp for c in scores] == [1, 0, 0, 1]
     assert scores["dusk", 0.12].fn == 1
+    assert [miss_causes(scores[c]) for c in scores] == [
+        {"turned_down": 0, "not_proposed": 0, "misread": 0}, {"turned_down": 1, "not_proposed": 0, "misread": 0},
+        {"turned_down": 0, "not_proposed": 1, "misread": 0}, {"turned_down": 0, "not_proposed": 0, "misread": 0}]
