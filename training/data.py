@@ -131,10 +131,9 @@ def _colour_points(image: np.ndarray, rng: np.random.Generator, count: int) -> n
     return np.stack([xs[pick] * 4, ys[pick] * 4], 1).astype(float)
 
 
-def _sort_proposals(proposed: np.ndarray, scene: Scene) -> tuple[dict[int, int], np.ndarray]:
-    """A proposer's boxes on a sign (IoU >= 0.6: {box index: sign index}) and off every sign
+def _sort_proposals(proposed: np.ndarray, gt: np.ndarray) -> tuple[dict[int, int], np.ndarray]:
+    """A proposer's boxes on a sign of ``gt`` (IoU >= 0.6: {box index: sign index}) and off every sign
     (IoU < 0.3: indices); those in between are neither a fair sign crop nor a fair negative."""
-    gt = np.array([b[:4] for b in scene.boxes], float).reshape(-1, 4)
     overlap = iou_matrix(proposed, gt)
     best = overlap.max(1) if len(gt) else np.zeros(len(proposed))
     on_sign = {int(i): int(overlap[i].argmax()) for i in np.flatnonzero(best >= 0.6)}
@@ -177,7 +176,7 @@ def cut_scene_crops(scenes: list[Scene], seed: int, negatives_per_scene: int = 4
                 boxes.append((cx - s * bw / 2, cy - s * bh / 2, cx + s * bw / 2, cy + s * bh / 2))
                 labels.append(cls)
         proposed = proposer(image) if proposer is not None else np.zeros((0, 4))
-        on_sign, off_sign = _sort_proposals(proposed, scene)
+        on_sign, off_sign = _sort_proposals(proposed, gt)
         boxes += [tuple(box) for box in proposed[list(on_sign)]]
         labels += [scene.boxes[j][4] for j in on_sign.values()]
         pos_patches.append(crop_patches(image, boxes, size))
@@ -208,7 +207,7 @@ def cut_scene_crops(scenes: list[Scene], seed: int, negatives_per_scene: int = 4
         if proposer is not None and compressed is not None:
             worse = jpeg_round_trip(image, rng.uniform(*compressed))
             worse_proposed = proposer(worse)
-            worse_on, worse_off = _sort_proposals(worse_proposed, scene)
+            worse_on, worse_off = _sort_proposals(worse_proposed, gt)
             pos_patches.append(crop_patches(worse, worse_proposed[list(worse_on)], size))
             pos_labels += [scene.boxes[j][4] for j in worse_on.values()]
             neg_patches.append(crop_patches(worse, worse_proposed[worse_off], size))
