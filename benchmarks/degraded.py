@@ -41,7 +41,7 @@ from signcam.errors import SignCamError
 from signcam.gtsdb import load_scenes, select_scenes
 from signcam.recognizer import Recognizer
 from training.augment import jpeg_round_trip
-from training.eval_detect import DetectionScore, match_scene
+from training.eval_detect import DetectionScore, match_scene, miss_cause
 
 Degrade = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
 
@@ -119,7 +119,7 @@ def miss_causes(score: DetectionScore) -> dict[str, int]:
     causes = {"turned_down": 0, "not_proposed": 0, "misread": 0}
     for error in score.errors:
         if error["kind"] == "missed":
-            causes["misread" if error["read_as"] else "turned_down" if error["turned_down"] else "not_proposed"] += 1
+            causes[miss_cause(error)] += 1
     return causes
 
 

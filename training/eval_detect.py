@@ -35,8 +35,8 @@ from signcam.proposals import ColourProposer, DiamondProposer, SignDetProposer, 
 from signcam.recognizer import Proposer, Recognizer
 from signcam.sinks import ImageFolderSink
 
-__all__ = ["add_arguments", "main", "DetectionScore", "describe_error", "match_scene", "finder_scale", "WIDTH_BINS",
-           "MAX_FINDER_SCALE"]
+__all__ = ["add_arguments", "main", "DetectionScore", "describe_error", "miss_cause", "match_scene", "finder_scale",
+           "WIDTH_BINS", "MAX_FINDER_SCALE"]
 
 WIDTH_BINS = (("<24", 0, 24), ("24-48", 24, 48), (">=48", 48, 10_000))
 #: Largest --finder-scale: the frame enlarged twice each way, four times its pixels. The finder's
@@ -205,12 +205,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--save-dir", type=Path, help="write annotated scenes with errors here")
 
 
+def miss_cause(error: dict) -> str:
+    """Why a sign was missed: ``"misread"`` (read as another sign), ``"turned_down"`` (the
+    classifier said no to a box on it) or ``"not_proposed"`` (no candidate there)."""
+    return "misread" if error["read_as"] else "turned_down" if error["turned_down"] else "not_proposed"
+
+
 def describe_error(error: dict) -> str:
     """One line per error, e.g. ``00467 missed Speed limit 60 (37 px), read as Speed limit 80``."""
     if error["kind"] == "missed":
-        if error["read_as"]:
+        cause = miss_cause(error)
+        if cause == "misread":
             found = f"read as {error['read_as']}"
-        elif error["turned_down"]:
+        elif cause == "turned_down":
             found = "turned down (best guess {}, {:.2f})".format(*error["turned_down"])
         else:
             found = "no candidate there"
