@@ -265,6 +265,19 @@ def test_only_an_unreadable_file_prints_the_error_and_no_table(tmp_path: Path, t
     assert code == 2 and out == "" and err.count("\n") == 1 and "broken.png" in err
 
 
+def test_whole_scenes_called_not_a_sign_point_to_detect(crops: Path, toy_model: Path, capsys) -> None:
+    # A grey 640x480 "photo" is read whole and turned down; a large red one is still a sign.
+    _write_crop(crops / "street.jpg", (128, 128, 128), (640, 480))
+    _write_crop(crops / "close-up.jpg", (25, 25, 255), (640, 480))
+    code, out, err = run(capsys, str(crops), "--model", str(toy_model), "--json", "-")
+    assert code == 0 and len(json_lines(out)) == len(CROPS) + 2
+    assert err.splitlines() == ["signcam: note: 1 image of 400 px or more called 'not a sign': classify reads each "
+                                "image whole, as one sign; to find the signs in a photo or a video, use "
+                                "`signcam detect`"]
+    (crops / "street.jpg").unlink()  # the small grey crop alone is no scene
+    assert run(capsys, str(crops), "--model", str(toy_model))[2] == ""
+
+
 def test_a_file_url_names_its_crop(crops: Path, toy_model: Path, capsys) -> None:
     code, out, _ = run(capsys, (crops / "red.png").as_uri(), "--model", str(toy_model), "--json", "-")
     assert code == 0 and [r["label"] for r in json_lines(out)] == ["Stop"]

@@ -7,7 +7,8 @@ as it comes and a little closer, and the two readings averaged (the model's ``re
 PATH may be image files, folders (searched recursively) or globs. Prints an aligned
 table, or with ``--json`` one JSON object per image and line. A file that cannot be
 read gives one error line and the others are still classified; the exit code is then 1,
-or 2 when none could be classified (as ``signcam detect`` does for images).
+or 2 when none could be classified (as ``signcam detect`` does for images). Large images
+called "not a sign" are likely whole scenes: a note on stderr names ``signcam detect`` for those.
 
 Example:
     $ signcam classify crops/ --json - --top 2
@@ -41,6 +42,9 @@ __all__ = ["add_arguments", "main", "CropResult", "crop_files", "classify_batch"
 BATCH_SIZE = 256
 #: Least probability of an accepted sign in a crop.
 DEFAULT_CROP_CONF = 0.5
+#: An image this many pixels wide or high, called "not a sign", is likely a whole scene (GTSRB's
+#: crops are at most 250 px): the user is told that ``detect`` is the command for those.
+SCENE_SIDE = 400
 
 
 def _top_k(text: str) -> int:
@@ -186,17 +190,23 @@ def main(args: argparse.Namespace) -> int:
     files = list(dict.fromkeys(files))  # overlapping folders and globs: each image once
     if args.json and args.json != "-":
         refuse_overwriting("--json", args.json, [*files, args.model])
-    classified = 0
+    classified = scenes = 0
     with ExitStack() as stack:
         json_out = stack.enter_context(JSONLinesSink(args.json)) if args.json else None
         table = _Table(sys.stdout, [str(f) for f in files], args.top) if args.json != "-" and files else None
         for images, sources in _batches(files, failures):
             classified += len(images)
-            for result in classify_batch(classifier, images, sources, args.conf, args.top, args.zoom):
+            results = classify_batch(classifier, images, sources, args.conf, args.top, args.zoom)
+            for image, result in zip(images, results, strict=True):
+                scenes += result.rejected_as == "not a sign" and max(image.shape[:2]) >= SCENE_SIDE
                 if json_out is not None:
                     json_out.write(result.to_json())
                 if table is not None:
                     table.write(result)
+    if scenes:
+        images = f"{scenes} image{'s' if scenes != 1 else ''}"
+        print(f"signcam: note: {images} of {SCENE_SIDE} px or more called 'not a sign': classify reads each image "
+              "whole, as one sign; to find the signs in a photo or a video, use `signcam detect`", file=sys.stderr)
     if not failures:
         return 0
     return 1 if classified else 2
