@@ -204,8 +204,8 @@ def main(args: argparse.Namespace) -> int:
                 if table is not None:
                     table.write(result)
     if scenes:
-        images = f"{scenes} image{'s' if scenes != 1 else ''}"
-        print(f"signcam: note: {images} of {SCENE_SIDE} px or more called 'not a sign': classify reads each image "
+        how_many = f"{scenes} image{'s' if scenes != 1 else ''}"
+        print(f"signcam: note: {how_many} of {SCENE_SIDE} px or more called 'not a sign': classify reads each image "
               "whole, as one sign; to find the signs in a photo or a video, use `signcam detect`", file=sys.stderr)
     if not failures:
         return 0
