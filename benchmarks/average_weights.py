@@ -4,8 +4,8 @@ Fine-tunes that start from one network tend to stay in one basin of the loss, wh
 average of their weights can be as good as the best of them, or better (Wortsman et al.,
 "Model soups", 2022). Every floating-point tensor of the EMA weights is averaged uniformly,
 the batch norms' running statistics included; everything else (recipe, history, data
-summary) is the first checkpoint's, so ``signcam-train evaluate`` and ``export`` read the
-result as they read any checkpoint. Used for the trial in docs/experiments.md
+summary) is the first checkpoint's, the recipe with a list of what was averaged added, so
+``signcam-train evaluate`` and ``export`` read the result as they read any checkpoint. Used for the trial in docs/experiments.md
 (*Averaging fine-tunes*).
 
 Needs the train extra (torch).
@@ -27,8 +27,12 @@ from signcam.errors import TrainingError
 from training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 
 
-def average_states(states: list[dict]) -> dict:
+def average_states(states: list[dict], names: list[str] | None = None) -> dict:
     """The checkpoint ``states[0]`` with its EMA weights replaced by the mean over all ``states``.
+
+    Its recipe (``args``) gains ``averaged_from``: each checkpoint's name (``names``) and
+    where its recipe differs from the first's, so the model file ``export`` writes says what
+    it was averaged from.
 
     Raises:
         TrainingError: the checkpoints describe different networks or validation splits.
@@ -42,7 +46,11 @@ def average_states(states: list[dict]) -> dict:
                                 "validated on tracks some of them trained on")
     averaged = {name: torch.stack([s["ema"][name] for s in states]).mean(0) if value.is_floating_point() else value
                 for name, value in first["ema"].items()}
-    return {**first, "ema": averaged}
+    recipe = json.loads(first["args"])
+    recipes = [json.loads(s["args"]) for s in states]
+    recipe["averaged_from"] = [{"checkpoint": name, **{k: v for k, v in r.items() if recipe.get(k) != v}}
+                               for name, r in zip(names or [f"#{i}" for i in range(len(states))], recipes, strict=True)]
+    return {**first, "ema": averaged, "args": json.dumps(recipe)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for path in args.checkpoints:
             load_checkpoint(path)  # refuses anything that is not a whole, finite fit checkpoint
-        save_checkpoint(average_states([read_checkpoint(p) for p in args.checkpoints]), args.output)
+        states = [read_checkpoint(p) for p in args.checkpoints]
+        save_checkpoint(average_states(states, [str(p) for p in args.checkpoints]), args.output)
     except (OSError, TrainingError) as exc:
         print(f"average_weights: {exc}", file=sys.stderr)
         return 2

@@ -43,7 +43,10 @@ def test_the_average_is_the_mean_of_every_weight_and_running_statistic(tmp_path:
         if value.is_floating_point():
             torch.testing.assert_close(value, sum(i[name] for i in ingredients) / 3)
     assert soup.state_dict()["features.1.running_var"].ne(ingredients[0]["features.1.running_var"]).any()
-    assert info["args"]["seed"] == 0 and info["epoch"] == 8  # the first checkpoint's record
+    assert info["args"]["seed"] == 0 and info["epoch"] == 8  # the first checkpoint's record,
+    # and what it was averaged from: each checkpoint, with where its recipe differs
+    assert info["args"]["averaged_from"] == [{"checkpoint": str(paths[0])}, {"checkpoint": str(paths[1]), "seed": 1},
+                                             {"checkpoint": str(paths[2]), "seed": 2}]
 
 
 def test_unlike_checkpoints_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
