@@ -5,8 +5,8 @@ average of their weights can be as good as the best of them, or better (Wortsman
 "Model soups", 2022). Every floating-point tensor of the EMA weights is averaged uniformly,
 the batch norms' running statistics included; everything else (recipe, history, data
 summary) is the first checkpoint's, the recipe with a list of what was averaged added, so
-``signcam-train evaluate`` and ``export`` read the result as they read any checkpoint. Used for the trial in docs/experiments.md
-(*Averaging fine-tunes*).
+``signcam-train evaluate`` and ``export`` read the result as they read any checkpoint. Used
+for the trial in docs/experiments.md (*Averaging fine-tunes*).
 
 Needs the train extra (torch).
 

@@ -113,10 +113,17 @@ def probability(text: str) -> float:
 
 
 def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--model`` and ``--scan-every``, the engine options that ``detect``, ``bench`` and ``app`` share."""
+    """Add ``--model``, ``--detector``, ``--coarse-detector`` and ``--scan-every``, the engine options
+    that ``detect``, ``bench`` and ``app`` share."""
     from signcam.pipeline import DEFAULT_SCAN_EVERY  # not on import: training and benchmarks use this module too
 
     parser.add_argument("--model", metavar="PATH", help="ONNX classifier (default: the shipped assets/signnet.onnx)")
+    parser.add_argument("--detector", metavar="PATH",
+                        help="ONNX sign finder written by signcam-train fit-detector (default: the shipped "
+                             "assets/signdet.onnx)")
+    parser.add_argument("--coarse-detector", metavar="PATH",
+                        help="ONNX finder for the coarser scales, which finds signs close up (default: the shipped "
+                             "assets/signdet-coarse.onnx; 'none': --detector at every scale)")
     parser.add_argument("--scan-every", type=positive_int, default=DEFAULT_SCAN_EVERY, metavar="N",
                         help="search the whole frame every Nth frame of the source and in between only around the "
                              "signs being tracked (faster; a new sign shows up to N-1 frames later); 1: every frame")

@@ -87,12 +87,15 @@ DEFAULT_SCAN_EVERY = 3
 
 def model_files(model: str | os.PathLike | None = None, detector: str | os.PathLike | None = None,
                 coarse_detector: str | os.PathLike | None = None) -> list[Path]:
-    """The network files recognition reads, the shipped ones where ``None``: what no output may replace."""
+    """The network files recognition reads, the shipped ones where ``None``: what no output may replace.
+
+    A ``coarse_detector`` of ``"none"`` (no finder for the coarser scales) names no file.
+    """
     from signcam.classifier import DEFAULT_MODEL
     from signcam.proposals import DEFAULT_COARSE_DETECTOR, DEFAULT_DETECTOR
 
-    return [Path(model or DEFAULT_MODEL), Path(detector or DEFAULT_DETECTOR),
-            Path(coarse_detector or DEFAULT_COARSE_DETECTOR)]
+    files = [Path(model or DEFAULT_MODEL), Path(detector or DEFAULT_DETECTOR)]
+    return files if str(coarse_detector) == "none" else [*files, Path(coarse_detector or DEFAULT_COARSE_DETECTOR)]
 
 
 class Engine:
@@ -134,8 +137,10 @@ class Engine:
 
     @classmethod
     def from_model(cls, model: str | os.PathLike | None = None, conf: float | None = None, track: bool = True,
-                   scan_every: int = DEFAULT_SCAN_EVERY, threads: int | None = None) -> Engine:
-        """The engine on the shipped finders and the classifier in ``model`` (default: the shipped one).
+                   scan_every: int = DEFAULT_SCAN_EVERY, threads: int | None = None,
+                   detector: str | os.PathLike | None = None, coarse_detector: str | os.PathLike | None = None
+                   ) -> Engine:
+        """The engine on the classifier in ``model`` and the finders given (the shipped ones where ``None``).
 
         Args:
             model: ONNX classifier written by ``signcam-train export``.
@@ -143,16 +148,25 @@ class Engine:
             track: See the class.
             scan_every: See the class.
             threads: ONNX Runtime threads for each network; default: all cores, at most 4.
+            detector: ONNX finder written by ``signcam-train fit-detector``.
+            coarse_detector: ONNX finder for the coarser scales (signs close up); ``"none"``:
+                ``detector`` at every scale.
 
         Raises:
             ModelError: a model file is missing, corrupt or not a signcam model.
         """
         from signcam.classifier import Classifier  # loads ONNX Runtime and the models
-        from signcam.proposals import default_proposer
+        from signcam.proposals import SignDetProposer, default_proposer
         from signcam.recognizer import DEFAULT_CONF, Recognizer
 
+        finder = None
+        if detector is not None or coarse_detector is not None:
+            coarse = {} if coarse_detector is None else \
+                {"coarse_path": None if str(coarse_detector) == "none" else coarse_detector}
+            finder = SignDetProposer(detector, threads=threads, **coarse)
         recognizer = Recognizer(Classifier(model, threads=threads, spin=False),
-                                conf=DEFAULT_CONF if conf is None else conf, proposer=default_proposer(threads))
+                                conf=DEFAULT_CONF if conf is None else conf,
+                                proposer=default_proposer(threads, finder=finder))
         return cls(recognizer, track=track, scan_every=scan_every)
 
     @property

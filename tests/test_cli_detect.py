@@ -187,6 +187,16 @@ def test_missing_model_is_one_line_and_exit_2(tmp_path: Path, capfd: pytest.Capt
     assert code == 2 and err == [f"signcam: error: model file not found: {tmp_path / 'none.onnx'}"]
 
 
+@pytest.mark.parametrize("flag", ["--detector", "--coarse-detector"])
+def test_a_missing_or_wrong_finder_is_one_line_and_exit_2(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                          flag: str) -> None:
+    clip = write_clip(tmp_path / "clip.avi", frames=2)
+    code, _, err = detect(capfd, clip, flag, tmp_path / "none.onnx")
+    assert code == 2 and err == [f"signcam: error: detector file not found: {tmp_path / 'none.onnx'}"]
+    code, _, err = detect(capfd, clip, flag, DEFAULT_MODEL)  # the classifier is no finder
+    assert code == 2 and len(err) == 1 and "not a signcam detector" in err[0]
+
+
 def test_bad_option_values_are_rejected_by_the_parser(capfd: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["detect", "clip.mp4", "--stride", "0"])
@@ -294,6 +304,17 @@ def test_json_over_the_model_is_refused(tmp_path: Path, capfd: pytest.CaptureFix
     before = model.read_bytes()
     code, _, err = detect(capfd, write_clip(tmp_path / "clip.avi", frames=2), "--model", model, "--json", model)
     assert code == 2 and model.read_bytes() == before and "would overwrite the input" in err[0]
+
+
+def test_outputs_over_a_finder_are_refused(tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None) -> None:
+    from signcam.proposals import DEFAULT_DETECTOR
+
+    finder = tmp_path / "finder.onnx"
+    shutil.copy(DEFAULT_DETECTOR, finder)
+    for flag in ("--detector", "--coarse-detector"):
+        code, _, err = detect(capfd, write_clip(tmp_path / "clip.avi", frames=2), flag, finder, "--output", finder)
+        assert code == 2 and finder.read_bytes() == DEFAULT_DETECTOR.read_bytes()
+        assert "would overwrite the input" in err[0]
 
 
 def test_json_and_events_may_go_inside_a_new_output_folder(tmp_path: Path, capfd: pytest.CaptureFixture,

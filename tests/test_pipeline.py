@@ -103,6 +103,24 @@ def test_default_engine_uses_the_shipped_model() -> None:
     assert result.detections == [] and {"proposals", "classify", "total"} <= set(result.timings_ms)
 
 
+def test_finders_given_replace_the_shipped_ones(tmp_path) -> None:
+    import shutil
+
+    from signcam.proposals import DEFAULT_COARSE_DETECTOR, DEFAULT_DETECTOR
+
+    finder = tmp_path / "my-signdet.onnx"
+    shutil.copy(DEFAULT_DETECTOR, finder)
+
+    def finders(engine: Engine) -> tuple:
+        signdet = engine.recognizer.proposer.proposers[0]
+        return signdet.path, signdet.coarse_path
+
+    assert finders(Engine.from_model()) == (DEFAULT_DETECTOR, DEFAULT_COARSE_DETECTOR)
+    assert finders(Engine.from_model(detector=finder)) == (finder, DEFAULT_COARSE_DETECTOR)
+    assert finders(Engine.from_model(coarse_detector=finder)) == (DEFAULT_DETECTOR, finder)
+    assert finders(Engine.from_model(detector=finder, coarse_detector="none")) == (finder, None)
+
+
 def scan_pattern(engine: Engine, indices: list[int]) -> str:
     """'S' where a frame was searched whole, 'f' where only around tracked signs."""
     return "".join("S" if engine.process(frame(i)).scanned else "f" for i in indices)

@@ -234,9 +234,8 @@ def _saved_name(scene: Scene) -> str:
 def _refuse_outputs(args: argparse.Namespace, every: list[Scene]) -> None:
     """Refuses, before the evaluation, outputs that would replace the dataset or the models, or (``--json``)
     cannot be written."""
-    coarse = None if str(args.coarse_detector) == "none" else args.coarse_detector
     dataset = [args.folder / "gt.txt", *(scene.path for scene in every),
-               *model_files(args.model, args.detector, coarse)]
+               *model_files(args.model, args.detector, args.coarse_detector)]
     if args.json:
         refuse_overwriting("--json", args.json, dataset)
         check_writable(args.json)

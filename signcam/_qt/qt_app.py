@@ -31,10 +31,11 @@ __all__ = ["run_app", "load_engine", "QtErrorReporter", "QtFpsMeter", "QtSignalC
 log = logging.getLogger("signcam")
 
 
-def load_engine(model: str | None = None, scan_every: int = DEFAULT_SCAN_EVERY) -> tuple[Engine | None, str | None]:
-    """The engine with ``model`` (default: the shipped one), or ``None`` and why it could not load."""
+def load_engine(model: str | None = None, scan_every: int = DEFAULT_SCAN_EVERY, detector: str | None = None,
+                coarse_detector: str | None = None) -> tuple[Engine | None, str | None]:
+    """The engine with these networks (default: the shipped ones), or ``None`` and why it could not load."""
     try:
-        return Engine.from_model(model, scan_every=scan_every), None
+        return Engine.from_model(model, scan_every=scan_every, detector=detector, coarse_detector=coarse_detector), None
     except SignCamError as exc:
         return None, str(exc)
 
@@ -150,7 +151,8 @@ class QtFpsMeter(QObject):
 
 
 def run_app(source: str | None = None, model: str | None = None, measure_fps: float | None = None,
-            settings: QtAppSettings | None = None, scan_every: int = DEFAULT_SCAN_EVERY) -> int:
+            settings: QtAppSettings | None = None, scan_every: int = DEFAULT_SCAN_EVERY, detector: str | None = None,
+            coarse_detector: str | None = None) -> int:
     """Open the window (on ``source``, else the last source, else the first camera) and run until it closes.
 
     Args:
@@ -161,20 +163,22 @@ def run_app(source: str | None = None, model: str | None = None, measure_fps: fl
             seconds and quit (settings are left untouched).
         settings: Where settings live; default: the user's.
         scan_every: Search whole frames every Nth frame (see :class:`signcam.pipeline.Engine`).
+        detector, coarse_detector: Finder files in place of the shipped ones (see
+            :meth:`signcam.pipeline.Engine.from_model`).
 
     Returns:
         The exit status: 0 when the window is closed, 128 + the signal's number when Ctrl-C or
         SIGTERM closed it (130 for Ctrl-C, as ``signcam detect``).
 
     Raises:
-        ModelError: a ``model`` named explicitly cannot be loaded.
+        ModelError: a network named explicitly cannot be loaded.
     """
     logging.basicConfig(level=logging.WARNING, format="signcam: %(message)s")
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("signcam")
     app.setOrganizationName("signcam")
-    engine, model_error = load_engine(model, scan_every)
-    if model is not None and engine is None:
+    engine, model_error = load_engine(model, scan_every, detector, coarse_detector)
+    if (model, detector, coarse_detector) != (None, None, None) and engine is None:
         raise ModelError(model_error)
     with tempfile.TemporaryDirectory(prefix="signcam-") as scratch:
         if measure_fps:

@@ -51,4 +51,5 @@ def main(args: argparse.Namespace) -> int:
                            "run it in a desktop session, or try `signcam detect demo` without a window")
     from signcam._qt.qt_app import run_app  # Qt loads only for the app
 
-    return run_app(source=args.source, model=args.model, measure_fps=args.measure_fps, scan_every=args.scan_every)
+    return run_app(source=args.source, model=args.model, measure_fps=args.measure_fps, scan_every=args.scan_every,
+                   detector=args.detector, coarse_detector=args.coarse_detector)

@@ -151,7 +151,7 @@ def bench_pipeline(spec: str, engine, frames: int, loop: bool) -> dict:
 
 def main(args: argparse.Namespace) -> int:
     # A wrong source, an unwritable --json or one over a file read fails now, not after minutes of timing.
-    read = model_files(args.model)
+    read = model_files(args.model, args.detector, args.coarse_detector)
     if not args.no_pipeline:
         from signcam.sources import open_source
 
@@ -182,7 +182,8 @@ def _run(args: argparse.Namespace, out: TextIO) -> dict:
     if not args.no_pipeline:
         from signcam.pipeline import Engine
 
-        engine = Engine.from_model(args.model, scan_every=args.scan_every, threads=args.threads)
+        engine = Engine.from_model(args.model, scan_every=args.scan_every, threads=args.threads,
+                                   detector=args.detector, coarse_detector=args.coarse_detector)
         p = report["pipeline"] = bench_pipeline(args.source, engine, args.frames, args.loop)
         print(f"pipeline on {p['source']} ({p['frame_size'][0]}x{p['frame_size'][1]}, {p['frames']} frames): "
               f"{p['pipeline_fps']:.1f} fps end to end, decode alone {p['decode_only_fps']:.1f} fps "

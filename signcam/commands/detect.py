@@ -116,7 +116,7 @@ def _refuse_conflicting_outputs(args: argparse.Namespace, source: FrameSource) -
                            "tracks (--json has every frame's detections)")
     if args.output == "-":
         raise SignCamError("--output - is not standard output: name a video file or a folder for annotated images")
-    read = [*source.files, *model_files(args.model)]
+    read = [*source.files, *model_files(args.model, args.detector, args.coarse_detector)]
     folder = _writes_image_folder(args.output)
     if args.output:
         # Annotated stills are named after their images: never into the folder of those images.
@@ -264,8 +264,10 @@ def main(args: argparse.Namespace) -> int:
     """Run detection over the whole source; 0 on success, 1 if some images were skipped, 2 if none could be read."""
     with _terminate_as_interrupt(), _open(args.source) as source:
         _refuse_conflicting_outputs(args, source)
+        # A bad model is refused before any output is made.
         engine = Engine.from_model(args.model, args.conf, track=source.trackable and not args.no_track,
-                                   scan_every=args.scan_every)  # a bad model is refused before any output is made
+                                   scan_every=args.scan_every, detector=args.detector,
+                                   coarse_detector=args.coarse_detector)
         with _image_folder(args):
             _check_outputs(args)
             run = _process(source, engine, args)

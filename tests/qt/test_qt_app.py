@@ -115,12 +115,14 @@ def test_measure_fps_on_a_one_frame_video_shows_it_and_succeeds(tmp_path):
     assert done.stdout.startswith("displayed ") and "no frame could be read" not in done.stderr
 
 
-def test_a_model_named_explicitly_that_cannot_load_is_one_line_and_exit_2(tmp_path, clip):
+@pytest.mark.parametrize(("flag", "what"), [("--model", "model"), ("--detector", "detector"),
+                                           ("--coarse-detector", "detector")])
+def test_a_network_named_explicitly_that_cannot_load_is_one_line_and_exit_2(tmp_path, clip, flag, what):
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not onnx")
-    done = run_cli("app", "--source", str(clip), "--model", str(bad), "--measure-fps", "1")
+    done = run_cli("app", "--source", str(clip), flag, str(bad), "--measure-fps", "1")
     assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.startswith(f"signcam: error: cannot load model {bad}") and done.stderr.count("\n") == 1
+    assert done.stderr.startswith(f"signcam: error: cannot load {what} {bad}") and done.stderr.count("\n") == 1
 
 
 def wait_until_reading(process: subprocess.Popen, path: Path, timeout_s: float = 30.0) -> None:
