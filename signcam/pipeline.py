@@ -159,14 +159,9 @@ class Engine:
         from signcam.proposals import SignDetProposer, default_proposer
         from signcam.recognizer import DEFAULT_CONF, Recognizer
 
-        finder = None
-        if detector is not None or coarse_detector is not None:
-            coarse = {} if coarse_detector is None else \
-                {"coarse_path": None if str(coarse_detector) == "none" else coarse_detector}
-            finder = SignDetProposer(detector, threads=threads, **coarse)
+        finder = SignDetProposer.from_files(detector, coarse_detector, threads=threads)
         recognizer = Recognizer(Classifier(model, threads=threads, spin=False),
-                                conf=DEFAULT_CONF if conf is None else conf,
-                                proposer=default_proposer(threads, finder=finder))
+                                conf=DEFAULT_CONF if conf is None else conf, proposer=default_proposer(finder=finder))
         return cls(recognizer, track=track, scan_every=scan_every)
 
     @property

@@ -21,7 +21,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -342,6 +342,15 @@ class SignDetProposer:
         #: (its input sides); windows on this grid see what a whole-frame search sees (1: none).
         self.grid_px = _grid_px(self.scale)
         self.threshold, self.max_peaks, self.box_scales, self.levels = threshold, max_peaks, box_scales, levels
+
+    @classmethod
+    def from_files(cls, path: str | os.PathLike | None = None, coarse: str | os.PathLike | None = None,
+                   **options: Any) -> SignDetProposer:
+        """The finder in ``path`` with ``coarse`` for the coarser levels, as the command lines name them:
+        ``None`` for the shipped file, ``"none"`` for no coarse finder (``path`` at every level)."""
+        if coarse is not None:
+            options["coarse_path"] = None if str(coarse) == "none" else coarse
+        return cls(path, **options)
 
     def heatmap(self, image: np.ndarray) -> np.ndarray:
         """The raw 5 x H/s x W/s output maps for a BGR frame."""

@@ -252,9 +252,7 @@ def _proposer(args: argparse.Namespace) -> Proposer:
     options = {"threshold": args.peak_threshold, "max_peaks": args.max_peaks, "scale": args.finder_scale,
                "levels": args.levels}
     options = {name: value for name, value in options.items() if value is not None}
-    if args.coarse_detector is not None:
-        options["coarse_path"] = None if str(args.coarse_detector) == "none" else args.coarse_detector
-    finder = SignDetProposer(args.detector, **options)
+    finder = SignDetProposer.from_files(args.detector, args.coarse_detector, **options)
     return default_proposer(finder=finder) if args.proposer == "signdet+diamond" else finder
 
 
