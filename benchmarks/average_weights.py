@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from signcam.errors import TrainingError
-from training.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from training.checkpoint import model_from_state, read_checkpoint, save_checkpoint
 
 
 def average_states(states: list[dict], names: list[str] | None = None) -> dict:
@@ -61,9 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(args.checkpoints) < 2:
         parser.error("give at least two checkpoints to average")
     try:
-        for path in args.checkpoints:
-            load_checkpoint(path)  # refuses anything that is not a whole, finite fit checkpoint
         states = [read_checkpoint(p) for p in args.checkpoints]
+        for state, path in zip(states, args.checkpoints, strict=True):
+            model_from_state(state, path)  # refuses anything that is not a whole, finite fit checkpoint
         save_checkpoint(average_states(states, [str(p) for p in args.checkpoints]), args.output)
     except (OSError, TrainingError) as exc:
         print(f"average_weights: {exc}", file=sys.stderr)

@@ -24,7 +24,7 @@ from signcam.errors import TrainingError, first_line, user_message
 from signcam.files import written_whole
 from training.model import SignNet
 
-__all__ = ["save_checkpoint", "read_checkpoint", "load_checkpoint", "FIRST_ARCH"]
+__all__ = ["save_checkpoint", "read_checkpoint", "load_checkpoint", "model_from_state", "FIRST_ARCH"]
 
 #: The shape of the first networks, whose checkpoints predate ``arch`` and were all alike.
 FIRST_ARCH = {"widths": [16, 32, 64, 128], "depths": [1, 2, 2, 1], "contrast": "global"}
@@ -83,6 +83,20 @@ def load_checkpoint(path: str | Path, weights: str = "ema", device: str | torch.
     """
     path = Path(path)
     state = read_checkpoint(path, device)
+    model = model_from_state(state, path, weights)
+    info = {"epoch": state["epoch"] + 1, "args": json.loads(state["args"]), "history": json.loads(state["history"]),
+            "data": json.loads(state.get("data", "{}")), "weights": weights,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    return model.to(device).eval(), info
+
+
+def model_from_state(state: dict[str, Any], path: Path, weights: str = "ema") -> SignNet:
+    """SignNet with the ``weights`` of a checkpoint :func:`read_checkpoint` read from ``path`` (named in errors).
+
+    Raises:
+        TrainingError: the checkpoint lacks those weights, they are not finite, or they do not fit
+            the network it describes.
+    """
     if weights not in state:
         raise TrainingError(f"{path} is not a signcam-train checkpoint (it has no {weights} weights)")
     weights_state = state[weights]
@@ -103,7 +117,4 @@ def load_checkpoint(path: str | Path, weights: str = "ema", device: str | torch.
     except RuntimeError as exc:  # torch lists every missing, unexpected or misshapen tensor
         raise TrainingError(f"{path}: its {weights} weights do not fit the network it describes "
                             f"({first_line(exc)})") from None
-    info = {"epoch": state["epoch"] + 1, "args": json.loads(state["args"]), "history": json.loads(state["history"]),
-            "data": json.loads(state.get("data", "{}")), "weights": weights,
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
-    return model.to(device).eval(), info
+    return model
