@@ -409,6 +409,12 @@ class ImageSource(FrameSource):
             return Frame(image, index, index * 1000.0 / self.fps, str(path))
         return None
 
+    def skip(self, count: int) -> int:
+        # Images passed over are not opened: one that cannot be read is not listed as a failure.
+        passed = min(count, len(self.paths) - self._next)
+        self._next += passed
+        return passed
+
     def seek(self, index: int) -> None:
         self._next = min(max(int(index), 0), len(self.paths))
 

@@ -258,6 +258,17 @@ def test_image_folder_skips_a_corrupt_image_and_exits_1(tmp_path: Path, capfd: p
     assert err[1].startswith("signcam: 3 images in ") and err[1].endswith("signs found: 3 (Speed limit 50 x3)")
 
 
+def test_a_stride_over_an_image_folder_leaves_the_skipped_images_unread(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                                          fake_model: None) -> None:
+    """A damaged image the stride passes over is not an error: only the images processed are opened."""
+    paths = write_scene_folder(tmp_path / "scenes", 5)
+    paths[1].write_bytes(b"not a png")
+    code, _, err = detect(capfd, tmp_path / "scenes", "--json", tmp_path / "out.jsonl", "--stride", "2")
+    assert code == 0
+    assert [line["source"] for line in read_jsonl(tmp_path / "out.jsonl")] == [str(paths[i]) for i in (0, 2, 4)]
+    assert len(err) == 1 and err[0].startswith("signcam: 3 images in ")
+
+
 @pytest.mark.parametrize(("target", "flag", "folder"), [
     ("clip.avi", "--output", False), ("clip.avi", "--json", False), ("scenes", "--output", True),
     ("scenes/00001.png", "--json", True)])

@@ -145,14 +145,14 @@ def test_skip_over_where_a_truncated_video_breaks_off_says_so(tmp_path: Path) ->
         source.skip(40)
 
 
-def test_skip_in_images_passes_readable_ones_and_still_lists_the_unreadable(tmp_path: Path) -> None:
+def test_skip_in_images_passes_over_files_without_opening_them(tmp_path: Path) -> None:
     paths = write_images(tmp_path / "scenes", 5)
     paths[1].write_bytes(b"\x89PNG not really")
     with open_source(tmp_path / "scenes") as source:
-        assert source.skip(2) == 2  # images 0 and 2; 1 cannot be read
-        assert source.read().index == 3
-        assert len(source.failures) == 1
-        assert source.skip(5) == 1
+        assert source.skip(2) == 2  # images 0 and 1, by position; 1 is never opened
+        assert source.read().index == 2
+        assert source.failures == []
+        assert source.skip(5) == 2
 
 
 def file_with(path: Path, data: bytes) -> Path:
