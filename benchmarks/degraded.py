@@ -31,7 +31,6 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
@@ -39,62 +38,22 @@ from signcam.classifier import Classifier
 from signcam.cli import non_negative_int
 from signcam.errors import SignCamError
 from signcam.gtsdb import load_scenes, select_scenes
+from signcam.proposals import SignDetProposer, default_proposer
 from signcam.recognizer import Recognizer
-from training.augment import jpeg_round_trip
+from training import camera
 from training.eval_detect import DetectionScore, match_scene, miss_cause
 
 Degrade = Callable[[np.ndarray, float, np.random.Generator], np.ndarray]
 
 
-def _to_8bit(image: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
-
-
-def dusk(image: np.ndarray, exposure: float, rng: np.random.Generator) -> np.ndarray:
-    """Less light: linear intensities times ``exposure``, then shot noise (variance proportional
-    to the light) and read noise, both amplified as a camera's gain brings the image back up;
-    the result is as dark as the light, as a camera at its gain limit shows it."""
-    linear = (image.astype(np.float32) / 255) ** 2.2 * exposure
-    full_well = 4000.0  # photo-electrons at white: a small dashcam pixel
-    electrons = rng.poisson(linear * full_well).astype(np.float32) + rng.normal(0, 3.0, image.shape)
-    return _to_8bit(255 * np.clip(electrons / full_well, 0, 1) ** (1 / 2.2))
-
-
-def motion(image: np.ndarray, length: float, rng: np.random.Generator) -> np.ndarray:
-    """Horizontal motion blur ``length`` px long."""
-    size = int(length)
-    kernel = np.full((1, size), 1 / size, np.float32)
-    return cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REPLICATE)
-
-
-def focus(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """Soft focus: Gaussian blur of ``sigma`` px."""
-    return cv2.GaussianBlur(image, (0, 0), sigma)
-
-
-def noise(image: np.ndarray, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """Gaussian noise of ``sigma`` grey levels, independent per pixel and channel."""
-    return _to_8bit(image + rng.normal(0, sigma, image.shape))
-
-
-def haze(image: np.ndarray, amount: float, rng: np.random.Generator) -> np.ndarray:
-    """The scene mixed with light grey: ``amount`` of each pixel is haze."""
-    return _to_8bit(image * (1 - amount) + 220 * amount)
-
-
-def jpeg(image: np.ndarray, quality: float, rng: np.random.Generator) -> np.ndarray:
-    """Encoded and decoded as a JPEG of ``quality``."""
-    return jpeg_round_trip(image, quality)
-
-
 #: Each degradation, its strengths (mildest first), how a strength reads and what it measures.
 DEGRADATIONS: dict[str, tuple[Degrade, tuple[float, ...], str, str]] = {
-    "dusk": (dusk, (0.5, 0.25, 0.12), "x{:g}", "light, linear"),
-    "motion": (motion, (5, 9, 15), "{:g} px", "smear length"),
-    "focus": (focus, (1, 1.5, 2.5), "{:g} px", "blur sigma"),
-    "noise": (noise, (6, 12, 24), "{:g}", "sigma, grey levels"),
-    "haze": (haze, (0.3, 0.5, 0.7), "{:.0%}", "share of grey"),
-    "jpeg": (jpeg, (40, 20, 10), "{:g}", "JPEG quality"),
+    "dusk": (camera.dusk, (0.5, 0.25, 0.12), "x{:g}", "light, linear"),
+    "motion": (lambda image, length, rng: camera.smear(image, length), (5, 9, 15), "{:g} px", "smear length"),
+    "focus": (lambda image, sigma, rng: camera.focus(image, sigma), (1, 1.5, 2.5), "{:g} px", "blur sigma"),
+    "noise": (camera.noise, (6, 12, 24), "{:g}", "sigma, grey levels"),
+    "haze": (lambda image, amount, rng: camera.haze(image, amount), (0.3, 0.5, 0.7), "{:.0%}", "share of grey"),
+    "jpeg": (lambda image, quality, rng: camera.jpeg(image, quality), (40, 20, 10), "{:g}", "JPEG quality"),
 }
 
 
@@ -172,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=tuple(DEGRADATIONS), default=list(DEGRADATIONS),
                         help="degradations to apply (default: all)")
     parser.add_argument("--model", type=Path, help="classifier ONNX (default: the shipped one)")
+    parser.add_argument("--detector", type=Path, help="finder ONNX (default: the shipped one)")
     parser.add_argument("--limit", type=non_negative_int, default=0, help="score only the first N scenes (0: all)")
     parser.add_argument("--json", type=Path, help="write the figures as JSON")
     parser.add_argument("--plot", type=Path, help="draw F1 and recall against strength as a PNG")
@@ -185,13 +145,15 @@ def main(argv: list[str] | None = None) -> int:
     conditions = [("none", None)] + [(name, s) for name in args.only for s in DEGRADATIONS[name][1]]
     try:
         classifier = Classifier(args.model, spin=False)
-    except SignCamError as exc:  # a missing or damaged --model
+        proposer = default_proposer(finder=SignDetProposer(args.detector))
+    except SignCamError as exc:  # a missing or damaged --model or --detector
         parser.exit(2, f"degraded.py: error: {exc}\n")
-    scores = score_conditions(Recognizer(classifier), scenes, conditions)
+    scores = score_conditions(Recognizer(classifier, proposer=proposer), scenes, conditions)
 
     clean = _row(scores["none", None])
     signs = scores["none", None].tp + scores["none", None].fn
-    report = {"split": args.split, "model": str(args.model or "shipped"), "scenes": len(scenes), "signs": signs,
+    report = {"split": args.split, "model": str(args.model or "shipped"),
+              "detector": str(args.detector or "shipped"), "scenes": len(scenes), "signs": signs,
               "clean": clean, "degraded": {}}
     print(f"{len(scenes)} {args.split} scenes, {signs} signs: as they are, F1 {clean['f1']:.3f}, "
           f"recall of signs >= 32 px {clean['recall_32']:.3f}")
