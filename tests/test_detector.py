@@ -6,12 +6,14 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 import pytest
 import torch
 
+from signcam.classifier import DEFAULT_MODEL
 from signcam.gtsdb import Scene, load_scenes, split_scenes
 from signcam.proposals import DEFAULT_DETECTOR, SignDetProposer
-from training import detector
+from training import detector, scene_crops
 from training.cli import main as train_main
 from training.detector import crop_side
 from training.scene_crops import SceneCrops, SignPaster, heatmap_targets, sign_mask
@@ -208,3 +210,49 @@ def test_a_device_that_is_not_there_leaves_no_output_folder(tmp_path: Path, caps
     assert train_main(["fit-detector", "--gtsdb-dir", str(_scenes(tmp_path / "scenes", 1)), "--device", "gpu",
                        "--output", str(out)]) == 2
     assert "--device gpu" in capsys.readouterr().err and not out.parent.exists()
+
+
+def _finder_output(path: Path, frames: torch.Tensor) -> np.ndarray:
+    session = ort.InferenceSession(str(path.with_suffix(".onnx")))
+    return session.run(None, {session.get_inputs()[0].name: frames.numpy()})[0]
+
+
+def test_init_fine_tunes_the_finder_in_the_file(tmp_path: Path) -> None:
+    """With --init the run starts from the file's weights: at a vanishing learning rate it writes the same finder."""
+    scenes = _scenes(tmp_path / "scenes", 0, 1, 2)
+    run = ["fit-detector", "--gtsdb-dir", str(scenes), "--steps", "2", "--batch-size", "4", "--crop", "64"]
+    assert train_main([*run, "--output", str(tmp_path / "first.onnx")]) == 0
+    assert train_main([*run, "--lr", "1e-12", "--seed", "1", "--init", str(tmp_path / "first.onnx"),
+                       "--output", str(tmp_path / "tuned.onnx")]) == 0
+    assert train_main([*run, "--lr", "1e-12", "--seed", "1", "--output", str(tmp_path / "fresh.onnx")]) == 0
+    frames = torch.rand(1, 3, 64, 96) * 255
+    first = _finder_output(tmp_path / "first", frames)
+    tuned, fresh = (np.abs(_finder_output(tmp_path / name, frames) - first).max() for name in ("tuned", "fresh"))
+    assert tuned < 1e-3 < 0.1 < fresh
+
+
+@pytest.mark.parametrize(("make_init", "message"), [
+    (lambda d: d / "missing.onnx", "--init: no finder file at {d}/missing.onnx"),
+    (lambda d: DEFAULT_DETECTOR, "learnt on frames at 0.5 of their size: give --scale 0.5 to fine-tune it"),
+    (lambda d: DEFAULT_MODEL, "is not a finder that fit-detector wrote")])
+def test_an_init_file_that_cannot_be_fine_tuned_is_one_clear_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], no_training: None, make_init, message: str) -> None:
+    assert train_main(["fit-detector", "--gtsdb-dir", str(_scenes(tmp_path / "scenes", 1)), "--scale", "0.25",
+                       "--init", str(make_init(tmp_path)), "--output", str(tmp_path / "signdet.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert message.format(d=tmp_path) in err and err.count("\n") == 1
+
+
+def test_degrade_makes_that_share_of_crops_worse_in_the_scene_s_pixels(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    cv2.imwrite(str(tmp_path / "scene.png"), np.zeros((256, 256, 3), np.uint8))
+    scenes = [Scene(0, tmp_path / "scene.png", [(40, 40, 80, 80, 1)])]
+    seen = []
+    monkeypatch.setattr(scene_crops, "degrade", lambda patch, rng: seen.append(patch.shape) or patch)
+    for share in (0.0, 0.4):
+        seen.clear()
+        crops = SceneCrops(scenes, scale=0.5, crop=64, seed=0, zoom=(0.0, 0.0), degrade=share)
+        for _ in range(500):
+            crops.sample()
+        assert len(seen) == pytest.approx(500 * share, abs=40)
+    assert set(seen) == {(128, 128, 3)}  # before it is brought down to the network's 64 px

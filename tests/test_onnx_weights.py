@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import numpy as np
@@ -12,11 +13,12 @@ import torch
 from signcam.classes import CLASSES
 from signcam.classifier import Classifier
 from signcam.errors import TrainingError
-from training import cli
+from training import cli, detector
 from training.export import to_onnx
 from training.model import SignNet
 from training.onnx_io import write_onnx
-from training.onnx_weights import calibrate_batchnorm, signnet_from_onnx
+from training.onnx_weights import calibrate_batchnorm, signdet_from_onnx, signnet_from_onnx
+from training.signdet import SignDet
 
 
 def _trained_looking(contrast: str, widths: tuple[int, ...], depths: tuple[int, ...]) -> SignNet:
@@ -122,3 +124,45 @@ def test_fine_tuning_a_model_file_refuses_other_validation_tracks(tmp_path: Path
     err = capsys.readouterr().err
     assert "kept one GTSRB track in 6 out" in err and "--val-every 6" in err and err.count("\n") == 1
     assert not (tmp_path / "run").exists()
+
+
+def _trained_looking_finder() -> SignDet:
+    """A SignDet whose batch norms hold statistics far from their defaults, as after training."""
+    torch.manual_seed(0)
+    model = SignDet()
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.2, 3)
+            torch.nn.init.uniform_(module.weight, 0.5, 2)
+            torch.nn.init.uniform_(module.bias, -0.5, 0.5)
+    return model.eval()
+
+
+def _export_finder(model: SignDet, path: Path, scale: float = 0.5) -> Path:
+    """``model`` written as fit-detector writes it."""
+    detector.export(model, argparse.Namespace(scale=scale, output=path), {})
+    return path
+
+
+def test_the_rebuilt_finder_computes_what_the_file_computes(tmp_path: Path) -> None:
+    original = _trained_looking_finder()
+    path = _export_finder(original, tmp_path / "det.onnx", scale=0.4)
+    rebuilt, meta = signdet_from_onnx(path)
+    assert meta["scale"] == 0.4
+    frames = torch.rand(2, 3, 96, 160) * 255
+    with torch.no_grad():
+        expected = original(frames)
+        assert torch.allclose(rebuilt(frames), expected, atol=1e-4)
+        calibrate_batchnorm(rebuilt, frames, batch_size=1)
+        assert torch.allclose(rebuilt(frames), expected, atol=1e-3)
+        for module in rebuilt.modules():  # training mode normalises by the batch, as calibrated
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.train()
+        assert torch.allclose(rebuilt(frames), expected, atol=1e-2)
+
+
+def test_a_classifier_file_is_no_finder(tmp_path: Path) -> None:
+    path = _export(_trained_looking("global", (16, 32, 64, 128), (1, 1, 2, 2)), tmp_path / "m.onnx")
+    with pytest.raises(TrainingError, match="is not a finder that fit-detector wrote"):
+        signdet_from_onnx(path)

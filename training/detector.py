@@ -35,6 +35,7 @@ from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, sel
 from signcam.proposals import DEFAULT_DETECTOR, DETECTOR_METADATA_KEY
 from training.device import pick_device
 from training.onnx_io import export_onnx, write_onnx
+from training.onnx_weights import calibrate_batchnorm, signdet_from_onnx
 from training.scene_crops import DEFAULT_ZOOM, SceneCrops, SignPaster
 from training.signdet import INPUT_MULTIPLE, STRIDE, SignDet
 
@@ -43,6 +44,8 @@ __all__ = ["add_arguments", "main", "load_data", "train_steps", "export", "crop_
 #: Most --zoom either way, in the log: e^2, 7.4 times closer or farther. Zoomed in much further, a
 #: crop would cover less than a pixel of the scene.
 MAX_LOG_ZOOM = 2.0
+#: Batches of training crops whose statistics a finder file's batch norms are measured on (``--init``).
+CALIBRATION_BATCHES = 16
 
 
 def _focal_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -115,6 +118,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--paste", type=probability, default=0.0,
                         help="share of training crops that get GTSRB signs pasted in (needs --gtsrb-dir; 0: none)")
     parser.add_argument("--gtsrb-dir", type=Path, help="GTSRB root (holds gtsrb/GTSRB/...), for --paste")
+    parser.add_argument("--degrade", type=probability, default=0.0,
+                        help="share of training crops made worse as a dashcam or webcam does: soft focus, "
+                             "motion blur, haze, sensor noise or JPEG compression, at random strengths (0: none)")
+    parser.add_argument("--init", type=Path, metavar="MODEL.onnx",
+                        help="start from the weights of a finder file fit-detector wrote (to fine-tune it, "
+                             "with fewer --steps and a lower --lr), instead of at random")
     parser.add_argument("--validation", action="store_true",
                         help=f"keep tune scenes {VALIDATION_FROM}+ out of training, to compare recipes on them "
                              "with `eval-detect --split val`")
@@ -150,7 +159,7 @@ def load_data(args: argparse.Namespace, scenes: list[Scene]) -> Iterator[tuple[t
         gtsrb = load_gtsrb(args.gtsrb_dir, "train")
         paster = SignPaster(gtsrb.images.permute(0, 2, 3, 1).numpy(), gtsrb.labels.numpy(), args.paste)
     data = SceneCrops(scenes, args.scale, args.crop, args.seed, args.batch_size, args.zoom, args.balanced,
-                      paster)
+                      paster, args.degrade)
     return iter(torch.utils.data.DataLoader(data, batch_size=None, num_workers=args.workers,
                                             persistent_workers=args.workers > 0))
 
@@ -200,8 +209,13 @@ def _train(args: argparse.Namespace, tune: list[Scene], device: torch.device) ->
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
+    model = _initial_model(args)  # before the scenes load: a wrong file fails at once
     batches = load_data(args, tune)
-    model = SignDet().to(device)
+    if args.init:
+        # A model file's batch norms are folded away: measure them again on training crops.
+        calibrate_batchnorm(model, torch.cat([next(batches)[0] for _ in range(CALIBRATION_BATCHES)]),
+                            batch_size=args.batch_size)
+    model = model.to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
     started = time.time()
@@ -209,6 +223,21 @@ def _train(args: argparse.Namespace, tune: list[Scene], device: torch.device) ->
     summary = {"scenes": len(tune), "steps": args.steps, "seconds": round(time.time() - started)}
     export(model.cpu().eval(), args, summary)
     return 0
+
+
+def _initial_model(args: argparse.Namespace) -> SignDet:
+    """A new SignDet, or the one ``--init`` names, refused if it saw its frames at another scale."""
+    if args.init is None:
+        return SignDet()
+    try:
+        model, meta = signdet_from_onnx(args.init)
+    except FileNotFoundError:
+        raise TrainingError(f"--init: no finder file at {args.init}") from None
+    if float(meta["scale"]) != args.scale:
+        raise TrainingError(f"{args.init} learnt on frames at {meta['scale']} of their size: give --scale "
+                            f"{meta['scale']} to fine-tune it")
+    print(f"starting from the weights of {args.init}")
+    return model
 
 
 def export(model: SignDet, args: argparse.Namespace, summary: dict) -> None:

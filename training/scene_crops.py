@@ -1,8 +1,8 @@
 """Training crops for SignDet: random crops of GTSDB scenes, signs pasted in, and their targets.
 
 :class:`SceneCrops` streams batches of jittered crops with the heatmap targets of
-:func:`heatmap_targets`; a :class:`SignPaster` adds GTSRB signs cut out along their outline
-(:func:`sign_mask`).
+:func:`heatmap_targets`, some made worse as a camera does (:mod:`training.camera`); a
+:class:`SignPaster` adds GTSRB signs cut out along their outline (:func:`sign_mask`).
 
 Example:
     >>> crops = SceneCrops(scenes, scale=0.5, crop=192, seed=0)
@@ -20,6 +20,7 @@ from tqdm import tqdm
 
 from signcam.classes import CLASSES
 from signcam.gtsdb import Scene
+from training.camera import degrade
 from training.signdet import STRIDE
 
 __all__ = ["SceneCrops", "SignPaster", "heatmap_targets", "sign_mask", "DEFAULT_ZOOM"]
@@ -130,13 +131,15 @@ class SceneCrops(torch.utils.data.IterableDataset):
             so rarer classes are seen more often without repeating a lone sign endlessly;
             otherwise on a random sign of a random scene.
         paster: Pastes GTSRB signs into some crops (``None``: the scenes' own signs only).
+        degrade: Share of crops made worse as a camera does (:func:`training.camera.degrade`),
+            in the scene's own pixels, before they are brought to the network's scale.
     """
 
     def __init__(self, scenes: list[Scene], scale: float, crop: int, seed: int, batch_size: int = 32,
                  zoom: tuple[float, float] = DEFAULT_ZOOM, balanced: bool = True,
-                 paster: SignPaster | None = None) -> None:
+                 paster: SignPaster | None = None, degrade: float = 0.0) -> None:
         super().__init__()
-        self.seed, self.batch_size, self.paster = seed, batch_size, paster
+        self.seed, self.batch_size, self.paster, self.degrade = seed, batch_size, paster, degrade
         self.rng = np.random.default_rng(seed)
         self.crop, self.scale, self.zoom = crop, scale, zoom
         self.images, self.boxes = [], []
@@ -180,6 +183,8 @@ class SceneCrops(torch.utils.data.IterableDataset):
         if patch.shape[:2] != (side, side):  # a crop larger than the scene: grey beyond it, not the scene stretched
             patch = cv2.copyMakeBorder(patch, 0, side - patch.shape[0], 0, side - patch.shape[1],
                                        cv2.BORDER_CONSTANT, value=(128, 128, 128))
+        if self.degrade and self.rng.random() < self.degrade:
+            patch = degrade(np.ascontiguousarray(patch), self.rng)
         patch = cv2.resize(patch, (self.crop, self.crop), interpolation=cv2.INTER_AREA)
         b = (boxes - [left, top, left, top]) * s
         b = b[(b[:, 2] > 2) & (b[:, 3] > 2) & (b[:, 0] < self.crop - 2) & (b[:, 1] < self.crop - 2)]
