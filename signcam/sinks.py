@@ -41,6 +41,7 @@ __all__ = [
     "MAX_GAP_S",
     "VIDEO_CODECS",
     "frame_record",
+    "events_csv",
     "write_events_csv",
     "write_events_json",
     "write_events",
@@ -298,12 +299,8 @@ class ImageFolderSink:
         """Nothing stays open between images."""
 
 
-def write_events_csv(events: Iterable[SignEvent], path: str | os.PathLike) -> None:
-    """Save sign events as CSV, one row each, the box as ``x1,y1,x2,y2`` columns.
-
-    Example:
-        >>> write_events_csv(road_events, "signs.csv")     # doctest: +SKIP
-    """
+def events_csv(events: Iterable[SignEvent]) -> str:
+    """Sign events as CSV text, one row each, the box as ``x1,y1,x2,y2`` columns."""
     columns = [f.name for f in dataclasses.fields(SignEvent) if f.name != "box"] + list(_BOX_COLUMNS)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
@@ -312,7 +309,16 @@ def write_events_csv(events: Iterable[SignEvent], path: str | os.PathLike) -> No
         record = event.to_json()
         record.update(zip(_BOX_COLUMNS, record.pop("box"), strict=True))
         writer.writerow(record)
-    write_text_whole(path, buffer.getvalue())
+    return buffer.getvalue()
+
+
+def write_events_csv(events: Iterable[SignEvent], path: str | os.PathLike) -> None:
+    """Save sign events as CSV (:func:`events_csv`).
+
+    Example:
+        >>> write_events_csv(road_events, "signs.csv")     # doctest: +SKIP
+    """
+    write_text_whole(path, events_csv(events))
 
 
 def write_events_json(events: Iterable[SignEvent], path: str | os.PathLike) -> None:
@@ -329,19 +335,22 @@ EVENT_FORMATS = {".csv": write_events_csv, ".json": write_events_json}
 
 
 def check_events_path(path: str | os.PathLike) -> Path:
-    """``path`` if sign events can be written there: a known suffix, in a folder that exists.
+    """``path`` if sign events can be written there: a known suffix, in a folder that exists, or
+    ``-`` (CSV on standard output).
 
     Raises:
         SignCamError: another suffix, or no such folder.
     """
     path = Path(path)
+    if str(path) == "-":
+        return path
     if path.suffix.lower() not in EVENT_FORMATS:
         raise SignCamError(f"cannot write sign events to {path}: use a .csv or .json file")
     return check_writable(path)
 
 
 def write_events(events: Iterable[SignEvent], path: str | os.PathLike) -> Path:
-    """Save sign events as CSV or JSON, by the file's suffix.
+    """Save sign events as CSV or JSON, by the file's suffix; ``-``: CSV on standard output.
 
     Raises:
         SignCamError: another suffix, or the file cannot be written.
@@ -350,5 +359,9 @@ def write_events(events: Iterable[SignEvent], path: str | os.PathLike) -> Path:
         >>> write_events(road_events, "signs.csv")          # doctest: +SKIP
     """
     path = check_events_path(path)
-    EVENT_FORMATS[path.suffix.lower()](events, path)
+    if str(path) == "-":
+        sys.stdout.write(events_csv(events))
+        sys.stdout.flush()
+    else:
+        EVENT_FORMATS[path.suffix.lower()](events, path)
     return path

@@ -7,6 +7,7 @@ model; the last ones run the shipped model on real GTSDB scenes.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import shutil
 import subprocess
@@ -463,6 +464,21 @@ def test_events_of_stills_name_their_image(tmp_path: Path, capfd: pytest.Capture
     events = json.loads((tmp_path / "signs.json").read_text())
     assert [(e["source"], e["frame_index"], e["track_id"]) for e in events] == [(str(paths[0]), 0, None),
                                                                                  (str(paths[1]), 1, None)]
+
+
+def test_events_to_standard_output_are_csv(tmp_path: Path, capfd: pytest.CaptureFixture, fake_model: None) -> None:
+    code, out, err = detect(capfd, write_clip(tmp_path / "clip.avi", frames=12), "--events", "-")
+    assert code == 0 and len(err) == 1 and err[0].startswith("signcam: 12 frames in ")
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(row["track_id"], row["label"]) for row in rows] == [("1", "Speed limit 50")]
+
+
+def test_json_and_events_cannot_both_go_to_standard_output(tmp_path: Path, capfd: pytest.CaptureFixture,
+                                                           fake_model: None) -> None:
+    code, out, err = detect(capfd, write_clip(tmp_path / "clip.avi", frames=3), "--json", "-", "--events", "-")
+    assert code == 2 and out == ""
+    assert err == ["signcam: error: --json - and --events - would mix two formats on standard output: write one to "
+                   "a file"]
 
 
 @pytest.mark.parametrize(("events", "message"), [

@@ -50,7 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "each input image, or 000123.jpg by frame index for videos and cameras")
     parser.add_argument("--events", metavar="FILE",
                         help="also write the signs passed, one row each when first confirmed (for images: every "
-                             "sign found), to a .csv or .json file")
+                             "sign found), to a .csv or .json file; '-' for CSV on standard output")
     parser.add_argument("--conf", type=probability, metavar="X",
                         help="accept a sign when its class probability is at least X "
                              f"(default: {DEFAULT_CONF}, chosen on the tune scenes)")
@@ -111,6 +111,8 @@ def _refuse_conflicting_outputs(args: argparse.Namespace, source: FrameSource) -
     """Refuse outputs that would overwrite what the run reads (the input, the models) or each other, or that
     the options leave empty."""
     refuse_shared_outputs({"--json": args.json, "--events": args.events, "--output": args.output})
+    if args.json == "-" and args.events == "-":
+        raise SignCamError("--json - and --events - would mix two formats on standard output: write one to a file")
     if args.events and args.no_track and source.trackable:
         raise SignCamError("--events lists each sign once, when its track is confirmed, and --no-track leaves no "
                            "tracks (--json has every frame's detections)")
