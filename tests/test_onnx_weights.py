@@ -21,10 +21,8 @@ from training.onnx_weights import calibrate_batchnorm, signdet_from_onnx, signne
 from training.signdet import SignDet
 
 
-def _trained_looking(contrast: str, widths: tuple[int, ...], depths: tuple[int, ...]) -> SignNet:
-    """A SignNet whose batch norms hold statistics and gains far from their defaults, as after training."""
-    torch.manual_seed(0)
-    model = SignNet(widths=widths, depths=depths, contrast=contrast)
+def _as_if_trained(model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` in eval mode, its batch norms given statistics and gains far from their defaults, as after training."""
     for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-1, 1)
@@ -32,6 +30,11 @@ def _trained_looking(contrast: str, widths: tuple[int, ...], depths: tuple[int, 
             torch.nn.init.uniform_(module.weight, 0.5, 2)
             torch.nn.init.uniform_(module.bias, -0.5, 0.5)
     return model.eval()
+
+
+def _trained_looking(contrast: str, widths: tuple[int, ...], depths: tuple[int, ...]) -> SignNet:
+    torch.manual_seed(0)
+    return _as_if_trained(SignNet(widths=widths, depths=depths, contrast=contrast))
 
 
 def _export(model: SignNet, path: Path, recipe: dict | None = None) -> Path:
@@ -126,19 +129,6 @@ def test_fine_tuning_a_model_file_refuses_other_validation_tracks(tmp_path: Path
     assert not (tmp_path / "run").exists()
 
 
-def _trained_looking_finder() -> SignDet:
-    """A SignDet whose batch norms hold statistics far from their defaults, as after training."""
-    torch.manual_seed(0)
-    model = SignDet()
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            module.running_mean.uniform_(-1, 1)
-            module.running_var.uniform_(0.2, 3)
-            torch.nn.init.uniform_(module.weight, 0.5, 2)
-            torch.nn.init.uniform_(module.bias, -0.5, 0.5)
-    return model.eval()
-
-
 def _export_finder(model: SignDet, path: Path, scale: float = 0.5) -> Path:
     """``model`` written as fit-detector writes it."""
     detector.export(model, argparse.Namespace(scale=scale, output=path), {})
@@ -146,7 +136,8 @@ def _export_finder(model: SignDet, path: Path, scale: float = 0.5) -> Path:
 
 
 def test_the_rebuilt_finder_computes_what_the_file_computes(tmp_path: Path) -> None:
-    original = _trained_looking_finder()
+    torch.manual_seed(0)
+    original = _as_if_trained(SignDet())
     path = _export_finder(original, tmp_path / "det.onnx", scale=0.4)
     rebuilt, meta = signdet_from_onnx(path)
     assert meta["scale"] == 0.4
