@@ -209,13 +209,14 @@ def _train(args: argparse.Namespace, tune: list[Scene], device: torch.device) ->
     torch.manual_seed(args.seed)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = _initial_model(args)  # before the scenes load: a wrong file fails at once
+    tuned = _model_to_tune(args) if args.init else None  # before the scenes load: a wrong file fails at once
     batches = load_data(args, tune)
-    if args.init:
+    if tuned is not None:
         # A model file's batch norms are folded away: measure them again on training crops.
-        calibrate_batchnorm(model, torch.cat([next(batches)[0] for _ in range(CALIBRATION_BATCHES)]),
+        calibrate_batchnorm(tuned, torch.cat([next(batches)[0] for _ in range(CALIBRATION_BATCHES)]),
                             batch_size=args.batch_size)
-    model = model.to(device)
+    # A new network is made after the data, as before --init was added: earlier seeds give the same weights.
+    model = (tuned if tuned is not None else SignDet()).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
     started = time.time()
@@ -225,10 +226,8 @@ def _train(args: argparse.Namespace, tune: list[Scene], device: torch.device) ->
     return 0
 
 
-def _initial_model(args: argparse.Namespace) -> SignDet:
-    """A new SignDet, or the one ``--init`` names, refused if it saw its frames at another scale."""
-    if args.init is None:
-        return SignDet()
+def _model_to_tune(args: argparse.Namespace) -> SignDet:
+    """The SignDet ``--init`` names, refused if it saw its frames at another scale."""
     try:
         model, meta = signdet_from_onnx(args.init)
     except FileNotFoundError:
