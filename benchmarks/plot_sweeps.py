@@ -2,8 +2,10 @@
 
 Each sweep is a JSON report such as ``reports/gpu-sweep.json``: a ``runs`` mapping whose
 entries carry ``validation_errors``, ``test`` and the recipe (``backlight``, ``shadow``,
-``teachers``). Runs are coloured by recipe, and the run the ship rule picks (fewest validation
-errors, ties broken by ``validation_log_loss`` where recorded) is ringed. A flat or scattered
+``teachers``, and ``widths``/``depths`` where a run's shape is not the shipped one). Runs are
+coloured by recipe, and the run the ship rule picks (fewest validation errors, ties broken by
+``validation_log_loss`` where recorded) is ringed; where a report lists ``candidates``, the rule
+picks among those alone, the others being probes outside the size bars. A flat or scattered
 cloud says the validation split cannot tell these runs apart.
 
 Example:
@@ -19,12 +21,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
+#: The shipped network's shape, which a recipe's name leaves out.
+SHIPPED_SHAPE = {"widths": [16, 32, 64, 128], "depths": [1, 1, 2, 2]}
+
 
 def recipe(run: dict[str, Any]) -> str:
     """A short name for a run's recipe."""
-    parts = [f"backlight {run.get('backlight', 0):g}"]
+    parts = [f"{key} {' '.join(map(str, run[key]))}" for key, shipped in SHIPPED_SHAPE.items()
+             if run.get(key, shipped) != shipped]
+    parts.append(f"backlight {run.get('backlight', 0):g}")
     if run.get("shadow"):
         parts.append(f"shadow {run['shadow']:g}")
+    if run.get("motion_blur"):
+        parts.append(f"motion blur {run['motion_blur']:g}")
     if run.get("teachers"):
         parts.append("teachers")
     return ", ".join(parts)
@@ -42,6 +51,14 @@ def complete_runs(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: run for name, run in report["runs"].items() if name not in left_out}
 
 
+def candidate_runs(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The complete runs the ship rule chooses among: those under ``candidates``, where listed."""
+    runs = complete_runs(report)
+    if "candidates" not in report:
+        return runs
+    return {name: run for name, run in runs.items() if name in report["candidates"]}
+
+
 def plot(reports: list[tuple[str, dict[str, Any]]], output: Path) -> None:
     import matplotlib
 
@@ -53,7 +70,7 @@ def plot(reports: list[tuple[str, dict[str, Any]]], output: Path) -> None:
     fig, axes = plt.subplots(1, len(reports), figsize=(6.5 * len(reports), 5), squeeze=False)
     for ax, (title, report) in zip(axes[0], reports, strict=True):
         runs = complete_runs(report)
-        pick = chosen(runs)
+        pick = chosen(candidate_runs(report))
         images = next((run["validation_images"] for run in runs.values() if "validation_images" in run), None)
         for name, run in runs.items():
             ax.scatter(run["validation_errors"], 100 * run["test"], s=60, color=colours[recipe(run)],

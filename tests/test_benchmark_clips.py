@@ -175,6 +175,22 @@ def test_plot_sweeps_rings_the_run_the_rule_picks_and_leaves_out_cut_runs(tmp_pa
     assert plot_sweeps.main([str(tmp_path / "missing.json"), "--output", str(tmp_path / "x.png")]) == 2
 
 
+def test_plot_sweeps_picks_among_the_candidates_and_names_other_shapes(tmp_path: Path) -> None:
+    runs = {"small": {"validation_errors": 7, "validation_log_loss": 0.2, "test": 0.99, "depths": [1, 2, 2, 2]},
+            "probe": {"validation_errors": 6, "validation_log_loss": 0.1, "test": 0.997,
+                      "widths": [64, 128, 256, 512], "depths": [2, 2, 2, 2]},
+            "shipped": {"validation_errors": 9, "test": 0.98, "widths": [16, 32, 64, 128], "depths": [1, 1, 2, 2]}}
+    report = {"runs": runs, "candidates": ["small", "shipped"]}
+    assert plot_sweeps.chosen(plot_sweeps.candidate_runs(report)) == "small"  # the probe has fewer errors
+    assert plot_sweeps.chosen(plot_sweeps.candidate_runs({"runs": runs})) == "probe"
+    assert plot_sweeps.recipe(runs["small"]) == "depths 1 2 2 2, backlight 0"
+    assert plot_sweeps.recipe(runs["probe"]) == "widths 64 128 256 512, depths 2 2 2 2, backlight 0"
+    assert plot_sweeps.recipe(runs["shipped"]) == "backlight 0"
+    path = tmp_path / "sweep.json"
+    path.write_text(json.dumps(report))
+    assert plot_sweeps.main([str(path), "--output", str(tmp_path / "out.png")]) == 0
+
+
 def _textured(seed: int = 0) -> np.ndarray:
     """A scene-like image: smooth shading with sharp-edged blocks, so blur and noise both show."""
     rng = np.random.default_rng(seed)
