@@ -19,6 +19,8 @@ from clip_quality import moved_box, run_clips  # noqa: E402
 from close_up import found_share  # noqa: E402
 from degraded import DEGRADATIONS, miss_causes, score_conditions  # noqa: E402
 from diamonds import PRIORITY_ROAD, score  # noqa: E402
+from distant_signs import score as score_distant  # noqa: E402
+from distant_signs import shrink  # noqa: E402
 from make_clip import fit, zoom_frames  # noqa: E402
 
 from signcam.detection import Detection  # noqa: E402
@@ -244,3 +246,22 @@ def test_each_condition_is_scored_on_its_own_degraded_scene(tmp_path: Path) -> N
     assert [miss_causes(scores[c]) for c in scores] == [
         {"turned_down": 0, "not_proposed": 0, "misread": 0}, {"turned_down": 1, "not_proposed": 0, "misread": 0},
         {"turned_down": 0, "not_proposed": 1, "misread": 0}, {"turned_down": 0, "not_proposed": 0, "misread": 0}]
+
+
+def test_distant_signs_shrink_keeps_the_size_and_loses_detail() -> None:
+    images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
+    assert shrink(images, 32) is images
+    small = shrink(images, 8)
+    assert small.shape == images.shape and small.dtype == np.uint8
+    assert np.abs(np.diff(small.astype(int), axis=2)).mean() < np.abs(np.diff(images.astype(int), axis=2)).mean() / 2
+
+
+def test_distant_signs_score_counts_only_confident_misreadings() -> None:
+    probs = np.zeros((4, 44), np.float32)
+    probs[0, 14] = 0.9   # right
+    probs[1, 17] = 0.8   # a stop read as no entry, confidently
+    probs[2, 17] = 0.5   # the same, unsure: the app would not show it
+    probs[3, 17] = 0.75  # and once more
+    figures = score_distant(probs, np.array([14, 14, 14, 14]), conf=0.7)
+    assert figures["accuracy"] == 0.25 and figures["confident_wrong"] == 0.5
+    assert figures["confusions"] == [[14, 17, 3]]
