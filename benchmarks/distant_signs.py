@@ -27,6 +27,7 @@ import numpy as np
 from signcam.classes import NUM_SIGN_CLASSES, label_of
 from signcam.classifier import DEFAULT_MODEL, Classifier
 from signcam.cli import positive_int
+from signcam.errors import SignCamError
 from signcam.recognizer import DEFAULT_CONF
 
 #: Confusions listed per model and size.
@@ -70,14 +71,14 @@ def main(argv: list[str] | None = None) -> int:
     from training.data import load_gtsrb  # torch and torchvision: the training extra
 
     try:
+        classifiers = {path: Classifier(path) for path in args.models}
         test = load_gtsrb(args.data_dir, "test")
-    except (FileNotFoundError, OSError) as exc:
+    except (SignCamError, OSError) as exc:
         print(f"distant_signs: {exc}", file=sys.stderr)
         return 2
     images, labels = test.images.numpy().transpose(0, 2, 3, 1), test.labels.numpy()
     results: dict[str, dict[int, dict]] = {}
-    for path in args.models:
-        classifier = Classifier(path)
+    for path, classifier in classifiers.items():
         results[path] = {}
         for size in args.sizes:
             figures = score(read_once(classifier, shrink(images, size)), labels, args.conf)

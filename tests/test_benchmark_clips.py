@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
+import distant_signs  # noqa: E402
 import make_clip  # noqa: E402
 import plot_sweeps  # noqa: E402
 from clip_quality import moved_box, run_clips  # noqa: E402
@@ -265,3 +266,11 @@ def test_distant_signs_score_counts_only_confident_misreadings() -> None:
     figures = score_distant(probs, np.array([14, 14, 14, 14]), conf=0.7)
     assert figures["accuracy"] == 0.25 and figures["confident_wrong"] == 0.5
     assert figures["confusions"] == [[14, 17, 3]]
+
+
+def test_distant_signs_refuses_a_missing_model_or_data_in_one_line(tmp_path: Path, capsys) -> None:
+    assert distant_signs.main(["--data-dir", str(tmp_path), "--models", str(tmp_path / "none.onnx")]) == 2
+    assert distant_signs.main(["--data-dir", str(tmp_path / "no-gtsrb")]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == f"distant_signs: model file not found: {tmp_path / 'none.onnx'}"
+    assert lines[1].startswith("distant_signs: GTSRB test split not found")
