@@ -20,8 +20,6 @@ from clip_quality import moved_box, run_clips  # noqa: E402
 from close_up import found_share  # noqa: E402
 from degraded import DEGRADATIONS, miss_causes, score_conditions  # noqa: E402
 from diamonds import PRIORITY_ROAD, score  # noqa: E402
-from distant_signs import score as score_distant  # noqa: E402
-from distant_signs import shrink  # noqa: E402
 from make_clip import fit, zoom_frames  # noqa: E402
 
 from signcam.detection import Detection  # noqa: E402
@@ -251,8 +249,8 @@ def test_each_condition_is_scored_on_its_own_degraded_scene(tmp_path: Path) -> N
 
 def test_distant_signs_shrink_keeps_the_size_and_loses_detail() -> None:
     images = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8)
-    assert shrink(images, 32) is images
-    small = shrink(images, 8)
+    assert distant_signs.shrink(images, 32) is images
+    small = distant_signs.shrink(images, 8)
     assert small.shape == images.shape and small.dtype == np.uint8
     assert np.abs(np.diff(small.astype(int), axis=2)).mean() < np.abs(np.diff(images.astype(int), axis=2)).mean() / 2
 
@@ -263,7 +261,7 @@ def test_distant_signs_score_counts_only_confident_misreadings() -> None:
     probs[1, 17] = 0.8   # a stop read as no entry, confidently
     probs[2, 17] = 0.5   # the same, unsure: the app would not show it
     probs[3, 17] = 0.75  # and once more
-    figures = score_distant(probs, np.array([14, 14, 14, 14]), conf=0.7)
+    figures = distant_signs.score(probs, np.array([14, 14, 14, 14]), conf=0.7)
     assert figures["accuracy"] == 0.25 and figures["confident_wrong"] == 0.5
     assert figures["confusions"] == [[14, 17, 3]]
 
