@@ -2,7 +2,7 @@
 
 Each sweep is a JSON report such as ``reports/gpu-sweep.json``: a ``runs`` mapping whose
 entries carry ``validation_errors``, ``test`` and the recipe (``backlight``, ``shadow``,
-``teachers``, and ``widths``/``depths`` where a run's shape is not the shipped one). Runs are
+``motion_blur``, ``teachers``, and ``widths``/``depths`` where a run's shape is not the shipped one). Runs are
 coloured by recipe, and the run the ship rule picks (fewest validation errors, ties broken by
 ``validation_log_loss`` where recorded) is ringed; where a report lists ``candidates``, the rule
 picks among those alone, the others being probes outside the size bars. A flat or scattered
