@@ -2,15 +2,15 @@
 
 Each sweep is a JSON report such as ``reports/gpu-sweep.json``: a ``runs`` mapping whose
 entries carry ``validation_errors``, ``test`` and the recipe (``backlight``, ``shadow``,
-``motion_blur``, ``teachers``, and ``widths``/``depths`` where a run's shape is not the shipped one). Runs are
-coloured by recipe, and the run the ship rule picks (fewest validation errors, ties broken by
-``validation_log_loss`` where recorded) is ringed; where a report lists ``candidates``, the rule
-picks among those alone, the others being probes outside the size bars. A flat or scattered
-cloud says the validation split cannot tell these runs apart.
+``motion_blur``, ``teachers``, and ``widths``/``depths`` where a run's shape is not the shipped
+one). Runs are coloured by recipe, and the run the ship rule picks (fewest validation errors,
+ties broken by ``validation_log_loss`` where recorded) is ringed; where a report lists
+``candidates``, the rule picks among those alone, the others being probes outside the size
+bars. A flat or scattered cloud says the validation split cannot tell these runs apart.
 
 Example:
     python benchmarks/plot_sweeps.py reports/gpu-sweep.json reports/gpu-sweep-val6.json \\
-        --output reports/gpu-sweeps.png
+        reports/gpu-sweep-depth.json --output reports/gpu-sweeps.png
 """
 
 from __future__ import annotations
