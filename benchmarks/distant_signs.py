@@ -43,11 +43,6 @@ def shrink(images: np.ndarray, size: int) -> np.ndarray:
                                 interpolation=cv2.INTER_LINEAR) for image in images])
 
 
-def read_once(classifier: Classifier, images: np.ndarray, batch: int = 1024) -> np.ndarray:
-    """Probabilities (N x 44) of 32x32 BGR images, each read once as the engine reads a crop."""
-    return np.concatenate([classifier.predict(images[i:i + batch]) for i in range(0, len(images), batch)])
-
-
 def score(probs: np.ndarray, labels: np.ndarray, conf: float) -> dict:
     """Accuracy over the 43 signs, the share misread at ``conf`` or more, and the commonest confusions."""
     best = probs[:, :NUM_SIGN_CLASSES].argmax(1)
@@ -81,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     for path, classifier in classifiers.items():
         results[path] = {}
         for size in args.sizes:
-            figures = score(read_once(classifier, shrink(images, size)), labels, args.conf)
+            # Read once (one zoom), as the engine reads a crop the finder cut.
+            probs = classifier.predict_crops(list(shrink(images, size)), zooms=[1.0])
+            figures = score(probs, labels, args.conf)
             results[path][size] = figures
             top = ", ".join(f"{label_of(t)} as {label_of(p)} ({n})" for t, p, n in figures["confusions"][:3])
             print(f"{Path(path).name} at {size} px: top-1 {figures['accuracy']:.4f}, misread at >= {args.conf:g} "
