@@ -6,6 +6,7 @@ a few GTSDB scenes and one epoch, so the whole module takes well under a minute.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -526,8 +527,9 @@ def test_checkpoint_rebuilds_the_network_shape_it_was_trained_with(tmp_path: Pat
     path = tmp_path / "checkpoint.pt"
     torch.save({"model": model.state_dict(), "epoch": 0, "args": "{}", "history": "[]",
                 "arch": json.dumps(model.arch)}, path)
-    loaded, _ = load_checkpoint(path, weights="model")
+    loaded, info = load_checkpoint(path, weights="model")
     assert loaded.arch == model.arch
+    assert info["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()  # what export records
     x = torch.rand(2, 3, 32, 32) * 255
     assert torch.allclose(loaded(x), model.eval()(x))
 

@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import pickle
 from pathlib import Path
@@ -47,12 +48,22 @@ def read_checkpoint(path: Path, device: str | torch.device = "cpu") -> dict[str,
         FileNotFoundError: no checkpoint at ``path``.
         TrainingError: the file is not a signcam checkpoint.
     """
+    return _parse(path, _read_bytes(path), device)
+
+
+def _read_bytes(path: Path) -> bytes:
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {path} (train one with `signcam-train fit`)")
-    if path.stat().st_size == 0:
+    data = path.read_bytes()
+    if not data:
         raise TrainingError(f"{path} is not a signcam-train checkpoint (an empty file)")
+    return data
+
+
+def _parse(path: Path, data: bytes, device: str | torch.device) -> dict[str, Any]:
+    """The checkpoint dict in ``data``, the bytes of ``path`` (named in errors)."""
     try:
-        state = torch.load(path, map_location=device, weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location=device, weights_only=True)
     except pickle.UnpicklingError:
         # torch's own message suggests weights_only=False: never for a file that is not ours.
         raise TrainingError(f"{path} is not a signcam-train checkpoint (it holds objects other than "
@@ -82,11 +93,12 @@ def load_checkpoint(path: str | Path, weights: str = "ema", device: str | torch.
         TrainingError: the file is not a signcam checkpoint, or its weights do not fit it.
     """
     path = Path(path)
-    state = read_checkpoint(path, device)
+    data = _read_bytes(path)  # read once: parsed, and hashed for the record
+    state = _parse(path, data, device)
     model = model_from_state(state, path, weights)
     info = {"epoch": state["epoch"] + 1, "args": json.loads(state["args"]), "history": json.loads(state["history"]),
             "data": json.loads(state.get("data", "{}")), "weights": weights,
-            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+            "sha256": hashlib.sha256(data).hexdigest()}
     return model.to(device).eval(), info
 
 
