@@ -225,11 +225,13 @@ def _arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float, s
 
 #: Centre lines of the DIN 1451 digits speed limits use, in a unit cell (x right, y down),
 #: stroked with round ends: the narrow, even lettering of German signs, which Hershey fonts are not.
+#: The 3 is round on top, as on every sharp "30" of GTSRB: a flat top with a stroke down from it
+#: is the 5's, and networks that fit GTSRB closely read a flat-topped 30 as 50.
 _DIGIT_STROKES: dict[str, list[list]] = {
     "0": [_arc(0.5, 0.27, 0.5, 0.27, 0, 180) + _arc(0.5, 0.73, 0.5, 0.27, 180, 360) + [(1.0, 0.27)]],
     "1": [[(0.15, 0.24), (0.72, 0.0), (0.72, 1.0)]],
     "2": [_arc(0.5, 0.26, 0.5, 0.26, 165, -35) + [(0.0, 1.0), (1.0, 1.0)]],
-    "3": [[(0.05, 0.0), (0.95, 0.0), (0.38, 0.4)] + _arc(0.46, 0.69, 0.54, 0.31, 105, -150)],
+    "3": [_arc(0.5, 0.25, 0.45, 0.25, 160, -90), [(0.3, 0.5), (0.5, 0.5)], _arc(0.5, 0.75, 0.5, 0.25, 90, -160)],
     "5": [[(0.92, 0.0), (0.1, 0.0), (0.06, 0.47)] + _arc(0.48, 0.69, 0.52, 0.31, 135, -150)],
     "6": [[(0.8, 0.0), (0.06, 0.6)], _arc(0.5, 0.69, 0.5, 0.31, 0, 360)],
     "7": [[(0.0, 0.0), (1.0, 0.0), (0.32, 1.0)]],

@@ -94,6 +94,23 @@ def test_speed_limit_sign_draws_any_number() -> None:
     assert np.array_equal(speed_limit_sign(50, 64)[0], sign_layers(2, 64)[0])
 
 
+def _top_of_first_digit(limit: int) -> float:
+    """How much of the first digit's width its top twentieth inks, on a 256 px sign."""
+    bgr, alpha = speed_limit_sign(limit, 256)
+    ink = ((bgr.max(axis=2) < 100) & (alpha > 0.99)).astype(np.uint8)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(ink)
+    first = min(range(1, len(stats)), key=lambda k: stats[k, cv2.CC_STAT_LEFT])
+    x, y, w, h = stats[first, :4]
+    band = labels[y:y + h // 20, x:x + w] == first
+    return band.any(axis=0).mean()
+
+
+def test_the_three_is_round_on_top_as_on_german_signs() -> None:
+    # A flat top with a stroke down from it is the 5's; the 3 of every sharp GTSRB "30" is
+    # rounded, and a flat-topped 30 is read as 50 by networks that fit GTSRB closely.
+    assert _top_of_first_digit(30) < 0.7 < _top_of_first_digit(50)
+
+
 @pytest.mark.parametrize("class_id, size", [(-1, 32), (43, 32), (2, 2)])
 def test_invalid_arguments(class_id: int, size: int) -> None:
     with pytest.raises(ValueError):
