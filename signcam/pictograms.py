@@ -419,7 +419,9 @@ def _give_way(p: _Painter) -> None:
 def _stop(p: _Painter) -> None:
     _regular(_OCTAGON, 0.0, 0.03, p, WHITE)
     _regular(_OCTAGON, 0.04, 0.03, p, RED)
-    p.text("STOP", (-0.68, -0.24, 0.68, 0.24), WHITE, weight=0.17)
+    # Letters as large as GTSRB's stop signs show them: four fifths of the width, a third of the
+    # height. Drawn smaller, the word shrinks to a white bar at 16 px, which is "no entry".
+    p.text("STOP", (-0.8, -0.33, 0.8, 0.33), WHITE, weight=0.19)
 
 
 def _no_entry(p: _Painter) -> None:

@@ -111,6 +111,22 @@ def test_the_three_is_round_on_top_as_on_german_signs() -> None:
     assert _top_of_first_digit(30) < 0.7 < _top_of_first_digit(50)
 
 
+def test_stop_letters_are_as_large_as_on_real_signs() -> None:
+    # GTSRB's stop signs letter four fifths of the width and a third of the height; smaller, the
+    # word blurs into the white bar of "no entry" at the sizes distant signs have.
+    bgr, alpha = sign_layers(14, 256)
+    white = ((bgr.min(axis=2) > 200) & (alpha > 0.99)).astype(np.uint8)
+    count, _, stats, _ = cv2.connectedComponentsWithStats(white)
+    rim = max(range(1, count), key=lambda k: stats[k, cv2.CC_STAT_AREA])
+    letters = [k for k in range(1, count) if k != rim and stats[k, cv2.CC_STAT_AREA] > 50]
+    left = min(stats[k, cv2.CC_STAT_LEFT] for k in letters)
+    right = max(stats[k, cv2.CC_STAT_LEFT] + stats[k, cv2.CC_STAT_WIDTH] for k in letters)
+    top = min(stats[k, cv2.CC_STAT_TOP] for k in letters)
+    bottom = max(stats[k, cv2.CC_STAT_TOP] + stats[k, cv2.CC_STAT_HEIGHT] for k in letters)
+    assert len(letters) == 4
+    assert (right - left) / 256 > 0.75 and (bottom - top) / 256 > 0.28
+
+
 @pytest.mark.parametrize("class_id, size", [(-1, 32), (43, 32), (2, 2)])
 def test_invalid_arguments(class_id: int, size: int) -> None:
     with pytest.raises(ValueError):
