@@ -15,7 +15,7 @@ import numpy as np
 
 from signcam.classes import category_of, label_of
 
-__all__ = ["Detection", "Motion", "containment_matrix", "inner_boxes", "iou", "iou_matrix", "nms"]
+__all__ = ["Detection", "Motion", "containment_matrix", "inner_boxes", "iou", "iou_matrix", "nms", "vote_boxes"]
 
 
 @dataclass(frozen=True)
@@ -148,6 +148,34 @@ def containment_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Share of each box in ``a`` that lies inside each box in ``b`` (N x M)."""
     inter, area_a, _ = _overlap(a, b)
     return inter / np.maximum(area_a[:, None], 1e-9)
+
+
+def vote_boxes(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, kept: np.ndarray,
+               iou_min: float) -> np.ndarray:
+    """Each kept box replaced by the score-weighted mean of the boxes of its class overlapping it.
+
+    Box voting (Gidaris and Komodakis, 2015): the candidates around one sign come from several
+    finder peaks and box sizes, and the classifier scores them all about alike, so the single
+    best-scoring one is placed no better than their consensus, and an oversized outlier can win.
+
+    Args:
+        boxes: N x 4 candidate boxes.
+        scores: N scores, the weights.
+        class_ids: N class ids; a box votes only for kept boxes of its class.
+        kept: Indices of the boxes that become detections.
+        iou_min: Overlap with a kept box from which a candidate votes for it.
+
+    Returns:
+        len(kept) x 4 voted boxes.
+    """
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    scores, class_ids, kept = np.asarray(scores, np.float64), np.asarray(class_ids), np.asarray(kept, np.int64)
+    if len(kept) == 0:
+        return np.zeros((0, 4))
+    votes = (iou_matrix(boxes[kept], boxes) >= iou_min) & (class_ids[kept][:, None] == class_ids[None, :])
+    votes[np.arange(len(kept)), kept] = True
+    weights = votes * scores[None, :]
+    return weights @ boxes / weights.sum(1, keepdims=True)
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float = 0.3) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from signcam.detection import Detection, Motion, containment_matrix, inner_boxes, iou, iou_matrix, nms
+from signcam.detection import Detection, Motion, containment_matrix, inner_boxes, iou, iou_matrix, nms, vote_boxes
 
 
 @pytest.mark.parametrize(
@@ -31,6 +31,19 @@ def test_nms_keeps_the_best_of_overlapping_boxes_and_distant_ones() -> None:
     scores = np.array([0.6, 0.9, 0.5, 0.1])
     assert nms(boxes, scores, 0.3).tolist() == [1, 2]
     assert nms(np.zeros((0, 4)), np.zeros(0)).tolist() == []
+
+
+def test_box_voting_averages_the_overlapping_boxes_of_the_kept_ones_class() -> None:
+    boxes = np.array([[0, 0, 99, 99],        # kept
+                      [10, 10, 89, 89],      # same class, IoU 0.64: votes
+                      [0, 0, 79, 79],        # another class: does not
+                      [40, 40, 59, 59],      # same class, IoU 0.04: does not
+                      [200, 200, 239, 239]], float)  # kept, nothing near it
+    scores = np.array([0.9, 0.9, 0.99, 0.8, 0.7])
+    class_ids = np.array([1, 1, 2, 1, 1])
+    voted = vote_boxes(boxes, scores, class_ids, np.array([0, 4]), iou_min=0.5)
+    assert voted == pytest.approx(np.array([[5, 5, 94, 94], [200, 200, 239, 239]]))
+    assert vote_boxes(boxes, scores, class_ids, np.array([], int), iou_min=0.5).shape == (0, 4)
 
 
 def test_containment_and_inner_boxes() -> None:

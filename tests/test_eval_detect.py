@@ -77,6 +77,16 @@ def test_figures_are_rounded_once() -> None:
     assert f"{score.report(digits=None)['f1']:.3f}" == "0.923"
 
 
+def test_mean_iou_is_over_the_signs_found_only() -> None:
+    score = DetectionScore()
+    assert score.report()["mean_iou_of_hits"] is None
+    match_scene([Detection((101, 101, 140, 140), 14, 0.9),    # 39x39 of 40x40 boxes: 1521 / 1679
+                 Detection((0, 0, 39, 39), 14, 0.8),          # exact, but its sign is another class
+                 Detection((300, 0, 339, 39), 14, 0.7)],      # nothing there
+                _scene((100, 100, 139, 139, 14), (0, 0, 39, 39, 1)), score)
+    assert score.report()["mean_iou_of_hits"] == round(1521 / 1679, 4)
+
+
 def test_low_overlap_is_not_a_hit() -> None:
     score = DetectionScore()
     assert match_scene([Detection((100, 100, 159, 159), 14, 0.9)], _scene((100, 100, 129, 129, 14)), score) == [False]
@@ -111,11 +121,12 @@ def test_eval_detect_command_scores_real_scenes(gtsdb_dir: Path, tmp_path: Path)
         (tmp_path / f"{stem}.jpg").write_bytes((gtsdb_dir / f"{stem}.jpg").read_bytes())
     report_file, errors = tmp_path / "report.json", tmp_path / "errors"
     assert train_main(["eval-detect", str(tmp_path), "--split", "all", "--detector", str(DEFAULT_DETECTOR),
-                       "--peak-threshold", "0.2", "--max-peaks", "10", "--json", str(report_file),
+                       "--peak-threshold", "0.2", "--max-peaks", "10", "--vote-iou", "none", "--json", str(report_file),
                        "--save-dir", str(errors)]) == 0
     report = json.loads(report_file.read_text())
     assert report["scenes"] == 6 and report["signs"] == len(lines)
     assert report["recall"] >= 0.5 and report["precision"] >= 0.5
+    assert report["vote_iou"] is None and 0.5 <= report["mean_iou_of_hits"] <= 1
     assert sorted(path.name for path in errors.iterdir()) == sorted({f"{e['scene']:05d}.jpg" for e in report["errors"]})
 
 
@@ -167,7 +178,7 @@ def test_an_unwritable_json_fails_before_any_scene_is_scored(gtsdb_dir: Path, tm
 
 
 @pytest.mark.parametrize("option", [["--levels", "0"], ["--levels", "-1"], ["--finder-scale", "0"],
-                                    ["--finder-scale", "-1"], ["--finder-scale", "20"]],
+                                    ["--finder-scale", "-1"], ["--finder-scale", "20"], ["--vote-iou", "1.5"]],
                          ids=lambda option: " ".join(option))
 def test_finder_options_out_of_range_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                       option: list[str]) -> None:
@@ -176,6 +187,15 @@ def test_finder_options_out_of_range_are_usage_errors(tmp_path: Path, capsys: py
     with pytest.raises(SystemExit) as exit_info:
         train_main(["eval-detect", str(tmp_path), *option])
     assert exit_info.value.code == 2 and f"argument {option[0]}: must be " in capsys.readouterr().err
+
+
+def test_a_vote_iou_that_is_not_a_number_names_the_word_that_turns_voting_off(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from training.cli import main as train_main
+
+    with pytest.raises(SystemExit) as exit_info:
+        train_main(["eval-detect", str(tmp_path), "--vote-iou", "off"])
+    assert exit_info.value.code == 2 and "'none' turns box voting off" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(("option", "target"), [("--save-dir", "."), ("--save-dir", "00450.jpg"),

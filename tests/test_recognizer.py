@@ -211,3 +211,16 @@ def test_the_core_of_a_sign_is_not_a_sign_of_its_own() -> None:
     recognizer = Recognizer(ScoringClassifier(0.8, 0.95), proposer=FixedProposer((100, 100, 159, 159),
                                                                                  (115, 115, 144, 144)))
     assert [d.box for d in recognizer(FRAME)] == [(100, 100, 159, 159)]
+
+
+def test_an_oversized_candidate_does_not_set_the_box_alone() -> None:
+    """Around a large sign the finder gives boxes of several sizes, which the classifier scores
+    about alike; the best-scoring one can be half as wide again as the sign (tune scene 00005).
+    The candidates around it vote, so the box reported is near the sign's own."""
+    sign = (100, 100, 159, 159)
+    candidates = FixedProposer((88, 88, 171, 171), (97, 97, 162, 162), (101, 101, 157, 157), sign)
+    scores = ScoringClassifier(0.95, 0.92, 0.92, 0.9)
+    best_alone = Recognizer(scores, proposer=candidates, vote_iou=None)(FRAME)
+    voted = Recognizer(scores, proposer=candidates)(FRAME)
+    assert [d.box for d in best_alone] == [(88, 88, 171, 171)] and iou(best_alone[0].box, sign) < 0.55
+    assert len(voted) == 1 and iou(voted[0].box, sign) > 0.7

@@ -1,8 +1,9 @@
 """``signcam-train eval-detect``: detection quality on GTSDB-format scenes (gt.txt + images).
 
 A detection is right when it overlaps an annotated sign with IoU >= 0.5 *and* names its
-class. Reports precision, recall and F1, recall by sign width and by category, false
-positives per sign-free scene, and lists each missed sign and each false alarm. By default
+class. Reports precision, recall and F1, recall by sign width and by category, the mean IoU
+of the signs found, false positives per sign-free scene, and lists each missed sign and each
+false alarm. By default
 only the held-out scenes (numbers >= 450) are scored: tune on ``--split tune``, report on
 ``--split holdout``. ``--split val`` scores the last 75 tune scenes, for comparing models
 trained without them (``fit-detector --validation``).
@@ -32,7 +33,7 @@ from signcam.files import check_writable, output_folder, refuse_overwriting, wri
 from signcam.gtsdb import HOLDOUT_FROM, VALIDATION_FROM, Scene, load_scenes, select_scenes
 from signcam.pipeline import model_files
 from signcam.proposals import ColourProposer, DiamondProposer, SignDetProposer, default_proposer
-from signcam.recognizer import Proposer, Recognizer
+from signcam.recognizer import VOTE_IOU, Proposer, Recognizer
 from signcam.sinks import ImageFolderSink
 
 __all__ = ["add_arguments", "main", "DetectionScore", "describe_error", "miss_cause", "match_scene", "finder_scale",
@@ -57,6 +58,7 @@ class DetectionScore:
     hits: Counter = field(default_factory=Counter)
     totals: Counter = field(default_factory=Counter)
     errors: list[dict] = field(default_factory=list)  # each missed sign and false alarm, to look at
+    hit_ious: list[float] = field(default_factory=list)  # how well each sign found was boxed
 
     @property
     def precision(self) -> float:
@@ -101,6 +103,7 @@ class DetectionScore:
             "signs": self.tp + self.fn, "detections": self.tp + self.fp,
             "precision": ratio(self.precision), "recall": ratio(self.recall), "f1": ratio(self.f1),
             "located_any_class": ratio(self.located / max(self.tp + self.fn, 1)),
+            "mean_iou_of_hits": ratio(float(np.mean(self.hit_ious))) if self.hit_ious else None,
             "recall_by_group": {g: (ratio(self.recall_of(g)), self.totals[g]) for g in groups},
             "signless_scenes": self.signless_scenes,
             "fp_per_signless_scene": ratio(self.fp_signless / max(self.signless_scenes, 1)),
@@ -129,6 +132,7 @@ def match_scene(detections: list[Detection], scene: Scene, score: DetectionScore
         if candidates:
             taken[candidates[0]] = True
             correct[i] = True
+            score.hit_ious.append(float(ious[row, candidates[0]]))
     score.count(scene, taken, located=(ious >= iou_min).any(0), false_alarms=correct.count(False))
     ranked = [detections[i] for i in order]
     score.errors += _misses(scene, ranked, ious, taken, rejected, iou_min)
@@ -177,6 +181,15 @@ def finder_scale(text: str) -> float:
     return value
 
 
+def _vote_iou(text: str) -> float | None:
+    if text == "none":
+        return None
+    try:
+        return probability(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} ('none' turns box voting off)") from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("folder", type=Path, help="GTSDB-format folder (gt.txt + 00000.ppm/.jpg ...)")
     parser.add_argument("--split", choices=("holdout", "tune", "val", "all"), default="holdout",
@@ -201,6 +214,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--coarse-detector",
                         help="SignDet ONNX for the coarser scales (default: the shipped one; 'none': --detector "
                              "at every scale)")
+    parser.add_argument("--vote-iou", type=_vote_iou, default=VOTE_IOU,
+                        help="box voting: candidates of a sign's class overlapping its box this much move it "
+                             "('none': the best-scoring box alone; default: %(default)s, the runtime's)")
     parser.add_argument("--json", type=Path, help="write the report as JSON")
     parser.add_argument("--save-dir", type=Path, help="write annotated scenes with errors here")
 
@@ -287,6 +303,8 @@ def _print_report(report: dict) -> None:
     print(f"scenes {report['scenes']} ({report['split']}), signs {report['signs']}: precision "
           f"{report['precision']:.3f}  recall {report['recall']:.3f}  F1 {report['f1']:.3f}  "
           f"(located, any class: {report['located_any_class']:.3f})")
+    if report["mean_iou_of_hits"] is not None:
+        print(f"  mean IoU of the signs found: {report['mean_iou_of_hits']:.3f}")
     for group, (value, count) in report["recall_by_group"].items():
         print(f"  recall {group:<12} {'-' if value is None else f'{value:.3f}':>6}  of {count}")
     print(f"  false positives per sign-free scene: {report['fp_per_signless_scene']:.3f} "
@@ -309,12 +327,12 @@ def main(args: argparse.Namespace) -> int:
             saved = ImageFolderSink(args.save_dir)
             check_writable(saved.folder / _saved_name(scenes[0]))
         proposer = _proposer(args)
-        recognizer = Recognizer(Classifier(args.model, spin=False), proposer=proposer)
+        recognizer = Recognizer(Classifier(args.model, spin=False), proposer=proposer, vote_iou=args.vote_iou)
         if args.conf is not None:
             recognizer.conf = args.conf
         score, elapsed = _score(recognizer, scenes, saved, args.split)
     report = score.report(digits=None)  # printed to 3 places from the exact figures, kept to 4 in --json
-    report.update(split=args.split, scenes=len(scenes), conf=recognizer.conf,
+    report.update(split=args.split, scenes=len(scenes), conf=recognizer.conf, vote_iou=recognizer.vote_iou,
                   ms_per_scene_median=round(1e3 * float(np.median(elapsed)), 1) if elapsed else None)
     _print_report(report)
     if args.json:
