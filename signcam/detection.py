@@ -163,7 +163,7 @@ def vote_boxes(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, kep
         scores: N scores, the weights.
         class_ids: N class ids; a box votes only for kept boxes of its class.
         kept: Indices of the boxes that become detections.
-        iou_min: Overlap with a kept box from which a candidate votes for it.
+        iou_min: Overlap with a kept box from which a candidate votes for it (at 0, any overlap).
 
     Returns:
         len(kept) x 4 voted boxes.
@@ -172,7 +172,8 @@ def vote_boxes(boxes: np.ndarray, scores: np.ndarray, class_ids: np.ndarray, kep
     scores, class_ids, kept = np.asarray(scores, np.float64), np.asarray(class_ids), np.asarray(kept, np.int64)
     if len(kept) == 0:
         return np.zeros((0, 4))
-    votes = (iou_matrix(boxes[kept], boxes) >= iou_min) & (class_ids[kept][:, None] == class_ids[None, :])
+    overlap = iou_matrix(boxes[kept], boxes)
+    votes = (overlap >= iou_min) & (overlap > 0) & (class_ids[kept][:, None] == class_ids[None, :])
     votes[np.arange(len(kept)), kept] = True
     weights = votes * scores[None, :]
     return weights @ boxes / weights.sum(1, keepdims=True)

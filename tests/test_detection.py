@@ -44,6 +44,9 @@ def test_box_voting_averages_the_overlapping_boxes_of_the_kept_ones_class() -> N
     voted = vote_boxes(boxes, scores, class_ids, np.array([0, 4]), iou_min=0.5)
     assert voted == pytest.approx(np.array([[5, 5, 94, 94], [200, 200, 239, 239]]))
     assert vote_boxes(boxes, scores, class_ids, np.array([], int), iou_min=0.5).shape == (0, 4)
+    # At 0, the small box inside votes too, but a sign elsewhere never does.
+    anywhere = vote_boxes(boxes, scores, class_ids, np.array([0, 4]), iou_min=0.0)
+    assert anywhere[1] == pytest.approx([200, 200, 239, 239]) and anywhere[0][2] < 94
 
 
 def test_containment_and_inner_boxes() -> None:
