@@ -178,3 +178,36 @@ def test_jpeg_costs_a_sign_small_in_the_frame_more() -> None:
     detail = _random_images(32).float()
     small, large = ((_jpeg(30, scale).compress(detail) - detail).abs().mean().item() for scale in (0.7, 2.0))
     assert small > large + 5, "its blocks cover more of the sign"
+
+
+def test_neighbour_shows_the_edge_of_another_sign_in_the_margin_below_or_above() -> None:
+    """Each pixel holds 100 x its crop's index + its row, so the rows moved in say where they came from."""
+    n = 400
+    rows = torch.arange(32.0).view(1, 1, 32, 1)
+    images = (100 * torch.arange(n, dtype=torch.float32).view(n, 1, 1, 1) + rows).expand(n, 3, 32, 32).contiguous()
+    out = Augment(seed=0, neighbour=1.0).neighboured(images)
+    assert torch.equal(out[:, :, 7:26], images[:, :, 7:26]), "the sign itself is left alone"
+    source_row = out[:, 0, :, 0] % 100
+    changed = below = 0
+    for i in range(n):
+        moved = torch.nonzero(out[i, 0, :, 0] != images[i, 0, :, 0]).flatten()
+        if len(moved) == 0:  # it drew itself and a cut that moved nothing
+            continue
+        first, last = int(moved[0]), int(moved[-1])
+        assert len(moved) == last - first + 1 and (first == 0) != (last == 31), "one band, at one edge"
+        assert torch.equal(torch.diff(source_row[i, first:last + 1]), torch.ones(last - first)), "rows in order"
+        if last == 31:   # the top of a sign below, past its own margin
+            below += 1
+            assert 26 <= first and 1 <= source_row[i, first] <= 6
+        else:            # the bottom of a sign above
+            assert last <= 6 and 25 <= source_row[i, last] <= 31
+        changed += 1
+    assert changed > 0.95 * n and 0.65 < below / changed < 0.85
+
+
+def test_neighbour_off_draws_nothing() -> None:
+    """Recipes from before the option keep their random draws."""
+    images = _random_images(64)
+    steps = Augment(seed=0)
+    expected = steps.degrade(steps.photometric(steps.geometric(images.float())))
+    assert torch.equal(Augment(seed=0)(images), expected)

@@ -78,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="share of training crops crossed by the sharp edge of a cast shadow (0: none)")
     parser.add_argument("--motion-blur", type=probability, default=0.0,
                         help="share of training crops smeared along a line, as signs passing at dusk (0: none)")
+    parser.add_argument("--neighbour", type=probability, default=0.0,
+                        help="share of training crops with the edge of another sign in their margin below or "
+                             "above, as on a shared pole (0: none)")
     parser.add_argument("--jpeg", type=probability, default=0.0,
                         help="share of training crops compressed as JPEG at quality 20-60, as a dashcam's "
                              "stream is; with --detector, its candidates on compressed scenes are mined too (0: none)")
@@ -250,8 +253,8 @@ def _plain(value: object) -> object:
 # What a resumed run must share with the run it continues. Runs from before an option existed
 # are read with the value they had in effect.
 _SAME_ON_RESUME = ("epochs", "batch_size", "lr", "seed", "limit", "backlight", "shadow", "motion_blur", "jpeg",
-                   "teacher", "val_every", "gtsdb_dir", "detector", "widths", "depths", "contrast", "init")
-_BEFORE_THE_OPTION = {"backlight": 0.0, "shadow": 0.0, "motion_blur": 0.0, "jpeg": 0.0, "teacher": [],
+                   "neighbour", "teacher", "val_every", "gtsdb_dir", "detector", "widths", "depths", "contrast", "init")
+_BEFORE_THE_OPTION = {"backlight": 0.0, "shadow": 0.0, "motion_blur": 0.0, "jpeg": 0.0, "neighbour": 0.0, "teacher": [],
                       "val_every": VAL_EVERY}
 
 
@@ -350,7 +353,7 @@ def _fit(args: argparse.Namespace, model: nn.Module, state: dict | None, distill
                                                     steps_per_epoch=steps_per_epoch, pct_start=0.15)
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     augment = Augment(seed=args.seed, device=device, backlight=args.backlight, shadow=args.shadow,
-                      motion_blur=args.motion_blur, jpeg=args.jpeg)
+                      motion_blur=args.motion_blur, jpeg=args.jpeg, neighbour=args.neighbour)
     if device.type != "cpu":  # the whole set fits on the GPU: no copies per batch
         train_set = TensorSet(train_set.images.to(device), train_set.labels.to(device))
     start_epoch, history = 0, []
