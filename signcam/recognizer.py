@@ -34,8 +34,7 @@ SEARCH_WIDTH = 1360
 #: Box voting: a detection's box is the score-weighted mean of the accepted candidates of its
 #: class overlapping it at IoU >= this. On the tune scenes, F1 0.984 -> 0.989 and mean IoU of the
 #: signs found 0.823 -> 0.853: three large signs boxed half as wide again, and one boxed too
-#: small, are now boxed right.
-#: 0.6 scored the same, 0.7 F1 0.988 (docs/experiments.md, "Box voting").
+#: small, are now boxed right. 0.6 scored the same, 0.7 F1 0.988 (docs/experiments.md, "Box voting").
 VOTE_IOU = 0.5
 #: Blur (sigma, in source pixels) that :func:`shrink` applies per unit of 1 / factor.
 SHRINK_BLUR = 0.4

@@ -3,10 +3,9 @@
 A detection is right when it overlaps an annotated sign with IoU >= 0.5 *and* names its
 class. Reports precision, recall and F1, recall by sign width and by category, the mean IoU
 of the signs found, false positives per sign-free scene, and lists each missed sign and each
-false alarm. By default
-only the held-out scenes (numbers >= 450) are scored: tune on ``--split tune``, report on
-``--split holdout``. ``--split val`` scores the last 75 tune scenes, for comparing models
-trained without them (``fit-detector --validation``).
+false alarm. By default only the held-out scenes (numbers >= 450) are scored: tune on
+``--split tune``, report on ``--split holdout``. ``--split val`` scores the last 75 tune
+scenes, for comparing models trained without them (``fit-detector --validation``).
 """
 
 from __future__ import annotations
