@@ -21,14 +21,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-#: The shipped network's shape, which a recipe's name leaves out.
-SHIPPED_SHAPE = {"widths": [16, 32, 64, 128], "depths": [1, 1, 2, 2]}
+#: fit's default shape (the shipped network's until the sweep of shapes), which a recipe's name leaves out.
+DEFAULT_SHAPE = {"widths": [16, 32, 64, 128], "depths": [1, 1, 2, 2]}
 
 
 def recipe(run: dict[str, Any]) -> str:
     """A short name for a run's recipe."""
-    parts = [f"{key} {' '.join(map(str, run[key]))}" for key, shipped in SHIPPED_SHAPE.items()
-             if run.get(key, shipped) != shipped]
+    parts = [f"{key} {' '.join(map(str, run[key]))}" for key, default in DEFAULT_SHAPE.items()
+             if run.get(key, default) != default]
     parts.append(f"backlight {run.get('backlight', 0):g}")
     if run.get("shadow"):
         parts.append(f"shadow {run['shadow']:g}")
