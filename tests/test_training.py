@@ -28,6 +28,7 @@ from training.checkpoint import FIRST_ARCH, load_checkpoint, save_checkpoint
 from training.data import GTSRB_LAYOUT
 from training.evaluate import ZOOM_SCAN
 from training.metrics import log_loss
+from training.onnx_weights import signnet_from_onnx
 
 
 def fit(*argv: str) -> int:
@@ -128,6 +129,7 @@ def test_export_embeds_metadata_and_matches_torch(model_file: Path, run_dir: Pat
     assert meta["test_accuracy"] == report["test_accuracy"] and meta["read_zooms"] == report["read_zooms"]
     assert meta["false_accept_rate"] == report["false_accept_rate"]
     assert meta["params"] > 100_000 and meta["macs"] > 1_000_000 and meta["recipe"]["limit"] == 300
+    assert meta["shape"] == load_checkpoint(run_dir / "checkpoint.pt")[0].arch
     assert len(meta["data"]["data_sha256"]) == 64 and meta["torch_version"] == torch.__version__
 
     files, _labels = test_crops
@@ -462,6 +464,11 @@ def test_fine_tuning_starts_from_the_shipped_model_file(gtsrb_root: Path, tmp_pa
     recipe = json.loads(torch.load(tmp_path / "checkpoint.pt", weights_only=True)["args"])
     assert recipe["init"] == str(DEFAULT_MODEL) and recipe["motion_blur"] == 0.2 and recipe["jpeg"] == 0.2
     assert made[0]["motion_blur"] == 0.2 and made[0]["jpeg"] == 0.2, "and the augmentation applies them"
+    # The model file says the shape it has, which --init took from the file, not from --depths.
+    checkpoint, model_file = tmp_path / "checkpoint.pt", tmp_path / "m.onnx"
+    assert cli.main(["export", "--checkpoint", str(checkpoint), "--output", str(model_file)]) == 0
+    shape = Classifier(model_file).info.extra["shape"]
+    assert shape == load_checkpoint(checkpoint)[0].arch == signnet_from_onnx(DEFAULT_MODEL)[0].arch
 
 
 def test_recipe_options_are_recorded_and_evaluate_validates_on_the_same_tracks(

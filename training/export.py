@@ -149,6 +149,9 @@ def _export(args: argparse.Namespace) -> int:
         "evaluation": {k: v for k, v in report.items() if k != "per_class"} or None,
         "params": sum(p.numel() for p in model.parameters()),
         "macs": count_macs(model),
+        # The network's own shape: a run started with --init records fit's default --widths and
+        # --depths in its recipe, which --init ignores.
+        "shape": model.arch,
         "epoch": info["epoch"],
         "weights": info["weights"],
         "validation": info["history"][-1] if info["history"] else None,
