@@ -464,11 +464,19 @@ def test_fine_tuning_starts_from_the_shipped_model_file(gtsrb_root: Path, tmp_pa
     recipe = json.loads(torch.load(tmp_path / "checkpoint.pt", weights_only=True)["args"])
     assert recipe["init"] == str(DEFAULT_MODEL) and recipe["motion_blur"] == 0.2 and recipe["jpeg"] == 0.2
     assert made[0]["motion_blur"] == 0.2 and made[0]["jpeg"] == 0.2, "and the augmentation applies them"
-    # The model file says the shape it has, which --init took from the file, not from --depths.
+    # The recipe and the model file say the shape trained, which --init took from the file, not from --depths.
     checkpoint, model_file = tmp_path / "checkpoint.pt", tmp_path / "m.onnx"
     assert cli.main(["export", "--checkpoint", str(checkpoint), "--output", str(model_file)]) == 0
     shape = Classifier(model_file).info.extra["shape"]
     assert shape == load_checkpoint(checkpoint)[0].arch == signnet_from_onnx(DEFAULT_MODEL)[0].arch
+    assert {k: recipe[k] for k in shape} == shape
+    # Runs from before the recipe recorded the shape hold fit's default one; the same command still resumes them.
+    state = torch.load(checkpoint, weights_only=True)
+    state["args"] = json.dumps(recipe | {"depths": [1, 1, 2, 2]})
+    torch.save(state, checkpoint)
+    assert fit("--data-dir", str(gtsrb_root), "--output-dir", str(tmp_path), "--epochs", "1", "--lr", "1e-6",
+               "--init", str(DEFAULT_MODEL), "--val-every", "6", "--motion-blur", "0.2", "--jpeg", "0.2",
+               "--resume") == 0
 
 
 def test_recipe_options_are_recorded_and_evaluate_validates_on_the_same_tracks(

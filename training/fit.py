@@ -254,6 +254,7 @@ def _plain(value: object) -> object:
 # are read with the value they had in effect.
 _SAME_ON_RESUME = ("epochs", "batch_size", "lr", "seed", "limit", "backlight", "shadow", "motion_blur", "jpeg",
                    "neighbour", "teacher", "val_every", "gtsdb_dir", "detector", "widths", "depths", "contrast", "init")
+_SHAPE = ("widths", "depths", "contrast")
 _BEFORE_THE_OPTION = {"backlight": 0.0, "shadow": 0.0, "motion_blur": 0.0, "jpeg": 0.0, "neighbour": 0.0, "teacher": [],
                       "val_every": VAL_EVERY}
 
@@ -264,7 +265,10 @@ def _resumable_state(path: Path, recipe: dict, device: torch.device) -> dict:
         raise FileNotFoundError(f"--resume: no checkpoint at {path}")
     state = read_checkpoint(path, device)
     saved = {**_BEFORE_THE_OPTION, **json.loads(state["args"])}
-    changed = [k for k in _SAME_ON_RESUME if k in saved and saved[k] != recipe[k]]
+    # An --init run's shape is that of its starting network, which "init" already compares; runs from
+    # before the recipe recorded it hold fit's default shape there.
+    compared = [k for k in _SAME_ON_RESUME if not (recipe["init"] and k in _SHAPE)]
+    changed = [k for k in compared if k in saved and saved[k] != recipe[k]]
     if recipe["teacher"] and saved.get("distill_weight") != recipe["distill_weight"]:
         changed.append("distill_weight")
     if changed:
@@ -293,8 +297,6 @@ def main(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     device = pick_device(args.device)
     checkpoint_path = args.output_dir / "checkpoint.pt"
-    recipe = {k: _plain(v) for k, v in vars(args).items() if k != "func"}
-    state = _resumable_state(checkpoint_path, recipe, device) if args.resume else None
     # The teachers and the network are made before the data loads, so a wrong path or shape fails at once.
     distillation = None
     if args.teacher:
@@ -306,6 +308,9 @@ def main(args: argparse.Namespace) -> int:
     else:
         model = SignNet(num_classes=NOT_A_SIGN + 1, widths=tuple(args.widths), depths=tuple(args.depths),
                         contrast=args.contrast).to(device)
+    # The recipe names the shape trained, which --init takes from the network it starts from.
+    recipe = {k: _plain(v) for k, v in vars(args).items() if k != "func"} | model.arch
+    state = _resumable_state(checkpoint_path, recipe, device) if args.resume else None
     # The run folder is made (and checked) now, not after the data loads; it goes again if the run
     # ends before writing anything into it.
     with output_folder(args.output_dir):
