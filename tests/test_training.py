@@ -242,6 +242,19 @@ def test_fit_refuses_options_that_contradict_each_other(argv: list[str], message
     assert message in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize(("shape", "refused"), [(["--depths", "1", "1", "2", "2"], True),
+                                               (["--depths", "1", "2", "2", "2", "--contrast", "global"], False)])
+def test_fit_from_init_refuses_a_shape_other_than_its_networks(shape: list[str], refused: bool, tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture) -> None:
+    """The shipped network has --depths 1 2 2 2; a fine-tune of it cannot train another shape."""
+    assert cli.main(["fit", "--data-dir", str(tmp_path), "--output-dir", str(tmp_path / "run"), "--val-every", "6",
+                     "--init", str(DEFAULT_MODEL), *shape]) == 2
+    err = capsys.readouterr().err
+    assert ("has --depths 1 2 2 2, not 1 1 2 2" in err) == refused
+    assert refused or "GTSRB" in err, "a shape that agrees goes on, here to the missing data"
+    assert not (tmp_path / "run").exists()
+
+
 def test_fit_with_a_batch_larger_than_the_data_says_so(gtsrb_root: Path, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture) -> None:
     assert cli.main(["fit", "--data-dir", str(gtsrb_root), "--limit", "100", "--output-dir", str(tmp_path / "run"),
