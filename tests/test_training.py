@@ -490,6 +490,9 @@ def test_fine_tuning_starts_from_the_shipped_model_file(gtsrb_root: Path, tmp_pa
     assert fit("--data-dir", str(gtsrb_root), "--output-dir", str(tmp_path), "--epochs", "1", "--lr", "1e-6",
                "--init", str(DEFAULT_MODEL), "--val-every", "6", "--motion-blur", "0.2", "--jpeg", "0.2",
                "--resume") == 0
+    # and export writes the network's shape into the model file's recipe.
+    assert cli.main(["export", "--checkpoint", str(checkpoint), "--output", str(tmp_path / "old.onnx")]) == 0
+    assert Classifier(tmp_path / "old.onnx").info.extra["recipe"]["depths"] == shape["depths"]
 
 
 def test_recipe_options_are_recorded_and_evaluate_validates_on_the_same_tracks(

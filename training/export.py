@@ -149,13 +149,12 @@ def _export(args: argparse.Namespace) -> int:
         "evaluation": {k: v for k, v in report.items() if k != "per_class"} or None,
         "params": sum(p.numel() for p in model.parameters()),
         "macs": count_macs(model),
-        # The network's own shape: a run started with --init records fit's default --widths and
-        # --depths in its recipe, which --init ignores.
         "shape": model.arch,
         "epoch": info["epoch"],
         "weights": info["weights"],
         "validation": info["history"][-1] if info["history"] else None,
-        "recipe": info["args"],
+        # With the network's own shape: --init runs from before fit recorded it hold fit's default one.
+        "recipe": info["args"] | model.arch,
         "data": info["data"],
         "checkpoint_sha256": info["sha256"],
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
