@@ -25,9 +25,10 @@ INPUT_SIZE = 32
 #: Stages of SignNet: each after the first halves the maps, and 32 px halved five times is 1 px.
 MAX_STAGES = 6
 CONTRAST_MODES = ("global", "local")
-#: The shape of ``SignNet()`` and of ``fit`` without ``--widths`` or ``--depths``.
+#: The shape of ``SignNet()`` and of ``fit`` without ``--widths``, ``--depths`` or ``--contrast``.
 DEFAULT_WIDTHS = (16, 32, 64, 128)
 DEFAULT_DEPTHS = (1, 1, 2, 2)
+DEFAULT_CONTRAST = "global"
 
 
 def _conv_bn_relu(c_in: int, c_out: int) -> list[nn.Module]:
@@ -51,7 +52,8 @@ class SignNet(nn.Module):
     """
 
     def __init__(self, widths: tuple[int, ...] = DEFAULT_WIDTHS, num_classes: int = 44,
-                 dropout: float = 0.2, contrast: str = "global", depths: tuple[int, ...] = DEFAULT_DEPTHS) -> None:
+                 dropout: float = 0.2, contrast: str = DEFAULT_CONTRAST,
+                 depths: tuple[int, ...] = DEFAULT_DEPTHS) -> None:
         super().__init__()
         if contrast not in CONTRAST_MODES:
             raise ValueError(f"contrast must be one of {CONTRAST_MODES}, not {contrast!r}")
