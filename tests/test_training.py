@@ -520,7 +520,24 @@ def test_distillation_loss_is_zero_only_when_the_student_agrees() -> None:
         agreeing = teacher(images)
     assert loss(agreeing, images).item() == pytest.approx(0, abs=1e-5)
     assert loss(agreeing + torch.randn_like(agreeing) * 3, images).item() > 0.05
-    assert not any(p.requires_grad for p in loss.parameters()), "teachers stay fixed"
+    assert not any(p.requires_grad for p in teacher.parameters()), "teachers stay fixed"
+    assert not list(loss.parameters()), "nor are they saved or moved with the student"
+
+
+def test_a_teacher_read_by_onnx_runtime_teaches_what_torch_reads() -> None:
+    """On a CPU fit runs its teachers through ONNX Runtime; the loss they give must not change."""
+    teacher = fit_module.SignNet(depths=(1, 2, 2, 2)).eval()
+    student = fit_module.SignNet()
+    images = torch.rand(16, 3, 32, 32) * 255
+    logits = student(images)
+    runner = fit_module.OnnxRunner(teacher, 32, threads=1)
+    with torch.no_grad():
+        assert torch.allclose(runner(images), teacher(images), atol=1e-4)
+    by_torch = fit_module.Distillation([teacher], temperature=2.0)(logits, images)
+    by_onnx = fit_module.Distillation([runner], temperature=2.0)(logits, images)
+    assert by_onnx.item() == pytest.approx(by_torch.item(), rel=1e-4)
+    by_onnx.backward()  # the student still learns through the teacher's reading
+    assert all(p.grad is not None for p in student.parameters() if p.requires_grad)
 
 
 def test_log_loss_scores_the_right_sign_over_all_outputs() -> None:

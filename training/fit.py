@@ -46,10 +46,12 @@ from training.model import (
     DEFAULT_CONTRAST,
     DEFAULT_DEPTHS,
     DEFAULT_WIDTHS,
+    INPUT_SIZE,
     MAX_STAGES,
     SignNet,
     predict,
 )
+from training.onnx_io import OnnxRunner
 from training.onnx_weights import calibrate_batchnorm, signnet_from_onnx
 
 __all__ = ["add_arguments", "main", "load_data", "train_one_epoch", "evaluate"]
@@ -189,14 +191,17 @@ class Distillation(nn.Module):
     the hard cases (dark, shaded, blurred) and not only the label.
 
     Args:
-        teachers: Networks in eval mode.
+        teachers: Networks in eval mode, or :class:`OnnxRunner` s of them (faster on a CPU).
         temperature: Softens both predictions; the loss is scaled by its square so that its
             gradients keep the size of the cross-entropy's.
     """
 
-    def __init__(self, teachers: list[nn.Module], temperature: float) -> None:
+    def __init__(self, teachers: list[nn.Module | OnnxRunner], temperature: float) -> None:
         super().__init__()
-        self.teachers = nn.ModuleList(teachers).requires_grad_(False)
+        for teacher in teachers:
+            if isinstance(teacher, nn.Module):
+                teacher.requires_grad_(False)
+        self.teachers = teachers  # a plain list: the teachers are not the student's to save or move
         self.temperature = temperature
 
     def forward(self, logits: torch.Tensor, images: torch.Tensor) -> torch.Tensor:
@@ -314,8 +319,10 @@ def main(args: argparse.Namespace) -> int:
     # The teachers and the network are made before the data loads, so a wrong path or shape fails at once.
     distillation = None
     if args.teacher:
-        distillation = Distillation([load_checkpoint(path, device=device)[0] for path in args.teacher],
-                                    args.distill_temperature)
+        teachers = [load_checkpoint(path, device=device)[0] for path in args.teacher]
+        if device.type == "cpu":
+            teachers = [OnnxRunner(teacher, INPUT_SIZE, torch.get_num_threads()) for teacher in teachers]
+        distillation = Distillation(teachers, args.distill_temperature)
         print(f"distilling from {len(args.teacher)} teacher(s), weight {args.distill_weight}")
     if args.init:
         model = _initial_model(args, device)
