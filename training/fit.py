@@ -320,10 +320,12 @@ def main(args: argparse.Namespace) -> int:
     distillation = None
     if args.teacher:
         teachers = [load_checkpoint(path, device=device)[0] for path in args.teacher]
+        reader = "torch"
         if device.type == "cpu":
             teachers = [OnnxRunner(teacher, INPUT_SIZE, torch.get_num_threads()) for teacher in teachers]
+            reader = "ONNX Runtime"
         distillation = Distillation(teachers, args.distill_temperature)
-        print(f"distilling from {len(args.teacher)} teacher(s), weight {args.distill_weight}")
+        print(f"distilling from {len(args.teacher)} teacher(s), weight {args.distill_weight}, read by {reader}")
     if args.init:
         model = _initial_model(args, device)
         _check_init_shape(args.init, given, model.arch)
