@@ -15,7 +15,7 @@ from typing import Any
 
 from signcam.errors import ModelError, first_line
 
-__all__ = ["open_onnx"]
+__all__ = ["open_onnx", "session_options"]
 
 
 def open_onnx(path: Path, kind: str, metadata_key: str, threads: int | None = None,
@@ -40,13 +40,8 @@ def open_onnx(path: Path, kind: str, metadata_key: str, threads: int | None = No
         raise ModelError(f"{kind} {path} is a folder: name the .onnx file in it")
     if not path.is_file():
         raise ModelError(f"{kind} file not found: {path}")
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
-    options.inter_op_num_threads = 1
-    options.log_severity_level = 3
-    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
     try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), session_options(threads, spin), providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own types for bad files
         raise ModelError(f"cannot load {kind} {path}: {first_line(exc)}") from None
     meta = session.get_modelmeta().custom_metadata_map
@@ -60,3 +55,15 @@ def open_onnx(path: Path, kind: str, metadata_key: str, threads: int | None = No
     if missing:
         raise ModelError(f"{path}: its '{metadata_key}' metadata lacks {', '.join(missing)}")
     return session, info
+
+
+def session_options(threads: int | None = None, spin: bool = True) -> Any:
+    """ONNX Runtime options for one of our networks on the CPU (arguments as :func:`open_onnx`'s)."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
+    return options

@@ -22,6 +22,7 @@ from torch import nn
 
 import signcam
 from signcam.files import written_whole
+from signcam.onnx_session import session_options
 
 __all__ = ["export_onnx", "write_onnx", "OnnxRunner", "OPSET"]
 
@@ -81,10 +82,9 @@ class OnnxRunner:
 
         proto = export_onnx(module.eval(), torch.zeros(2, 3, input_size, input_size), "logits",
                             {"image": {0: "batch"}, "logits": {0: "batch"}}, "signcam", {}, "a fit teacher")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
+        # No spinning: torch's step comes between two reads, and spinning threads would take its cores.
+        self.session = ort.InferenceSession(proto.SerializeToString(), session_options(threads, spin=False),
+                                            providers=["CPUExecutionProvider"])
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.session.run(["logits"], {"image": images.detach().float().numpy()})[0])
