@@ -68,7 +68,7 @@ class OnnxRunner:
     """A fixed network run by ONNX Runtime on the CPU, called as the torch module it came from.
 
     fit's teachers read every training batch and learn nothing, so on a CPU they are best read
-    by ONNX Runtime: with the 4.7 M probe as teacher, fit's epochs on 2 cores took 147-178 s
+    by ONNX Runtime: with the 4.7 M probe as teacher, fit's epochs on 2 cores took 141-178 s
     so, against 220-295 s with torch reading it (the ``seconds`` of each run's history).
 
     Args:
