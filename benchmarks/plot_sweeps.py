@@ -21,7 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-#: fit's default shape (the shipped network's until the sweep of shapes), which a recipe's name leaves out.
+#: The shape of a report's run that names none: fit's default when the sweeps ran. It describes the
+#: reports, so it is kept here rather than read from training.model, whose defaults may move on.
 DEFAULT_SHAPE = {"widths": [16, 32, 64, 128], "depths": [1, 1, 2, 2]}
 
 

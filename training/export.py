@@ -29,6 +29,7 @@ from signcam.classes import CLASSES, NOT_A_SIGN
 from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY, READ_ZOOMS
 from signcam.errors import TrainingError
 from signcam.files import check_writable, output_folder, refuse_overwriting
+from signcam.onnx_session import session_options
 from training.checkpoint import load_checkpoint
 from training.data import load_gtsrb
 from training.metrics import rejected_share, top1_accuracy
@@ -86,7 +87,9 @@ def max_prob_difference(model: nn.Module, proto: onnx.ModelProto, images: torch.
     """
     import onnxruntime as ort
 
-    session = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    # torch reads each batch between two runs, so ONNX Runtime's threads should not spin.
+    session = ort.InferenceSession(proto.SerializeToString(), session_options(torch.get_num_threads(), spin=False),
+                                   providers=["CPUExecutionProvider"])
     model.eval()
     worst, outputs = 0.0, []
     for start in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch", leave=False):
