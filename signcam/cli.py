@@ -11,10 +11,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import itertools
 import math
 import os
+import re
 import signal
 import sys
+import textwrap
 from collections.abc import Iterable
 from types import ModuleType
 
@@ -23,7 +26,7 @@ from signcam.errors import SignCamError, Terminated
 
 __all__ = ["main", "get_args_parser", "HelpFormatter", "add_commands", "add_engine_arguments", "run_command",
            "positive_int", "non_negative_int", "positive_float", "non_negative_float", "probability", "read_zoom",
-           "random_seed", "thread_count", "number", "silence_stdout"]
+           "random_seed", "thread_count", "number", "plain_text", "silence_stdout"]
 
 COMMANDS = {
     "app": "open the desktop app (the default)",
@@ -34,13 +37,32 @@ COMMANDS = {
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except the empty ones ("default: None" tells a user nothing)."""
+    """Shows defaults, except the empty ones ("default: None" tells a user nothing), and a
+    command's docstring as a terminal shows text: markup gone, paragraphs kept, examples as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n\n".join(_fill_paragraph(paragraph, width, indent)
+                           for paragraph in re.split(r"\n\s*\n", plain_text(text).strip()))
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         # By identity: a default of 0 (== False) is worth showing.
         if action.default is None or action.default is False or action.default is argparse.SUPPRESS:
             return action.help
         return super()._get_help_string(action)
+
+
+def plain_text(docstring: str) -> str:
+    """A docstring as plain text: reStructuredText roles (``:func:`` and the like) and inline
+    literals lose their markup, leaving the names they mark."""
+    return re.sub(r"``(.+?)``", r"\1", re.sub(r":[a-z]+:`~?([^`]+)`", r"\1", textwrap.dedent(docstring)), flags=re.S)
+
+
+def _fill_paragraph(paragraph: str, width: int, indent: str) -> str:
+    """Prose lines filled to ``width``; indented lines (an example's commands and output) kept as they are."""
+    runs = itertools.groupby(paragraph.splitlines(), key=lambda line: line.startswith(" "))
+    return "\n".join("\n".join(indent + line for line in lines) if indented
+                     else textwrap.fill(" ".join(lines), width, initial_indent=indent, subsequent_indent=indent)
+                     for indented, lines in runs)
 
 
 def number(text: str, kind: type) -> int | float:

@@ -9,10 +9,10 @@ __all__ = ["get_args_parser", "main"]
 
 
 def get_args_parser() -> argparse.ArgumentParser:
-    from signcam.cli import add_commands
+    from signcam.cli import HelpFormatter, add_commands
     from training import detector, eval_detect, evaluate, export, fit
 
-    parser = argparse.ArgumentParser(prog="signcam-train", description=__doc__)
+    parser = argparse.ArgumentParser(prog="signcam-train", description=__doc__, formatter_class=HelpFormatter)
     add_commands(parser.add_subparsers(dest="command", required=True), [
         ("fit", fit, "train SignNet on GTSRB"),
         ("evaluate", evaluate, "test-set accuracy, per-class table and plots"),

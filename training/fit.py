@@ -1,10 +1,11 @@
 """``signcam-train fit``: train SignNet on GTSRB (+ GTSDB crops for the "not a sign" class).
 
-The loop is cut the usual way: :func:`load_data`, :func:`train_one_epoch`,
-:func:`evaluate`. A checkpoint is one dict ``{model, ema, optimizer, lr_scheduler,
-epoch, args, history}``, plus the random-number states (``augment_rng``, ``torch_rng``,
-``cuda_rng``), the data summary (``data``) and the network's shape (``arch``), written
-after every epoch, so ``--resume`` continues a run.
+A progress bar shows the loss, accuracy and time left. After every epoch the checkpoint is
+written whole: one dict ``{model, ema, optimizer, lr_scheduler, epoch, args, history}``, plus
+the random-number states (``augment_rng``, ``torch_rng``, ``cuda_rng``), the data summary
+(``data``) and the network's shape (``arch``), so ``--resume`` continues an interrupted run.
+The code is cut as torchvision's reference scripts are: :func:`load_data`,
+:func:`train_one_epoch`, :func:`evaluate`.
 """
 
 from __future__ import annotations
