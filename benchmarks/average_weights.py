@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from signcam.cli import DocstringHelpFormatter
 from signcam.errors import TrainingError
 from training.checkpoint import model_from_state, read_checkpoint, save_checkpoint
 
@@ -54,7 +55,7 @@ def average_states(states: list[dict], names: list[str] | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=DocstringHelpFormatter)
     parser.add_argument("output", type=Path, help="where to write the averaged checkpoint")
     parser.add_argument("checkpoints", type=Path, nargs="+", help="fit checkpoints of one network shape")
     args = parser.parse_args(argv)

@@ -26,7 +26,7 @@ import numpy as np
 from make_clip import zoom_frames
 from tqdm import tqdm
 
-from signcam.cli import positive_float, positive_int
+from signcam.cli import DocstringHelpFormatter, positive_float, positive_int
 from signcam.detection import iou_matrix
 from signcam.gtsdb import Scene, load_scenes, select_scenes
 from signcam.pipeline import Engine
@@ -86,7 +86,7 @@ def run_clips(engine: Engine, scenes: list[Scene], hold: int, zoom: float) -> di
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=DocstringHelpFormatter)
     parser.add_argument("folder", type=Path, help="GTSDB-format folder (gt.txt + images)")
     parser.add_argument("--split", choices=("val", "holdout"), default="val",
                         help="val: scenes 375-449, to compare settings; holdout: 450-599, to report")

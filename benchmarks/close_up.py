@@ -28,7 +28,7 @@ import numpy as np
 from make_clip import frame_size
 from tqdm import tqdm
 
-from signcam.cli import positive_int
+from signcam.cli import DocstringHelpFormatter, positive_int
 from signcam.detection import iou
 from signcam.gtsdb import Scene, load_scenes, select_scenes
 from signcam.proposals import DEFAULT_COARSE_DETECTOR, DEFAULT_DETECTOR, LEVELS, SignDetProposer
@@ -67,7 +67,7 @@ def found_share(recognizer: Recognizer, scenes: list[Scene], widths: list[int], 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=DocstringHelpFormatter)
     parser.add_argument("folder", type=Path, help="GTSDB-format folder (gt.txt + images)")
     parser.add_argument("--split", choices=("val", "holdout"), default="val",
                         help="'val': tune scenes 375-449; 'holdout': scenes 450 and up")

@@ -35,7 +35,7 @@ import numpy as np
 from tqdm import tqdm
 
 from signcam.classifier import Classifier
-from signcam.cli import non_negative_int
+from signcam.cli import DocstringHelpFormatter, non_negative_int
 from signcam.errors import SignCamError
 from signcam.gtsdb import load_scenes, select_scenes
 from signcam.proposals import SignDetProposer, default_proposer
@@ -124,7 +124,7 @@ def _row(score: DetectionScore) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=DocstringHelpFormatter)
     parser.add_argument("folder", type=Path, help="GTSDB-format folder (gt.txt + images)")
     parser.add_argument("--split", choices=("tune", "val", "holdout"), default="tune",
                         help="'tune': scenes below 450 (compare changes here); 'val': 375-449; 'holdout': 450 and up")

@@ -24,6 +24,7 @@ import numpy as np
 from tqdm import tqdm
 
 from signcam.classes import CLASSES
+from signcam.cli import DocstringHelpFormatter
 from signcam.detection import iou_matrix
 from signcam.gtsdb import load_scenes, select_scenes
 from signcam.proposals import DiamondProposer
@@ -75,7 +76,7 @@ def score(recognizer: Recognizer, images: list[tuple[list, np.ndarray]]) -> dict
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=DocstringHelpFormatter)
     parser.add_argument("folder", type=Path, help="GTSDB-format folder (gt.txt + images)")
     parser.add_argument("--split", choices=("tune", "val", "holdout"), default="tune",
                         help="scenes to score: choose settings on 'tune' (default), report on 'holdout'")

@@ -26,7 +26,7 @@ import numpy as np
 
 from signcam.classes import NUM_SIGN_CLASSES, label_of
 from signcam.classifier import DEFAULT_MODEL, Classifier
-from signcam.cli import positive_int
+from signcam.cli import DocstringHelpFormatter, positive_int
 from signcam.errors import SignCamError
 from signcam.recognizer import DEFAULT_CONF
 
@@ -55,7 +55,7 @@ def score(probs: np.ndarray, labels: np.ndarray, conf: float) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=DocstringHelpFormatter)
     parser.add_argument("--data-dir", type=Path, required=True, help="GTSRB root (holds gtsrb/GTSRB/...)")
     parser.add_argument("--models", nargs="+", default=[str(DEFAULT_MODEL)], metavar="ONNX")
     parser.add_argument("--sizes", type=positive_int, nargs="+", default=[32, 20, 16, 13], metavar="PX")

@@ -28,7 +28,7 @@ from onnxruntime.quantization import CalibrationDataReader, CalibrationMethod, Q
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from signcam.classifier import DEFAULT_MODEL, Classifier
-from signcam.cli import positive_int
+from signcam.cli import DocstringHelpFormatter, positive_int
 from signcam.gtsdb import load_scenes, select_scenes
 from signcam.onnx_session import open_onnx
 from signcam.proposals import DEFAULT_DETECTOR, DETECTOR_METADATA_KEY, SignDetProposer
@@ -74,7 +74,7 @@ def timed(run, *args, repeats: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=DocstringHelpFormatter)
     parser.add_argument("data_dir", type=Path, help="folder GTSRB is extracted into")
     parser.add_argument("gtsdb_dir", type=Path, help="GTSDB training scenes with gt.txt")
     parser.add_argument("--rounds", type=positive_int, default=5, help="timing rounds, float and 8-bit in turn")

@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from signcam.cli import non_negative_int, positive_float, positive_int
+from signcam.cli import DocstringHelpFormatter, non_negative_int, positive_float, positive_int
 from signcam.errors import SignCamError, SourceError
 from signcam.sinks import VideoSink
 from signcam.sources import read_image
@@ -62,7 +62,7 @@ def fit(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=DocstringHelpFormatter)
     parser.add_argument("folder", type=Path, help="folder of images (e.g. a GTSDB folder)")
     parser.add_argument("output", type=Path, help="video to write (.mp4 or .avi)")
     parser.add_argument("--first", type=non_negative_int, default=0, help="index of the first image, in name order")

@@ -21,6 +21,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from signcam.cli import DocstringHelpFormatter
+
 #: The shape of a report's run that names none: fit's default when the sweeps ran. It describes the
 #: reports, so it is kept here rather than read from training.model, whose defaults may move on.
 DEFAULT_SHAPE = {"widths": [16, 32, 64, 128], "depths": [1, 1, 2, 2]}
@@ -97,7 +99,7 @@ def plot(reports: list[tuple[str, dict[str, Any]]], output: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=DocstringHelpFormatter)
     parser.add_argument("reports", type=Path, nargs="+", help="sweep JSON reports (one panel each)")
     parser.add_argument("--output", type=Path, default=Path("reports/gpu-sweeps.png"))
     args = parser.parse_args(argv)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
-import itertools
 import math
 import os
 import re
@@ -24,9 +23,9 @@ from types import ModuleType
 from signcam import __version__
 from signcam.errors import SignCamError, Terminated
 
-__all__ = ["main", "get_args_parser", "HelpFormatter", "add_commands", "add_engine_arguments", "run_command",
-           "positive_int", "non_negative_int", "positive_float", "non_negative_float", "probability", "read_zoom",
-           "random_seed", "thread_count", "number", "plain_text", "silence_stdout"]
+__all__ = ["main", "get_args_parser", "HelpFormatter", "DocstringHelpFormatter", "add_commands", "add_engine_arguments",
+           "run_command", "positive_int", "non_negative_int", "positive_float", "non_negative_float", "probability",
+           "read_zoom", "random_seed", "thread_count", "number", "plain_text", "silence_stdout"]
 
 COMMANDS = {
     "app": "open the desktop app (the default)",
@@ -36,13 +35,18 @@ COMMANDS = {
 }
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except the empty ones ("default: None" tells a user nothing), and a
-    command's docstring as a terminal shows text: markup gone, paragraphs kept, examples as written."""
+class DocstringHelpFormatter(argparse.HelpFormatter):
+    """Shows a docstring as the description the way a terminal shows text: markup gone,
+    paragraphs kept, examples as written (the benchmarks' scripts use it as it is)."""
 
     def _fill_text(self, text: str, width: int, indent: str) -> str:
         return "\n\n".join(_fill_paragraph(paragraph, width, indent)
                            for paragraph in re.split(r"\n\s*\n", plain_text(text).strip()))
+
+
+class HelpFormatter(DocstringHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The commands' formatter: a docstring as :class:`DocstringHelpFormatter` shows it, and each
+    option's default, except the empty ones ("default: None" tells a user nothing)."""
 
     def _get_help_string(self, action: argparse.Action) -> str | None:
         # By identity: a default of 0 (== False) is worth showing.
@@ -58,11 +62,31 @@ def plain_text(docstring: str) -> str:
 
 
 def _fill_paragraph(paragraph: str, width: int, indent: str) -> str:
-    """Prose lines filled to ``width``; indented lines (an example's commands and output) kept as they are."""
-    runs = itertools.groupby(paragraph.splitlines(), key=lambda line: line.startswith(" "))
-    return "\n".join("\n".join(indent + line for line in lines) if indented
-                     else textwrap.fill(" ".join(lines), width, initial_indent=indent, subsequent_indent=indent)
-                     for indented, lines in runs)
+    """Prose filled to ``width``; each "- " item filled on its own, its later lines under its text;
+    lines indented four spaces or more (an example's commands and output) kept as they are."""
+    blocks: list[tuple[str, list[str]]] = []  # ("prose" | "item" | "as is", lines)
+    for line in paragraph.splitlines():
+        if line.startswith("    "):
+            kind = "as is"
+        elif line.startswith(("- ", "* ")):
+            blocks.append(("item", [line]))
+            continue
+        elif line.startswith(" ") and blocks and blocks[-1][0] == "item":
+            kind = "item"  # the item's next line
+        else:
+            kind = "prose"
+        if blocks and blocks[-1][0] == kind:
+            blocks[-1][1].append(line.strip() if kind != "as is" else line)
+        else:
+            blocks.append((kind, [line]))
+
+    def fill(kind: str, lines: list[str]) -> str:
+        if kind == "as is":
+            return "\n".join(indent + line for line in lines)
+        return textwrap.fill(" ".join(lines), width, initial_indent=indent, break_on_hyphens=False,
+                             subsequent_indent=indent + ("  " if kind == "item" else ""))
+
+    return "\n".join(fill(kind, lines) for kind, lines in blocks)
 
 
 def number(text: str, kind: type) -> int | float:

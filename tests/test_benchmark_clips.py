@@ -13,6 +13,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
+import degraded  # noqa: E402
 import distant_signs  # noqa: E402
 import make_clip  # noqa: E402
 import plot_sweeps  # noqa: E402
@@ -272,3 +273,12 @@ def test_distant_signs_refuses_a_missing_model_or_data_in_one_line(tmp_path: Pat
     lines = capsys.readouterr().err.splitlines()
     assert lines[0] == f"distant_signs: model file not found: {tmp_path / 'none.onnx'}"
     assert lines[1].startswith("distant_signs: GTSRB test split not found")
+
+
+def test_a_script_shows_its_docstring_as_text_with_its_list(capsys) -> None:
+    with pytest.raises(SystemExit):
+        degraded.main(["--help"])
+    lines = capsys.readouterr().out.splitlines()
+    assert "- motion: horizontal motion blur 5, 9 and 15 px long, as a sign sweeps past;" in lines
+    assert "    python benchmarks/degraded.py ../shared/data/gtsdb-train --split tune --json degraded.json --plot " \
+           "degraded.png" in lines

@@ -45,6 +45,11 @@ def test_paragraphs_are_filled_one_by_one() -> None:
            "A second one names :func:`load_data`\n"
            "over two short lines.\n"
            "\n"
+           "A list:\n"
+           "- ``one``: an item long enough to be wrapped, its second\n"
+           "  line under its text;\n"
+           "- two.\n"
+           "\n"
            "Example:\n"
            "    $ tool --flag\n"
            "      a line of output that is longer than the width and must not be wrapped at all\n")
@@ -52,6 +57,7 @@ def test_paragraphs_are_filled_one_by_one() -> None:
     assert text.split("\n\n") == [
         "tool: the first paragraph, long enough to be\nwrapped over two lines of the terminal.",
         "A second one names load_data over two short\nlines.",
+        "A list:\n- one: an item long enough to be wrapped, its\n  second line under its text;\n- two.",
         "Example:\n    $ tool --flag\n"
         "      a line of output that is longer than the width and must not be wrapped at all",
     ]
