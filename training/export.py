@@ -29,12 +29,11 @@ from signcam.classes import CLASSES, NOT_A_SIGN
 from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY, READ_ZOOMS
 from signcam.errors import TrainingError
 from signcam.files import check_writable, output_folder, refuse_overwriting
-from signcam.onnx_session import session_options
 from training.checkpoint import load_checkpoint
 from training.data import load_gtsrb
 from training.metrics import rejected_share, top1_accuracy
 from training.model import INPUT_SIZE, count_macs
-from training.onnx_io import export_onnx, write_onnx
+from training.onnx_io import export_onnx, session_beside_torch, write_onnx
 
 __all__ = ["add_arguments", "main", "to_onnx", "max_prob_difference", "Probabilities", "TOLERANCE"]
 
@@ -85,11 +84,7 @@ def max_prob_difference(model: nn.Module, proto: onnx.ModelProto, images: torch.
         batch_size: Images per run.
         desc: Progress-bar label.
     """
-    import onnxruntime as ort
-
-    # torch reads each batch between two runs, so ONNX Runtime's threads should not spin.
-    session = ort.InferenceSession(proto.SerializeToString(), session_options(torch.get_num_threads(), spin=False),
-                                   providers=["CPUExecutionProvider"])
+    session = session_beside_torch(proto, torch.get_num_threads())
     model.eval()
     worst, outputs = 0.0, []
     for start in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch", leave=False):

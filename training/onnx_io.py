@@ -24,7 +24,7 @@ import signcam
 from signcam.files import written_whole
 from signcam.onnx_session import session_options
 
-__all__ = ["export_onnx", "write_onnx", "OnnxRunner", "OPSET"]
+__all__ = ["export_onnx", "write_onnx", "session_beside_torch", "OnnxRunner", "OPSET"]
 
 OPSET = 17
 
@@ -64,6 +64,17 @@ def write_onnx(proto: onnx.ModelProto, path: Path) -> None:
         onnx.save(proto, partial)
 
 
+def session_beside_torch(proto: onnx.ModelProto, threads: int) -> Any:
+    """An ONNX Runtime session on the CPU for ``proto``, read in turn with torch's own work.
+
+    Its threads do not spin: torch computes between two reads, and spinning threads would take its cores.
+    """
+    import onnxruntime as ort
+
+    return ort.InferenceSession(proto.SerializeToString(), session_options(threads, spin=False),
+                                providers=["CPUExecutionProvider"])
+
+
 class OnnxRunner:
     """A fixed network run by ONNX Runtime on the CPU, called as the torch module it came from.
 
@@ -78,13 +89,9 @@ class OnnxRunner:
     """
 
     def __init__(self, module: nn.Module, input_size: int, threads: int) -> None:
-        import onnxruntime as ort
-
         proto = export_onnx(module.eval(), torch.zeros(2, 3, input_size, input_size), "logits",
                             {"image": {0: "batch"}, "logits": {0: "batch"}}, "signcam", {}, "a fit teacher")
-        # No spinning: torch's step comes between two reads, and spinning threads would take its cores.
-        self.session = ort.InferenceSession(proto.SerializeToString(), session_options(threads, spin=False),
-                                            providers=["CPUExecutionProvider"])
+        self.session = session_beside_torch(proto, threads)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(self.session.run(["logits"], {"image": images.detach().float().numpy()})[0])
