@@ -6,10 +6,16 @@ import argparse
 
 import pytest
 
-from signcam.cli import COMMANDS, HelpFormatter, plain_text
+from signcam.cli import HelpFormatter, plain_text
+from signcam.cli import get_args_parser as signcam_parser
 from signcam.cli import main as signcam_main
+from training.cli import get_args_parser as train_parser
 
-TRAIN_COMMANDS = ["fit", "evaluate", "export", "fit-detector", "eval-detect"]
+
+def _commands(parser: argparse.ArgumentParser) -> list[str]:
+    """The names of a parser's subcommands."""
+    return [name for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+            for name in action.choices]
 
 
 def _help(capsys: pytest.CaptureFixture[str], prog: str, command: str) -> str:
@@ -23,8 +29,8 @@ def _help(capsys: pytest.CaptureFixture[str], prog: str, command: str) -> str:
     return capsys.readouterr().out
 
 
-@pytest.mark.parametrize(("prog", "command"), [("signcam", name) for name in COMMANDS]
-                         + [("signcam-train", name) for name in ["", *TRAIN_COMMANDS]])
+@pytest.mark.parametrize(("prog", "command"), [("signcam", name) for name in _commands(signcam_parser())]
+                         + [("signcam-train", name) for name in ["", *_commands(train_parser())]])
 def test_help_shows_no_docstring_markup(capsys: pytest.CaptureFixture[str], prog: str, command: str) -> None:
     text = _help(capsys, prog, command)
     for markup in ("``", ":func:", ":mod:", ":class:"):
