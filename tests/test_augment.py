@@ -211,3 +211,28 @@ def test_neighbour_off_draws_nothing() -> None:
     steps = Augment(seed=0)
     expected = steps.degrade(steps.photometric(steps.geometric(images.float())))
     assert torch.equal(Augment(seed=0)(images), expected)
+
+
+def _coded_batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images of one flat level each, 20 per class, so a blend's level tells its blend of labels."""
+    labels = torch.arange(n) % 12
+    return (20.0 * labels).view(-1, 1, 1, 1).expand(n, 3, 8, 8).clone(), labels
+
+
+def test_mixup_blends_each_chosen_image_and_its_label_alike() -> None:
+    images, labels = _coded_batch(400)
+    mixed, targets = Augment(seed=0, mixup=0.5).mix(images, labels, num_classes=44)
+    assert targets.shape == (400, 44) and torch.allclose(targets.sum(1), torch.ones(400))
+    levels = targets @ (20.0 * torch.arange(44).float())
+    assert torch.allclose(mixed[:, 0, 0, 0], levels, atol=1e-3), "an image is the blend its target says"
+    assert (targets[torch.arange(400), labels] >= 0.5 - 1e-6).all(), "each image keeps at least half of itself"
+    blended = (targets.max(1).values < 1).float().mean().item()
+    assert 0.4 < blended < 0.6, "about the share asked for is blended"
+    assert torch.equal(images, _coded_batch(400)[0]), "the input batch must not be modified"
+
+
+def test_mixup_is_reproducible() -> None:
+    images, labels = _coded_batch(64)
+    first = Augment(seed=3, mixup=0.5).mix(images, labels, 44)
+    second = Augment(seed=3, mixup=0.5).mix(images, labels, 44)
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))

@@ -499,11 +499,15 @@ def test_recipe_options_are_recorded_and_evaluate_validates_on_the_same_tracks(
         run_dir: Path, gtsrb_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     teacher = run_dir / "checkpoint.pt"
     assert fit("--data-dir", str(gtsrb_root), "--output-dir", str(tmp_path), "--epochs", "1",
-               "--teacher", str(teacher), "--shadow", "0.2", "--val-every", "6") == 0
+               "--teacher", str(teacher), "--shadow", "0.2", "--val-every", "6", "--mixup", "0.5") == 0
     recipe = json.loads(torch.load(tmp_path / "checkpoint.pt", weights_only=True)["args"])
     assert recipe["teacher"] == [str(teacher)] and recipe["shadow"] == 0.2 and recipe["val_every"] == 6
+    assert recipe["mixup"] == 0.5
     assert fit("--data-dir", str(gtsrb_root), "--output-dir", str(tmp_path), "--epochs", "1", "--resume",
-               "--shadow", "0.2", "--val-every", "6") != 0, "resuming without the teacher changes the recipe"
+               "--shadow", "0.2", "--val-every", "6", "--mixup", "0.5") != 0, \
+        "resuming without the teacher changes the recipe"
+    assert fit("--data-dir", str(gtsrb_root), "--output-dir", str(tmp_path), "--epochs", "1", "--resume",
+               "--teacher", str(teacher), "--shadow", "0.2", "--val-every", "6") != 0, "as does dropping --mixup"
 
     splits = []
     monkeypatch.setattr(evaluate_module, "split_by_track", lambda data, every: splits.append(every) or (data, data))
@@ -538,6 +542,38 @@ def test_a_teacher_read_by_onnx_runtime_teaches_what_torch_reads() -> None:
     assert by_onnx.item() == pytest.approx(by_torch.item(), rel=1e-4)
     by_onnx.backward()  # the student still learns through the teacher's reading
     assert all(p.grad is not None for p in student.parameters() if p.requires_grad)
+
+
+def test_with_mixup_the_student_the_teacher_and_the_labels_all_see_the_same_blend() -> None:
+    from training.data import TensorSet
+
+    seen = {}
+
+    class Spy(torch.nn.Module):
+        def __init__(self, name: str, network: torch.nn.Module) -> None:
+            super().__init__()
+            self.name, self.network = name, network
+
+        def forward(self, images: torch.Tensor) -> torch.Tensor:
+            seen[self.name] = images.detach().clone()
+            return self.network(images)
+
+    def criterion(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        seen["targets"] = targets
+        return torch.nn.functional.cross_entropy(logits, targets)
+
+    student = Spy("student", fit_module.SignNet())
+    teacher = Spy("teacher", fit_module.SignNet().eval())
+    ema = torch.optim.swa_utils.AveragedModel(student)
+    optimizer = torch.optim.SGD(student.parameters(), lr=0.01)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    data = TensorSet(torch.randint(0, 255, (8, 3, 32, 32), dtype=torch.uint8), torch.arange(8))
+    fit_module.train_one_epoch(student, ema, data, Augment(seed=0, mixup=1.0), optimizer, scheduler, criterion,
+                               8, torch.device("cpu"), 0, 1, fit_module.Distillation([teacher], 2.0), 0.5)
+    assert torch.equal(seen["student"], seen["teacher"]), "the teacher reads the blend the student reads"
+    targets = seen["targets"]
+    assert targets.shape == (8, NOT_A_SIGN + 1)
+    assert (targets.max(1).values < 1).sum() >= 4, "and the labels are blended (bar an image drawn as its own partner)"
 
 
 def test_log_loss_scores_the_right_sign_over_all_outputs() -> None:

@@ -7,6 +7,7 @@ gamma, uneven light, a cast shadow with a sharp edge (optional), backlight (a da
 against a bright sky, optional), blur, motion blur (optional),
 noise, low resolution and small occlusions,
 then rounding to whole levels as a camera's 8 bits do, and JPEG compression (optional).
+Mixing (optional, :meth:`Augment.mix`): blends of two crops with their labels blended alike.
 Never flips: a mirrored "keep left" is "keep right". Runs on the device the generator lives
 on (the GPU when training there), except the JPEG codec, which is OpenCV's on the CPU.
 
@@ -64,6 +65,7 @@ class Augment:
         neighbour: Share of images with the edge of another crop of the batch in their
             margin below (three in four) or above, as where two signs, or a sign and its
             plate, share one pole. Like ``backlight``, at 0 it draws no random numbers.
+        mixup: Share of images that :meth:`mix` blends with another image of the batch.
         seed: Seed of the generator, for reproducible runs.
         device: Where the random numbers and the work live ("cpu" or "cuda").
     """
@@ -81,6 +83,7 @@ class Augment:
     jpeg_quality: tuple[float, float] = JPEG_QUALITY
     jpeg_scale: tuple[float, float] = (1.0, 2.0)
     neighbour: float = 0.0
+    mixup: float = 0.0
     seed: int = 0
     device: str | torch.device = "cpu"
 
@@ -289,6 +292,28 @@ class Augment:
         x = self.geometric(x)
         x = self.photometric(x)
         return self.degrade(x)
+
+    def mix(self, images: torch.Tensor, labels: torch.Tensor,
+            num_classes: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Blend a share (``mixup``) of ``images`` with other images of the batch.
+
+        Each chosen image keeps at least half of itself (mixup, Zhang et al. 2018); its
+        target is blended in the same proportion. With a teacher, the student then learns
+        the teacher's reading of images between classes as well, which passes on more of
+        it (Beyer et al. 2022, "Knowledge distillation: a good teacher is patient and
+        consistent").
+
+        Returns:
+            The images, and class probabilities for them: one-hot where an image was not mixed.
+        """
+        targets = F.one_hot(labels.to(self.device), num_classes).float()
+        n = len(images)
+        hit = self._chance(n, self.mixup)
+        partner = torch.randperm(n, generator=self.gen, device=self.device)
+        keep = torch.where(hit, 0.5 + 0.5 * self._rand(n), torch.ones(n, device=self.device))
+        weight = keep.view(-1, 1, 1, 1)
+        mixed = weight * images + (1 - weight) * images[partner]
+        return mixed, keep[:, None] * targets + (1 - keep[:, None]) * targets[partner]
 
 
 def _jpeg_round_trip(crop: np.ndarray, quality: int, scale: float, offset: list[int]) -> np.ndarray:

@@ -97,6 +97,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jpeg", type=probability, default=0.0,
                         help="share of training crops compressed as JPEG at quality 20-60, as a dashcam's "
                              "stream is; with --detector, its candidates on compressed scenes are mined too (0: none)")
+    parser.add_argument("--mixup", type=probability, default=0.0,
+                        help="share of training crops blended with another crop of the batch, their labels "
+                             "blended alike; with --teacher, the teachers read the blend too (0: none)")
     parser.add_argument("--teacher", type=Path, nargs="+", default=[],
                         help="fit checkpoints whose averaged prediction on each augmented batch the network "
                              "also learns from (distillation)")
@@ -225,8 +228,11 @@ def train_one_epoch(model: nn.Module, ema: torch.optim.swa_utils.AveragedModel, 
         idx = order[step * batch_size:(step + 1) * batch_size]
         images = augment(data.images[idx])
         labels = data.labels[idx].to(device)
+        targets = labels
+        if augment.mixup:
+            images, targets = augment.mix(images, labels, NOT_A_SIGN + 1)
         logits = model(images)
-        loss = criterion(logits, labels)
+        loss = criterion(logits, targets)
         if distillation is not None:
             loss = (1 - distill_weight) * loss + distill_weight * distillation(logits, images)
         optimizer.zero_grad(set_to_none=True)
@@ -269,10 +275,11 @@ def _plain(value: object) -> object:
 # What a resumed run must share with the run it continues. Runs from before an option existed
 # are read with the value they had in effect.
 _SAME_ON_RESUME = ("epochs", "batch_size", "lr", "seed", "limit", "backlight", "shadow", "motion_blur", "jpeg",
-                   "neighbour", "teacher", "val_every", "gtsdb_dir", "detector", "widths", "depths", "contrast", "init")
+                   "neighbour", "mixup", "teacher", "val_every", "gtsdb_dir", "detector", "widths", "depths",
+                   "contrast", "init")
 _SHAPE = ("widths", "depths", "contrast")
-_BEFORE_THE_OPTION = {"backlight": 0.0, "shadow": 0.0, "motion_blur": 0.0, "jpeg": 0.0, "neighbour": 0.0, "teacher": [],
-                      "val_every": VAL_EVERY}
+_BEFORE_THE_OPTION = {"backlight": 0.0, "shadow": 0.0, "motion_blur": 0.0, "jpeg": 0.0, "neighbour": 0.0,
+                      "mixup": 0.0, "teacher": [], "val_every": VAL_EVERY}
 
 
 def _resumable_state(path: Path, recipe: dict, device: torch.device) -> dict:
@@ -394,7 +401,8 @@ def _fit(args: argparse.Namespace, model: nn.Module, state: dict | None, distill
                                                     steps_per_epoch=steps_per_epoch, pct_start=0.15)
     criterion = nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     augment = Augment(seed=args.seed, device=device, backlight=args.backlight, shadow=args.shadow,
-                      motion_blur=args.motion_blur, jpeg=args.jpeg, neighbour=args.neighbour)
+                      motion_blur=args.motion_blur, jpeg=args.jpeg, neighbour=args.neighbour,
+                      mixup=args.mixup)
     if device.type != "cpu":  # the whole set fits on the GPU: no copies per batch
         train_set = TensorSet(train_set.images.to(device), train_set.labels.to(device))
     start_epoch, history = 0, []
