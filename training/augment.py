@@ -298,10 +298,10 @@ class Augment:
         """Blend a share (``mixup``) of ``images`` with other images of the batch.
 
         Each chosen image keeps at least half of itself (mixup, Zhang et al. 2018); its
-        target is blended in the same proportion. With a teacher, the student then learns
-        the teacher's reading of images between classes as well, which passes on more of
-        it (Beyer et al. 2022, "Knowledge distillation: a good teacher is patient and
-        consistent").
+        target is blended in the same proportion. With a teacher, the student also learns
+        the teacher's reading of images between classes: Beyer et al. (2022, "Knowledge
+        distillation: a good teacher is patient and consistent") found that this passes on
+        more of a teacher, given long schedules. An image may be drawn as its own partner.
 
         Returns:
             The images, and class probabilities for them: one-hot where an image was not mixed.
