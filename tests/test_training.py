@@ -496,7 +496,8 @@ def test_fine_tuning_starts_from_the_shipped_model_file(gtsrb_root: Path, tmp_pa
 
 
 def test_recipe_options_are_recorded_and_evaluate_validates_on_the_same_tracks(
-        run_dir: Path, gtsrb_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        run_dir: Path, gtsrb_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture) -> None:
     teacher = run_dir / "checkpoint.pt"
     assert fit("--data-dir", str(gtsrb_root), "--output-dir", str(tmp_path), "--epochs", "1",
                "--teacher", str(teacher), "--shadow", "0.2", "--val-every", "6", "--mixup", "0.5") == 0
@@ -508,6 +509,7 @@ def test_recipe_options_are_recorded_and_evaluate_validates_on_the_same_tracks(
         "resuming without the teacher changes the recipe"
     assert fit("--data-dir", str(gtsrb_root), "--output-dir", str(tmp_path), "--epochs", "1", "--resume",
                "--teacher", str(teacher), "--shadow", "0.2", "--val-every", "6") != 0, "as does dropping --mixup"
+    assert "mixup differs" in capsys.readouterr().err
 
     splits = []
     monkeypatch.setattr(evaluate_module, "split_by_track", lambda data, every: splits.append(every) or (data, data))
