@@ -10,7 +10,7 @@ Example:
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,20 +22,26 @@ from signcam.classes import NOT_A_SIGN, NUM_SIGN_CLASSES
 from signcam.errors import ModelError, first_line
 from signcam.onnx_session import open_onnx
 
-__all__ = ["Classifier", "ModelInfo", "DEFAULT_MODEL", "CROP_MARGIN", "READ_ZOOMS", "crop_patches", "zoom_patches",
-           "best_signs", "METADATA_KEY"]
+__all__ = ["Classifier", "ModelInfo", "DEFAULT_MODEL", "CROP_MARGIN", "READ_ZOOMS", "REREAD_BELOW", "crop_patches",
+           "zoom_patches", "read_at_zooms", "best_signs", "METADATA_KEY"]
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "signnet.onnx"
 #: GTSRB crops keep about 17 % of the sign's width as margin on each side (measured on
 #: the training ROIs); crops cut from a detection box are framed the same way.
 CROP_MARGIN = 0.17
-#: A whole image given as a sign crop is read as it comes and 1.1 times closer (4.5 % cut off
-#: each side), and the two readings averaged. GTSRB-framed crops are read better closer: on the
-#: validation tracks every one of ten trained networks scored higher at 1.1 than as framed
-#: (`signcam-train evaluate` prints the scan), and the average keeps that gain. Crops cut tight
-#: to the sign lose their rim when read closer; the average loses little of them. Crops cut
-#: around a detection box keep CROP_MARGIN and are read once: there closer gained nothing.
+#: A whole image given as a sign crop is read as it comes and, when that reading is unsure
+#: (REREAD_BELOW), 1.1 times closer too (4.5 % cut off each side), the two readings averaged.
+#: GTSRB-framed crops are read better closer: on the validation tracks every one of ten trained
+#: networks scored higher at 1.1 than as framed (`signcam-train evaluate` prints the scan), and
+#: the average keeps that gain. Crops cut tight to the sign lose their rim when read closer; the
+#: average loses little of them. Crops cut around a detection box keep CROP_MARGIN and are read
+#: once: there closer gained nothing.
 READ_ZOOMS = (1.0, 1.1)
+#: Only a crop whose first reading is unsure is read at the other zooms: one whose top probability
+#: (of all 44 outputs) is below this, the app's accept threshold. On the validation tracks, from 0.7
+#: on every crop got the class that reading every crop at every zoom gives, framed as it comes and
+#: 1.3 times closer alike, while 2.5 % and 14 % of them were read again (docs/experiments.md).
+REREAD_BELOW = 0.7
 METADATA_KEY = "signcam"
 
 
@@ -85,6 +91,26 @@ def zoom_patches(patches: np.ndarray, zoom: float) -> np.ndarray:
                      for p in patches])
 
 
+def read_at_zooms(read: Callable[[np.ndarray], np.ndarray], patches: np.ndarray, zooms: Sequence[float],
+                  reread_below: float = REREAD_BELOW) -> np.ndarray:
+    """Probabilities of whole-crop patches read at ``zooms[0]``, and the unsure ones at every zoom.
+
+    Args:
+        read: N x S x S x 3 uint8 patches to N x C probabilities (a network).
+        patches: The patches, one whole crop each.
+        zooms: How much closer each is read (:func:`zoom_patches`); the first for every patch.
+        reread_below: A patch whose first reading's top probability is below this is read at the
+            other zooms too, and its readings averaged; 1 reads every patch at every zoom.
+    """
+    probs = read(zoom_patches(patches, zooms[0]))
+    if len(zooms) > 1:
+        unsure = np.arange(len(probs)) if reread_below >= 1 else np.flatnonzero(probs.max(1) < reread_below)
+        if len(unsure):
+            again = [read(zoom_patches(patches[unsure], zoom)) for zoom in zooms[1:]]
+            probs[unsure] = np.mean([probs[unsure], *again], axis=0)
+    return probs
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """What a model file says about itself (its embedded metadata)."""
@@ -94,6 +120,7 @@ class ModelInfo:
     channel_order: str = "BGR"
     crop_margin: float = CROP_MARGIN
     read_zooms: tuple[float, ...] = (1.0,)  # files from before they were recorded: as framed
+    reread_below: float = REREAD_BELOW
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -130,7 +157,8 @@ class Classifier:
         self.info = ModelInfo(class_names=raw["class_names"], input_size=raw["input_size"],
                               channel_order=raw.get("channel_order", "BGR"),
                               crop_margin=raw.get("crop_margin", CROP_MARGIN),
-                              read_zooms=tuple(raw.get("read_zooms", (1.0,))), extra=raw)
+                              read_zooms=tuple(raw.get("read_zooms", (1.0,))),
+                              reread_below=raw.get("reread_below", REREAD_BELOW), extra=raw)
         if len(self.info.class_names) != NUM_SIGN_CLASSES:
             raise ModelError(f"{self.path} has {len(self.info.class_names)} classes, expected {NUM_SIGN_CLASSES}")
         # The runtime feeds BGR crops and reads "not a sign" from the last output: a file that says
@@ -170,17 +198,24 @@ class Classifier:
             return crop_patches(image, [(0, 0, w - 1, h - 1)], size, margin=0.0)
         return crop_patches(image, boxes, size, self.info.crop_margin)
 
-    def predict_crops(self, images: Sequence[np.ndarray], zooms: Sequence[float] | None = None) -> np.ndarray:
-        """Class probabilities (N x 44) of whole images, each one sign crop of any size.
-
-        Each is read at every zoom in ``zooms`` (default: the model's ``read_zooms``) and the
-        probabilities averaged.
-        """
+    def predict_crops(self, images: Sequence[np.ndarray], zooms: Sequence[float] | None = None,
+                      reread_below: float | None = None) -> np.ndarray:
+        """Class probabilities (N x 44) of whole images, each one sign crop of any size (see :meth:`read_crops`)."""
         if not len(images):
             return self.predict(np.zeros((0, self.info.input_size, self.info.input_size, 3), np.uint8))
-        patches = np.concatenate([self.prepare(image) for image in images])
+        return self.read_crops(np.concatenate([self.prepare(image) for image in images]), zooms, reread_below)
+
+    def read_crops(self, patches: np.ndarray, zooms: Sequence[float] | None = None,
+                   reread_below: float | None = None) -> np.ndarray:
+        """Class probabilities of patches :meth:`prepare` cut from whole crops, read as ``signcam classify`` reads.
+
+        Each is read at the first of ``zooms`` and, when that reading is unsure (its top probability
+        below ``reread_below``), at the others too, its readings averaged (:func:`read_at_zooms`).
+        Both default to the model's ``read_zooms`` and ``reread_below``.
+        """
         zooms = self.info.read_zooms if zooms is None else zooms
-        return np.mean([self.predict(zoom_patches(patches, zoom)) for zoom in zooms], axis=0)
+        reread_below = self.info.reread_below if reread_below is None else reread_below
+        return read_at_zooms(self.predict, patches, zooms, reread_below)
 
     def predict_boxes(self, image: np.ndarray, boxes: Sequence[Sequence[float]]) -> np.ndarray:
         """Class probabilities of the signs boxed in a frame."""

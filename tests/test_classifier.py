@@ -13,9 +13,11 @@ from signcam.classifier import (
     CROP_MARGIN,
     DEFAULT_MODEL,
     METADATA_KEY,
+    REREAD_BELOW,
     Classifier,
     best_signs,
     crop_patches,
+    read_at_zooms,
     zoom_patches,
 )
 from signcam.errors import ModelError, SignCamError
@@ -91,6 +93,52 @@ def test_crop_entirely_outside_the_frame_is_blank(frame: np.ndarray) -> None:
     assert patches[1, 16, 16].min() == 255
 
 
+class _Network:
+    """Reads a uniform patch of grey level g as sure of class g when g is even, unsure when odd; each
+    call after the first reads it as sure of class g + 1. Records the grey levels of every call."""
+
+    def __init__(self) -> None:
+        self.calls: list[list[int]] = []
+
+    def __call__(self, patches: np.ndarray) -> np.ndarray:
+        levels = [int(p[0, 0, 0]) for p in patches]
+        again = bool(self.calls)
+        self.calls.append(levels)
+        probs = np.full((len(levels), NOT_A_SIGN + 1), 0.01, np.float32)
+        for row, level in enumerate(levels):
+            probs[row, level + again] = 0.9 if again or level % 2 == 0 else 0.5
+        return probs
+
+
+@pytest.mark.parametrize("reread_below", [0.6, REREAD_BELOW, 0.89])
+def test_only_unsure_crops_are_read_again_and_averaged(reread_below: float) -> None:
+    patches = np.stack([np.full((32, 32, 3), level, np.uint8) for level in (2, 3, 4, 5)])
+    network = _Network()
+    probs = read_at_zooms(network, patches, (1.0, 1.1, 1.2), reread_below)
+    assert network.calls == [[2, 3, 4, 5], [3, 5], [3, 5]]
+    for row, level in ((0, 2), (2, 4)):  # sure: the first reading, untouched
+        assert probs[row, level] == pytest.approx(0.9) and probs[row, level + 1] == pytest.approx(0.01)
+    for row, level in ((1, 3), (3, 5)):
+        assert probs[row, level] == pytest.approx((0.5 + 0.01 + 0.01) / 3)
+        assert probs[row, level + 1] == pytest.approx((0.01 + 0.9 + 0.9) / 3)
+
+
+def test_reading_again_below_one_reads_every_crop_and_one_zoom_reads_once() -> None:
+    patches = np.stack([np.full((32, 32, 3), level, np.uint8) for level in (2, 3)])
+    always, once = _Network(), _Network()
+    read_at_zooms(always, patches, (1.0, 1.1), 1.0)
+    read_at_zooms(once, patches, (1.1,), 0.0)
+    assert always.calls == [[2, 3], [2, 3]] and once.calls == [[2, 3]]
+    certain = []  # a reading of exactly 1 (float32 softmax can round to it) is read again too
+
+    def sure_of_class_0(batch: np.ndarray) -> np.ndarray:
+        certain.append(len(batch))
+        return np.eye(NOT_A_SIGN + 1, dtype=np.float32)[[0] * len(batch)]
+
+    read_at_zooms(sure_of_class_0, patches, (1.0, 1.1), 1.0)
+    assert certain == [2, 2]
+
+
 def test_no_boxes_no_patches(frame: np.ndarray) -> None:
     assert crop_patches(frame, []).shape == (0, 32, 32, 3)
 
@@ -157,9 +205,16 @@ def test_shipped_model_describes_itself_and_predicts(frame: np.ndarray) -> None:
 @pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason=f"no shipped model at {DEFAULT_MODEL}")
 def test_whole_crops_are_read_at_each_zoom_and_averaged(frame: np.ndarray) -> None:
     classifier = Classifier()
-    crops = [frame, frame[30:70, 30:70]]
+    assert classifier.info.reread_below == REREAD_BELOW  # the shipped file does not say: the runtime's
+    crops = [frame, frame[30:70, 30:70], frame[::-1, ::2] // 2]
     patches = np.concatenate([classifier.prepare(crop) for crop in crops])
-    np.testing.assert_allclose(classifier.predict_crops(crops, [1.0]), classifier.predict(patches))
-    expected = (classifier.predict(patches) + classifier.predict(zoom_patches(patches, 1.3))) / 2
-    np.testing.assert_allclose(classifier.predict_crops(crops, [1.0, 1.3]), expected, rtol=1e-6)
+    first = classifier.predict(patches)
+    np.testing.assert_allclose(classifier.predict_crops(crops, [1.0]), first)
+    average = (first + classifier.predict(zoom_patches(patches, 1.3))) / 2
+    np.testing.assert_allclose(classifier.predict_crops(crops, [1.0, 1.3], reread_below=1), average, rtol=1e-6)
+    between = float(np.sort(first.max(1))[1])  # one crop's first reading is below it, two are not
+    unsure = first.max(1) < between
+    assert unsure.sum() == 1 and between < 1
+    np.testing.assert_allclose(classifier.predict_crops(crops, [1.0, 1.3], reread_below=between),
+                               np.where(unsure[:, None], average, first), rtol=1e-6)
     assert classifier.predict_crops([]).shape == (0, NOT_A_SIGN + 1)

@@ -17,7 +17,7 @@ import torch
 
 from signcam import cli as signcam_cli
 from signcam.classes import CLASSES, NOT_A_SIGN
-from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, READ_ZOOMS, Classifier, zoom_patches
+from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, READ_ZOOMS, REREAD_BELOW, Classifier, zoom_patches
 from signcam.errors import DataError, TrainingError
 from signcam.proposals import DEFAULT_DETECTOR
 from training import cli, export
@@ -109,6 +109,7 @@ def test_evaluate_writes_report_and_plots(report_dir: Path, capsys: pytest.Captu
     assert report["gtsdb_scenes"] == 12 and report["gtsdb_negatives"] > 100 and 0 <= report["false_accept_rate"] <= 1
     assert 0 <= report["false_accept_rate_at_conf"] <= report["false_accept_rate"]
     assert report["read_zooms"] == list(READ_ZOOMS) and set(report["validation_by_zoom"]) == {str(z) for z in ZOOM_SCAN}
+    assert report["reread_below"] == REREAD_BELOW
     assert 0 <= report["validation_accuracy"] <= 1 and report["validation_log_loss"] > 0
     assert report["validation_errors"] == round((1 - report["validation_accuracy"]) * report["validation_images"])
     assert all(0 <= acc <= 1 for acc in report["validation_by_zoom"].values())
@@ -127,6 +128,7 @@ def test_export_embeds_metadata_and_matches_torch(model_file: Path, run_dir: Pat
     assert meta["class_names"] == [c.name for c in CLASSES] and meta["reject_index"] == NOT_A_SIGN
     assert (meta["input_size"], meta["channel_order"], meta["crop_margin"]) == (32, "BGR", CROP_MARGIN)
     assert meta["test_accuracy"] == report["test_accuracy"] and meta["read_zooms"] == report["read_zooms"]
+    assert meta["reread_below"] == report["reread_below"] == classifier.info.reread_below
     assert meta["false_accept_rate"] == report["false_accept_rate"]
     assert meta["params"] > 100_000 and meta["macs"] > 1_000_000 and meta["recipe"]["limit"] == 300
     assert meta["shape"] == load_checkpoint(run_dir / "checkpoint.pt")[0].arch
@@ -140,18 +142,23 @@ def test_export_embeds_metadata_and_matches_torch(model_file: Path, run_dir: Pat
     np.testing.assert_allclose(classifier.predict(images), expected, atol=export.TOLERANCE)
 
 
-@pytest.mark.parametrize("zooms", [None, [1.0], [1.0, 1.3]], ids=["model-zooms", "as-framed", "other-zooms"])
+@pytest.mark.parametrize(("zooms", "reread_below"), [(None, None), ([1.0], None), ([1.0, 1.3], None), (None, 1.0)],
+                         ids=["as-the-model-says", "as-framed", "other-zooms", "every-crop-at-every-zoom"])
 def test_classify_real_crops_through_the_cli(model_file: Path, test_crops: tuple[list[Path], np.ndarray],
-                                             capsys: pytest.CaptureFixture, zooms: list[float] | None) -> None:
+                                             capsys: pytest.CaptureFixture, zooms: list[float] | None,
+                                             reread_below: float | None) -> None:
     files, _labels = test_crops
     code = signcam_cli.main(["classify", *map(str, files[:16]), "--model", str(model_file), "--json", "-",
-                             "--top", "5", *(["--zoom", *map(str, zooms)] if zooms else [])])
+                             "--top", "5", *(["--zoom", *map(str, zooms)] if zooms else []),
+                             *(["--reread-below", str(reread_below)] if reread_below else [])])
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert code == 0 and [r["source"] for r in records] == list(map(str, files[:16]))
     classifier = Classifier(model_file)
     crops = np.stack([cv2.imread(str(f)) for f in files[:16]])  # GTSRB files are already 32x32
     assert classifier.info.read_zooms == READ_ZOOMS
-    probs = np.mean([classifier.predict(zoom_patches(crops, zoom)) for zoom in zooms or READ_ZOOMS], axis=0)
+    readings = [classifier.predict(zoom_patches(crops, zoom)) for zoom in zooms or READ_ZOOMS]
+    again = readings[0].max(1) < (reread_below or REREAD_BELOW)  # the first reading unsure: all averaged
+    probs = np.where(again[:, None], np.mean(readings, axis=0), readings[0])
     for record, p in zip(records, probs, strict=True):
         assert record["class_id"] == int(p[:NOT_A_SIGN].argmax())
         assert record["score"] == pytest.approx(float(p[:NOT_A_SIGN].max()), abs=1e-6)

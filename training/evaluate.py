@@ -1,8 +1,9 @@
 """``signcam-train evaluate``: test-set accuracy, per-class table, plots and a JSON report.
 
 Measures a checkpoint on the GTSRB test set (top-1 over the 43 signs, and how many
-test signs the "not a sign" output would reject), each image read at the ``--read-zooms``
-and averaged, as ``signcam classify`` reads crops, with the validation tracks' accuracy at
+test signs the "not a sign" output would reject), each image read as ``signcam classify``
+reads crops: at the first of the ``--read-zooms`` and, when unsure (``--reread-below``), at
+all of them, averaged; with the validation tracks' accuracy at
 single zooms beside it to show what suits this model; and, with ``--gtsdb-dir``, on crops
 cut from the held-out GTSDB scenes: the false-accept rate on background and the
 accuracy on the signs. Writes ``evaluate-report.json`` (which ``signcam-train export``
@@ -24,8 +25,8 @@ import torch
 from torch import nn
 
 from signcam.classes import CLASSES, NOT_A_SIGN, NUM_SIGN_CLASSES
-from signcam.classifier import READ_ZOOMS, best_signs, zoom_patches
-from signcam.cli import non_negative_int, read_zoom
+from signcam.classifier import READ_ZOOMS, REREAD_BELOW, best_signs, read_at_zooms, zoom_patches
+from signcam.cli import non_negative_int, probability, read_zoom
 from signcam.errors import DataError
 from signcam.files import make_folder, write_text_whole
 from signcam.gtsdb import HOLDOUT_FROM, load_scenes, select_scenes
@@ -56,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--read-zooms", type=read_zoom, nargs="+", default=list(READ_ZOOMS), metavar="Z",
                         help="read each GTSRB image at these zooms and average, as `signcam classify` will "
                              "(export records them)")
+    parser.add_argument("--reread-below", type=probability, default=REREAD_BELOW, metavar="P",
+                        help="read an image at the zooms after the first only when its first reading's top "
+                             "probability is below P, as `signcam classify` will (1: always; export records it)")
     parser.add_argument("--gtsdb-dir", type=Path, help="GTSDB scenes: false accepts on the held-out scenes")
     parser.add_argument("--output-dir", type=Path, default=Path("reports"), help="report JSON and PNGs")
     parser.add_argument("--worst", type=non_negative_int, default=36, help="mistakes shown in worst-mistakes.png")
@@ -65,11 +69,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
 
 
-def read_in_batches(model: nn.Module, images: torch.Tensor, zooms: list[float], device: torch.device | str = "cpu",
-                    desc: str = "predict") -> torch.Tensor:
-    """Softmax probabilities of uint8 images read at each zoom and averaged, as ``signcam classify`` reads crops."""
-    return torch.stack([predict(model, zoom_images(images, zoom), device, desc=f"{desc} x{zoom}")
-                        for zoom in zooms]).mean(0)
+def read_in_batches(model: nn.Module, images: torch.Tensor, zooms: list[float], reread_below: float = REREAD_BELOW,
+                    device: torch.device | str = "cpu", desc: str = "predict") -> torch.Tensor:
+    """Softmax probabilities of uint8 N x 3 x S x S images read as ``signcam classify`` reads crops
+    (:func:`signcam.classifier.read_at_zooms`)."""
+    def read(patches: np.ndarray) -> np.ndarray:
+        return predict(model, torch.from_numpy(patches).permute(0, 3, 1, 2), device, desc=desc).numpy()
+
+    nhwc = np.ascontiguousarray(images.permute(0, 2, 3, 1).numpy())
+    return torch.from_numpy(read_at_zooms(read, nhwc, zooms, reread_below))
 
 
 def zoom_images(images: torch.Tensor, zoom: float) -> torch.Tensor:
@@ -238,19 +246,19 @@ def _gtsrb_sets(args: argparse.Namespace, val_every: int) -> tuple[TensorSet, Te
     return val, test
 
 
-def _score_gtsrb(model: nn.Module, val: TensorSet, test: TensorSet, read_zooms: list[float],
+def _score_gtsrb(model: nn.Module, val: TensorSet, test: TensorSet, read_zooms: list[float], reread_below: float,
                  device: torch.device) -> tuple[dict[str, Any], torch.Tensor]:
-    """Validation accuracy at each zoom of :data:`ZOOM_SCAN` and averaged over ``read_zooms``, test accuracy.
+    """Validation accuracy at each zoom of :data:`ZOOM_SCAN` and as ``classify`` reads, test accuracy.
 
     Returns:
-        The figures for the report, and the test probabilities (averaged over ``read_zooms``).
+        The figures for the report, and the test probabilities (read as ``classify`` reads).
     """
     val_probs = {zoom: predict(model, zoom_images(val.images, zoom), device, desc=f"validation x{zoom}")
                  for zoom in sorted({*ZOOM_SCAN, *read_zooms})}
     by_zoom = {zoom: top1_accuracy(p, val.labels) for zoom, p in val_probs.items()}
-    val_read_probs = torch.stack([val_probs[z] for z in read_zooms]).mean(0)
+    val_read_probs = read_in_batches(model, val.images, read_zooms, reread_below, device, desc="validation")
     val_read = top1_accuracy(val_read_probs, val.labels)
-    probs = read_in_batches(model, test.images, read_zooms, device, desc="GTSRB test")
+    probs = read_in_batches(model, test.images, read_zooms, reread_below, device, desc="GTSRB test")
     return {
         "validation_accuracy": val_read, "validation_images": len(val),
         "validation_errors": round((1 - val_read) * len(val)),
@@ -274,12 +282,14 @@ def _write_plots(args: argparse.Namespace, info: dict[str, Any], test: TensorSet
 def _print_report(report: dict[str, Any]) -> None:
     """The per-class table, then validation, test and (if measured) GTSDB figures."""
     print(format_table(report["per_class"]))
-    zooms = " and ".join(f"x{zoom}" for zoom in report["read_zooms"])
+    first, *others = report["read_zooms"]
+    reading = f"x{first}" + (f", and {' and '.join(f'x{z}' for z in others)} averaged in where its top "
+                             f"probability is below {report['reread_below']}" if others else "")
     singles = ", ".join(f"x{zoom} {acc:.4f}" for zoom, acc in report["validation_by_zoom"].items())
-    print(f"validation top-1 ({report['validation_images']} images) read at one zoom: {singles}; averaged over "
-          f"{zooms}: {report['validation_accuracy']:.4f} ({report['validation_errors']} wrong, log-loss "
+    print(f"validation top-1 ({report['validation_images']} images) read at one zoom: {singles}; as classify "
+          f"reads ({reading}): {report['validation_accuracy']:.4f} ({report['validation_errors']} wrong, log-loss "
           f"{report['validation_log_loss']:.4f})")
-    print(f"GTSRB test, averaged over {zooms}: top-1 {report['test_accuracy']:.4f} on {report['test_images']} signs; "
+    print(f"GTSRB test, read at {reading}: top-1 {report['test_accuracy']:.4f} on {report['test_images']} signs; "
           f"{report['test_rejected']:.4f} would be rejected as 'not a sign'")
     if "gtsdb_scenes" in report:
         far, pos_acc = report["false_accept_rate"], report["gtsdb_positive_accuracy"]
@@ -297,10 +307,10 @@ def main(args: argparse.Namespace) -> int:
     make_folder(args.output_dir)  # before the evaluation, not after it
     # The tracks this checkpoint was validated on (runs from before --val-every kept 1 in 12).
     val, test = _gtsrb_sets(args, info["args"].get("val_every", VAL_EVERY))
-    scores, probs = _score_gtsrb(model, val, test, args.read_zooms, device)
+    scores, probs = _score_gtsrb(model, val, test, args.read_zooms, args.reread_below, device)
     report: dict[str, Any] = {
         "checkpoint": str(args.checkpoint), "checkpoint_sha256": info["sha256"], "epoch": info["epoch"],
-        "weights": args.weights, "read_zooms": args.read_zooms, **scores,
+        "weights": args.weights, "read_zooms": args.read_zooms, "reread_below": args.reread_below, **scores,
     }
     if args.gtsdb_dir:
         report.update(evaluate_gtsdb(model, args.gtsdb_dir, device, args.limit))

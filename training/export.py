@@ -26,7 +26,7 @@ from torch import nn
 from tqdm import tqdm
 
 from signcam.classes import CLASSES, NOT_A_SIGN
-from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY, READ_ZOOMS
+from signcam.classifier import CROP_MARGIN, DEFAULT_MODEL, METADATA_KEY, READ_ZOOMS, REREAD_BELOW
 from signcam.errors import TrainingError
 from signcam.files import check_writable, output_folder, refuse_overwriting
 from training.checkpoint import load_checkpoint
@@ -138,7 +138,9 @@ def _export(args: argparse.Namespace) -> int:
         "input_size": INPUT_SIZE,
         "channel_order": "BGR",
         "crop_margin": CROP_MARGIN,
-        "read_zooms": report.get("read_zooms", list(READ_ZOOMS)),  # how the test accuracy below was measured
+        # How the test accuracy below was measured, and how classify reads with this model:
+        "read_zooms": report.get("read_zooms", list(READ_ZOOMS)),
+        "reread_below": report.get("reread_below", REREAD_BELOW),
         "reject_index": NOT_A_SIGN,
         "normalisation": NORMALISATION,
         "test_accuracy": report.get("test_accuracy"),

@@ -1,8 +1,9 @@
 """Classify sign crops: each image, whatever its size, is one sign resized to the model's input.
 
 Crops are expected framed like GTSRB's, with some background around the sign. Each is read
-as it comes and a little closer, and the two readings averaged (the model's ``read_zooms``);
-``--zoom 1`` reads it once, as it comes, which suits crops cut tight to the sign's rim.
+as it comes and, when that reading is unsure, a little closer too, the two readings averaged
+(the model's ``read_zooms`` and ``reread_below``); ``--zoom 1`` reads it once, as it comes,
+which suits crops cut tight to the sign's rim.
 
 PATH may be image files, folders (searched recursively) or globs. Prints an aligned
 table, or with ``--json`` one JSON object per image and line. A file that cannot be
@@ -63,8 +64,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="accept a sign only from this probability on (lower than detect's 0.7, which must "
                              "also turn down background in whole scenes; a crop is meant to hold a sign)")
     parser.add_argument("--zoom", type=read_zoom, nargs="+", metavar="Z",
-                        help="read each crop Z times closer, and average over several Z (default: the "
-                             "model's, 1 and 1.1 for the shipped one; 1 alone for crops cut tight to the sign)")
+                        help="read each crop Z times closer; with several Z, at the first and, when unsure "
+                             "(--reread-below), at the others too, averaged (default: the model's, 1 and 1.1 for "
+                             "the shipped one; 1 alone for crops cut tight to the sign)")
+    parser.add_argument("--reread-below", type=probability, metavar="P",
+                        help="read a crop at the zooms after the first only when its first reading's top "
+                             "probability is below P (default: the model's, 0.7 for the shipped one; "
+                             "1: every crop at every zoom)")
 
 
 @dataclass(frozen=True)
@@ -113,7 +119,8 @@ def crop_files(spec: str) -> list[Path]:
 
 
 def classify_batch(classifier: Classifier, images: list[np.ndarray], sources: list[str],
-                   conf: float = DEFAULT_CROP_CONF, top: int = 3, zooms: list[float] | None = None) -> list[CropResult]:
+                   conf: float = DEFAULT_CROP_CONF, top: int = 3, zooms: list[float] | None = None,
+                   reread_below: float | None = None) -> list[CropResult]:
     """Classify whole images as sign crops in one model call.
 
     Args:
@@ -123,10 +130,12 @@ def classify_batch(classifier: Classifier, images: list[np.ndarray], sources: li
         conf: Lowest probability of an accepted sign.
         top: How many of the most likely signs to list.
         zooms: How much closer each image is read, averaged; default: the model's ``read_zooms``.
+        reread_below: Read at the zooms after the first only images whose first reading's top
+            probability is below this; default: the model's ``reread_below``.
     """
     if not images:
         return []
-    probs = classifier.predict_crops(images, zooms)
+    probs = classifier.predict_crops(images, zooms, reread_below)
     class_ids, scores, not_a_sign, accepted = best_signs(probs, conf)
     ranked = np.argsort(-probs[:, :NOT_A_SIGN], axis=1, kind="stable")[:, :top]
     return [CropResult(source, int(class_id), round(float(score), 6),
@@ -196,7 +205,8 @@ def main(args: argparse.Namespace) -> int:
         table = _Table(sys.stdout, [str(f) for f in files], args.top) if args.json != "-" and files else None
         for images, sources in _batches(files, failures):
             classified += len(images)
-            results = classify_batch(classifier, images, sources, args.conf, args.top, args.zoom)
+            results = classify_batch(classifier, images, sources, args.conf, args.top, args.zoom,
+                                     args.reread_below)
             for image, result in zip(images, results, strict=True):
                 scenes += result.rejected_as == "not a sign" and max(image.shape[:2]) >= SCENE_SIDE
                 if json_out is not None:
