@@ -55,8 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the checkpoint's weight average (ema, what export ships) or its last raw weights")
     parser.add_argument("--data-dir", type=Path, required=True, help="GTSRB root (holds gtsrb/GTSRB/...)")
     parser.add_argument("--read-zooms", type=read_zoom, nargs="+", default=list(READ_ZOOMS), metavar="Z",
-                        help="read each GTSRB image at these zooms and average, as `signcam classify` will "
-                             "(export records them)")
+                        help="read each GTSRB image at the first of these zooms and, where unsure, at all of "
+                             "them, averaged, as `signcam classify` will (export records them)")
     parser.add_argument("--reread-below", type=probability, default=REREAD_BELOW, metavar="P",
                         help="read an image at the zooms after the first only when its first reading's top "
                              "probability is below P, as `signcam classify` will (1: always; export records it)")
