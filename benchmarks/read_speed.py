@@ -78,10 +78,9 @@ def main() -> None:
     batches = [patches[i:i + BATCH] for i in range(0, len(patches) - BATCH + 1, BATCH)]  # full batches only
     ways = _ways(classifier)
 
-    first = classifier.read_crops(patches, **ways["once"])
-    reread = float((first.max(1) < classifier.info.reread_below).mean())
-    errors = {name: int((classifier.read_crops(patches, **how)[:, :-1].argmax(1) != labels).sum())
-              for name, how in ways.items()}
+    probs = {name: classifier.read_crops(patches, **how) for name, how in ways.items()}
+    reread = float((probs["once"].max(1) < classifier.info.reread_below).mean())
+    errors = {name: int((p[:, :-1].argmax(1) != labels).sum()) for name, p in probs.items()}
     rates: dict[str, list[float]] = {name: [] for name in ways}
     for _ in tqdm(range(args.rounds), desc="rounds", unit="round"):
         for name, how in ways.items():
