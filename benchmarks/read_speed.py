@@ -22,6 +22,7 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from tqdm import tqdm
 
 from signcam.classifier import DEFAULT_MODEL, Classifier
 from signcam.cli import DocstringHelpFormatter, positive_int
+from signcam.errors import SignCamError
 from signcam.files import write_text_whole
 from training.data import load_gtsrb
 
@@ -59,7 +61,7 @@ def _latency_ms(classifier: Classifier, patches: np.ndarray, how: dict, runs: in
     return statistics.median(times)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=DocstringHelpFormatter)
     parser.add_argument("data_dir", type=Path, help="folder GTSRB is extracted into")
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="ONNX model written by signcam-train export")
@@ -69,8 +71,12 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
-    classifier = Classifier(args.model, threads=args.threads)
-    test = load_gtsrb(args.data_dir, "test")
+    try:
+        classifier = Classifier(args.model, threads=args.threads)
+        test = load_gtsrb(args.data_dir, "test")
+    except (SignCamError, OSError) as exc:  # a wrong path, a damaged model or data set
+        print(f"read_speed: {exc}", file=sys.stderr)
+        return 2
     if args.limit:
         test = test.subset(np.arange(min(args.limit, len(test))))
     patches = np.ascontiguousarray(test.images.permute(0, 2, 3, 1).numpy())
@@ -110,7 +116,8 @@ def main() -> None:
             "cpu": platform.processor() or platform.machine(), "onnxruntime": onnxruntime.__version__,
         }, indent=1) + "\n")
         print(f"wrote {args.json}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -25,7 +25,7 @@ def test_each_way_is_timed_and_scored_as_it_says(gtsrb_root: Path, tmp_path: Pat
     out = tmp_path / "read-speed.json"
     monkeypatch.setattr(sys, "argv", ["read_speed.py", str(gtsrb_root), "--rounds", "2", "--limit", "3000",
                                       "--json", str(out)])
-    read_speed.main()
+    assert read_speed.main() == 0
     figures = json.loads(out.read_text())
     assert "as classify reads" in capsys.readouterr().out
 
@@ -45,3 +45,14 @@ def test_each_way_is_timed_and_scored_as_it_says(gtsrb_root: Path, tmp_path: Pat
     assert figures["images"] == 3000 and (figures["read_zooms"], figures["reread_below"]) == ([1.0, 1.1], 0.7)
     assert all(len(rates) == 2 and min(rates) > 0 for rates in figures["crops_per_s"].values())
     assert set(figures["single_crop_ms_median"]) == {"once", "every zoom"}
+
+
+@pytest.mark.parametrize("wrong", ["data", "model"])
+def test_a_wrong_path_is_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture, wrong: str) -> None:
+    args = [str(tmp_path)] if wrong == "data" else [str(tmp_path), "--model", str(tmp_path / "none.onnx")]
+    monkeypatch.setattr(sys, "argv", ["read_speed.py", *args])
+    assert read_speed.main() == 2
+    err = capsys.readouterr().err
+    assert err.startswith("read_speed: ") and "Traceback" not in err
+    assert ("GTSRB test split not found" if wrong == "data" else "model file not found") in err
