@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -100,6 +101,20 @@ class Augment:
     def _chance(self, n: int, p: float) -> torch.Tensor:
         return self._rand(n) < p
 
+    def _on_share(self, x: torch.Tensor, share: float,
+                  change: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """``x`` with a random ``share`` of its images replaced by what ``change`` makes of them.
+
+        The choice is drawn first, then whatever ``change`` draws, and only when some image is
+        chosen: a batch that none is chosen from is returned as it is.
+        """
+        hit = self._chance(len(x), share)
+        if not hit.any():
+            return x
+        x = x.clone()
+        x[hit] = change(x[hit])
+        return x
+
     def _unit_grid(self, h: int, w: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Pixel centres as (y, x) in -1..1, the coordinates grid_sample works in."""
         return torch.meshgrid(torch.linspace(-1, 1, h, device=self.device),
@@ -131,12 +146,11 @@ class Augment:
         # as "pedestrians" in 25 frames. From a cut 80-95 % of the way down, the rows show the
         # top of another crop's sign (from 5-15 % of its side, past its own margin); or, above
         # a cut 5-20 % of the way down, the bottom of one.
-        n, c, h, w = x.shape
-        hit = self._chance(n, self.neighbour)
-        count = int(hit.sum())
-        if not count:
-            return x
-        other = x[(self._rand(count) * n).long().clamp(max=n - 1)]
+        return self._on_share(x, self.neighbour, lambda chosen: self._with_neighbour(chosen, x))
+
+    def _with_neighbour(self, chosen: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+        count, c, h, w = chosen.shape
+        other = batch[(self._rand(count) * len(batch)).long().clamp(max=len(batch) - 1)]
         below = self._chance(count, 0.75)
         cut = torch.where(below, self._u(count, 0.8, 0.95), self._u(count, 0.05, 0.2)) * h
         start = torch.where(below, self._u(count, 0.05, 0.15), self._u(count, 0.85, 0.95)) * h
@@ -144,9 +158,7 @@ class Augment:
         source = (rows + (start - cut).round().view(count, 1)).long().clamp(0, h - 1)
         inside = torch.where(below.view(count, 1), rows >= cut.view(count, 1), rows < cut.view(count, 1))
         moved = torch.gather(other, 2, source.view(count, 1, h, 1).expand(count, c, h, w))
-        x = x.clone()
-        x[hit] = torch.where(inside.view(count, 1, h, 1), moved, x[hit])
-        return x
+        return torch.where(inside.view(count, 1, h, 1), moved, chosen)
 
     def photometric(self, x: torch.Tensor) -> torch.Tensor:
         n, _, h, w = x.shape
@@ -211,11 +223,10 @@ class Augment:
         # motion and smeared along it, and then the classifier turned most of them down (a
         # 9 px smear in a 1360 px frame, benchmarks/degraded.py). Each chosen crop is averaged
         # along a line through its pixels: samples at every half pixel, drawn bilinearly.
-        n, c, h, w = x.shape
-        hit = self._chance(n, self.motion_blur)
-        count = int(hit.sum())
-        if not count:
-            return x
+        return self._on_share(x, self.motion_blur, self._smeared)
+
+    def _smeared(self, x: torch.Tensor) -> torch.Tensor:
+        count, c, h, w = x.shape
         angle = self._u(count, 0, math.pi).view(count, 1, 1, 1)
         length = self._u(count, 2, self.motion_length).view(count, 1, 1, 1)
         ys, xs = self._unit_grid(h, w)
@@ -225,28 +236,13 @@ class Augment:
         gx = xs.view(1, 1, h, w) + offsets * torch.cos(angle) * 2 / (w - 1)
         gy = ys.view(1, 1, h, w) + offsets * torch.sin(angle) * 2 / (h - 1)
         grid = torch.stack([gx, gy], -1).view(count, steps * h, w, 2)
-        samples = F.grid_sample(x[hit], grid, mode="bilinear", padding_mode="border", align_corners=True)
-        x = x.clone()
-        x[hit] = samples.view(count, c, steps, h, w).mean(2)
-        return x
+        samples = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
+        return samples.view(count, c, steps, h, w).mean(2)
 
     def degrade(self, x: torch.Tensor) -> torch.Tensor:
-        n, c, h, w = x.shape
-        low = self._chance(n, 0.3)
-        if low.any():
-            side = int(self._u(1, 10, 24).item())
-            small = F.interpolate(x[low], size=(side, side), mode="area")
-            x[low] = F.interpolate(small, size=(h, w), mode="bilinear", align_corners=False)
-        blur = self._chance(n, 0.25)
-        if blur.any():
-            sigma = self._u(int(blur.sum()), 0.4, 1.3).view(-1, 1)
-            taps = torch.arange(-2, 3, dtype=torch.float32, device=self.device).view(1, -1)
-            k1 = torch.exp(-(taps ** 2) / (2 * sigma ** 2))
-            k1 = k1 / k1.sum(1, keepdim=True)
-            kernel = (k1[:, :, None] * k1[:, None, :]).repeat_interleave(c, 0).unsqueeze(1)
-            sub = x[blur].reshape(1, -1, h, w)
-            blurred = F.conv2d(F.pad(sub, (2, 2, 2, 2), mode="reflect"), kernel, groups=kernel.shape[0])
-            x[blur] = blurred.reshape(-1, c, h, w)
+        n, _, h, w = x.shape
+        x = self._on_share(x, 0.3, self._low_resolution)
+        x = self._on_share(x, 0.25, self._blurred)
         if self.motion_blur:
             x = self.smear(x)
         noise = self._u(n, 0, 10).view(n, 1, 1, 1) * self._chance(n, 0.5).view(n, 1, 1, 1)
@@ -260,6 +256,23 @@ class Augment:
         x = torch.where(inside.unsqueeze(1), self._u(n * 3, 0, 255).view(n, 3, 1, 1), x)
         return self.compress(x.clamp(0, 255).round())
 
+    def _low_resolution(self, x: torch.Tensor) -> torch.Tensor:
+        # All chosen crops of a batch come down to one size, 10-23 px, and back up.
+        side = int(self._u(1, 10, 24).item())
+        small = F.interpolate(x, size=(side, side), mode="area")
+        return F.interpolate(small, size=x.shape[2:], mode="bilinear", align_corners=False)
+
+    def _blurred(self, x: torch.Tensor) -> torch.Tensor:
+        # A 5x5 Gaussian of its own width (sigma 0.4-1.3 px) for each chosen crop.
+        count, c, h, w = x.shape
+        sigma = self._u(count, 0.4, 1.3).view(-1, 1)
+        taps = torch.arange(-2, 3, dtype=torch.float32, device=self.device).view(1, -1)
+        k1 = torch.exp(-(taps ** 2) / (2 * sigma ** 2))
+        k1 = k1 / k1.sum(1, keepdim=True)
+        kernel = (k1[:, :, None] * k1[:, None, :]).repeat_interleave(c, 0).unsqueeze(1)
+        blurred = F.conv2d(F.pad(x.reshape(1, -1, h, w), (2, 2, 2, 2), mode="reflect"), kernel, groups=kernel.shape[0])
+        return blurred.reshape(count, c, h, w)
+
     def compress(self, x: torch.Tensor) -> torch.Tensor:
         # Compression throws away what a sign's fine detail needs (the strokes that tell 60
         # from 80, a pictogram's outline) in 8x8 blocks of the frame, not of the crop: a sign
@@ -268,22 +281,19 @@ class Augment:
         # (docs/experiments.md, "JPEG compression").
         if not self.jpeg:
             return x
-        n = x.shape[0]
-        hit = self._chance(n, self.jpeg)
-        count = int(hit.sum())
-        if not count:
-            return x
+        return self._on_share(x, self.jpeg, self._compressed)
+
+    def _compressed(self, x: torch.Tensor) -> torch.Tensor:
+        count = len(x)
         quality = self._u(count, *self.jpeg_quality).round().int().tolist()
         low, high = (math.log(s) for s in self.jpeg_scale)
         scale = torch.exp(self._u(count, low, high)).tolist()
         offsets = self._rand(count, 2).mul(8).floor().int().tolist()
-        crops = x[hit].permute(0, 2, 3, 1).to("cpu", torch.uint8).numpy()
+        crops = x.permute(0, 2, 3, 1).to("cpu", torch.uint8).numpy()
         out = np.empty_like(crops)
         for i, crop in enumerate(crops):
             out[i] = _jpeg_round_trip(crop, quality[i], scale[i], offsets[i])
-        x = x.clone()
-        x[hit] = torch.from_numpy(out).to(x.device).permute(0, 3, 1, 2).float()
-        return x
+        return torch.from_numpy(out).to(x.device).permute(0, 3, 1, 2).float()
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         x = images.to(self.device).float()
