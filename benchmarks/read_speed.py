@@ -5,9 +5,13 @@ reads them, and at every zoom.
 (top probability below the model's ``reread_below``) at its other zooms too. This times that
 reading on the GTSRB test images, from 32x32 uint8 patches to probabilities (the first reading,
 the choice, the zoom and the second reading all inside the clock), beside reading every crop once
-and reading every crop at every zoom: batches of 256, the three ways in turn, ``--rounds`` times,
-each round through the whole test set. It prints each way's median crops/s, the slowest way's
-single-crop latency, how many crops were read again, and the test errors of each way.
+and reading every crop at every zoom. Each way reads the patches as ``classify`` hands them over,
+2,048 at a time, which the classifier reads in batches of 32 side by side, one per core. A fourth
+way reads as ``classify`` read before: 256 at a time, each read by one session whose threads share
+each operator, to show what reading side by side gains. The ways take turns,
+``--rounds`` times, each round through the whole test set. It prints each way's median crops/s,
+the ratios round by round, the single-crop latency, how many crops were read again, and the test
+errors of each way.
 
 Needs the train extra (torchvision reads GTSRB) and GTSRB extracted into DATA_DIR
 (``signcam-train fit``'s layout).
@@ -30,13 +34,16 @@ import numpy as np
 import onnxruntime
 from tqdm import tqdm
 
-from signcam.classifier import DEFAULT_MODEL, Classifier
+from signcam.classifier import BATCH, DEFAULT_MODEL, Classifier
 from signcam.cli import DocstringHelpFormatter, positive_int
+from signcam.commands.classify import BATCH_SIZE
 from signcam.errors import SignCamError
 from signcam.files import write_text_whole
 from training.data import load_gtsrb
 
-BATCH = 256
+#: The fourth way: as classify reads, but 256 at a time, each read by one session with its threads
+#: sharing each operator (``Classifier(side_by_side=False)``), as classify read before.
+ONE_SESSION = "one session, 256 at a time"
 
 
 def _ways(classifier: Classifier) -> dict[str, dict]:
@@ -45,11 +52,12 @@ def _ways(classifier: Classifier) -> dict[str, dict]:
     return {"once": {"zooms": zooms[:1]}, "as classify reads": {}, "every zoom": {"reread_below": 1.0}}
 
 
-def _rate(classifier: Classifier, batches: list[np.ndarray], how: dict) -> float:
+def _rate(classifier: Classifier, patches: np.ndarray, chunk: int, how: dict) -> float:
+    """Crops/s of reading ``patches`` handed over ``chunk`` at a time."""
     started = time.perf_counter()
-    for batch in batches:
-        classifier.read_crops(batch, **how)
-    return sum(map(len, batches)) / (time.perf_counter() - started)
+    for start in range(0, len(patches), chunk):
+        classifier.read_crops(patches[start:start + chunk], **how)
+    return len(patches) / (time.perf_counter() - started)
 
 
 def _latency_ms(classifier: Classifier, patches: np.ndarray, how: dict, runs: int = 500) -> float:
@@ -73,6 +81,7 @@ def main() -> int:
 
     try:
         classifier = Classifier(args.model, threads=args.threads)
+        one_session = Classifier(args.model, threads=args.threads, side_by_side=False)
         test = load_gtsrb(args.data_dir, "test")
     except (SignCamError, OSError) as exc:  # a wrong path, a damaged model or data set
         print(f"read_speed: {exc}", file=sys.stderr)
@@ -81,37 +90,43 @@ def main() -> int:
         test = test.subset(np.arange(min(args.limit, len(test))))
     patches = np.ascontiguousarray(test.images.permute(0, 2, 3, 1).numpy())
     labels = test.labels.numpy()
-    batches = [patches[i:i + BATCH] for i in range(0, len(patches) - BATCH + 1, BATCH)]  # full batches only
     ways = _ways(classifier)
+    timed = {name: (classifier, BATCH_SIZE, how) for name, how in ways.items()}
+    timed[ONE_SESSION] = (one_session, 256, ways["as classify reads"])
 
     probs = {name: classifier.read_crops(patches, **how) for name, how in ways.items()}
     reread = float((probs["once"].max(1) < classifier.info.reread_below).mean())
     errors = {name: int((p[:, :-1].argmax(1) != labels).sum()) for name, p in probs.items()}
-    rates: dict[str, list[float]] = {name: [] for name in ways}
+    rates: dict[str, list[float]] = {name: [] for name in timed}
     for _ in tqdm(range(args.rounds), desc="rounds", unit="round"):
-        for name, how in ways.items():
-            rates[name].append(_rate(classifier, batches, how))
+        for name, (reader, chunk, how) in timed.items():
+            rates[name].append(_rate(reader, patches, chunk, how))
     latency = {name: _latency_ms(classifier, patches, how) for name, how in ways.items() if name != "as classify reads"}
 
-    print(f"{len(labels)} GTSRB test images, {args.threads} threads, batches of {BATCH}, {args.rounds} rounds; "
-          f"model reads at x{' and x'.join(map(str, classifier.info.read_zooms))}, again where its first reading "
-          f"is below {classifier.info.reread_below}: {reread:.1%} of these")
-    for name in ways:
+    print(f"{len(labels)} GTSRB test images, {args.threads} threads, {BATCH_SIZE} crops handed over at a time, "
+          f"{args.rounds} rounds; model reads at x{' and x'.join(map(str, classifier.info.read_zooms))}, again "
+          f"where its first reading is below {classifier.info.reread_below}: {reread:.1%} of these")
+    for name in timed:
         spread = f"{min(rates[name]):,.0f}-{max(rates[name]):,.0f}"
-        print(f"  {name:<18} {statistics.median(rates[name]):>7,.0f} crops/s ({spread})   "
-              f"test errors {errors[name]} (top-1 {1 - errors[name] / len(labels):.2%})")
-    ratios = [a / b for a, b in zip(rates["as classify reads"], rates["once"], strict=True)]
-    print(f"  as classify reads / once, round by round: median {statistics.median(ratios):.3f}")
+        scored = name if name in errors else "as classify reads"
+        print(f"  {name:<33} {statistics.median(rates[name]):>7,.0f} crops/s ({spread})   "
+              f"test errors {errors[scored]} (top-1 {1 - errors[scored] / len(labels):.2%})")
+    ratios = {f"as classify reads / {other}": [a / b for a, b in zip(rates["as classify reads"], rates[other],
+                                                                         strict=True)]
+              for other in ("once", ONE_SESSION)}
+    for name, values in ratios.items():
+        print(f"  {name}, round by round: median {statistics.median(values):.3f}")
     print(f"  one crop: {latency['once']:.3f} ms read once, {latency['every zoom']:.3f} ms read at every zoom "
           f"(medians of 500)")
     if args.json:
         write_text_whole(args.json, json.dumps({
-            "model": str(args.model), "images": len(labels), "threads": args.threads, "batch": BATCH,
+            "model": str(args.model), "images": len(labels), "threads": args.threads, "handed_over": BATCH_SIZE,
+            "batch": BATCH,
             "read_zooms": list(classifier.info.read_zooms), "reread_below": classifier.info.reread_below,
             "reread_share": round(reread, 4), "test_errors": errors,
             "crops_per_s": {name: [round(r) for r in values] for name, values in rates.items()},
             "crops_per_s_median": {name: round(statistics.median(values)) for name, values in rates.items()},
-            "ratio_as_classify_reads_to_once_median": round(statistics.median(ratios), 3),
+            "ratios_median": {name: round(statistics.median(values), 3) for name, values in ratios.items()},
             "single_crop_ms_median": {name: round(ms, 3) for name, ms in latency.items()},
             "cpu": platform.processor() or platform.machine(), "onnxruntime": onnxruntime.__version__,
         }, indent=1) + "\n")

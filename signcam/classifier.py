@@ -10,7 +10,9 @@ Example:
 from __future__ import annotations
 
 import os
+import queue
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,10 +22,10 @@ import numpy as np
 
 from signcam.classes import NOT_A_SIGN, NUM_SIGN_CLASSES
 from signcam.errors import ModelError, first_line
-from signcam.onnx_session import open_onnx
+from signcam.onnx_session import default_threads, open_onnx
 
 __all__ = ["Classifier", "ModelInfo", "DEFAULT_MODEL", "CROP_MARGIN", "READ_ZOOMS", "REREAD_BELOW", "crop_patches",
-           "zoom_patches", "read_at_zooms", "best_signs", "METADATA_KEY"]
+           "zoom_patches", "read_at_zooms", "best_signs", "METADATA_KEY", "BATCH"]
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "signnet.onnx"
 #: GTSRB crops keep about 17 % of the sign's width as margin on each side (measured on
@@ -43,6 +45,9 @@ READ_ZOOMS = (1.0, 1.1)
 #: 1.3 times closer alike, while 2.5 % and 14 % of them were read again (docs/experiments.md).
 REREAD_BELOW = 0.7
 METADATA_KEY = "signcam"
+#: Crops a one-thread session reads in one call when :meth:`Classifier.predict` reads more than
+#: this side by side: small enough that the cores finish together, large enough to fill a core.
+BATCH = 32
 
 
 def crop_patches(image: np.ndarray, boxes: Sequence[Sequence[float]], size: int = 32,
@@ -141,19 +146,31 @@ def best_signs(probs: np.ndarray, conf: float) -> tuple[np.ndarray, np.ndarray, 
 class Classifier:
     """The 44-way sign classifier (43 signs + "not a sign") on ONNX Runtime.
 
+    Up to :data:`BATCH` crops are read by one session whose ``threads`` share each operator. More
+    are read side by side in batches of :data:`BATCH`, each core taking the next batch as it
+    finishes one, with a one-thread session of its own: no core waits for the other between
+    operators (docs/experiments.md, "Batches side by side").
+
     Args:
         path: ONNX file written by ``signcam-train export``.
-        threads: Intra-op threads; default: all cores, at most 4.
+        threads: Cores to use; default: all cores, at most 4.
         spin: Let idle threads spin between batches (see :func:`signcam.onnx_session.open_onnx`).
+        side_by_side: Read more than :data:`BATCH` crops side by side as above; False reads any
+            number in one call of the shared session, as signcam did before.
 
     Raises:
         ModelError: the file is missing, corrupt, or carries no signcam metadata.
     """
 
-    def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None, spin: bool = True) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, threads: int | None = None, spin: bool = True,
+                 side_by_side: bool = True) -> None:
         self.path = Path(path) if path is not None else DEFAULT_MODEL
-        self._session, raw = open_onnx(self.path, "model", METADATA_KEY, threads, spin,
+        self.threads = threads or default_threads()
+        self.side_by_side = side_by_side and self.threads > 1
+        self._spin = spin
+        self._session, raw = open_onnx(self.path, "model", METADATA_KEY, self.threads, spin,
                                        required=("class_names", "input_size"))
+        self._one_thread_sessions: list[Any] = []  # opened on the first read of more than a batch
         self.info = ModelInfo(class_names=raw["class_names"], input_size=raw["input_size"],
                               channel_order=raw.get("channel_order", "BGR"),
                               crop_margin=raw.get("crop_margin", CROP_MARGIN),
@@ -187,8 +204,36 @@ class Classifier:
         """Class probabilities (N x 44, the last column "not a sign") of N x S x S x 3 BGR patches."""
         if len(patches) == 0:
             return np.zeros((0, NOT_A_SIGN + 1), np.float32)
+        if len(patches) <= BATCH or not self.side_by_side:
+            return self._run(self._session, patches)
+        return self._read_side_by_side(patches)
+
+    def _run(self, session: Any, patches: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(patches.transpose(0, 3, 1, 2), dtype=np.float32)
-        return self._session.run(None, {self._input: batch})[0]
+        return session.run(None, {self._input: batch})[0]
+
+    def _read_side_by_side(self, patches: np.ndarray) -> np.ndarray:
+        """Batches of :data:`BATCH` patches, each core taking the next as it finishes one."""
+        if not self._one_thread_sessions:
+            self._one_thread_sessions = [open_onnx(self.path, "model", METADATA_KEY, 1, self._spin)[0]
+                                         for _ in range(self.threads)]
+        starts: queue.SimpleQueue[int] = queue.SimpleQueue()
+        for start in range(0, len(patches), BATCH):
+            starts.put(start)
+        probs = np.empty((len(patches), NOT_A_SIGN + 1), np.float32)
+
+        def work(session: Any) -> None:
+            while True:
+                try:
+                    start = starts.get_nowait()
+                except queue.Empty:
+                    return
+                probs[start:start + BATCH] = self._run(session, patches[start:start + BATCH])
+
+        with ThreadPoolExecutor(len(self._one_thread_sessions), thread_name_prefix="signnet") as pool:
+            for done in [pool.submit(work, session) for session in self._one_thread_sessions]:
+                done.result()  # a failed batch raises here
+        return probs
 
     def prepare(self, image: np.ndarray, boxes: Sequence[Sequence[float]] | None = None) -> np.ndarray:
         """Patches for :meth:`predict`: the whole image, or one per box (with the model's ``crop_margin``)."""

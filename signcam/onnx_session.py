@@ -15,7 +15,7 @@ from typing import Any
 
 from signcam.errors import ModelError, first_line
 
-__all__ = ["open_onnx", "session_options"]
+__all__ = ["open_onnx", "session_options", "default_threads"]
 
 
 def open_onnx(path: Path, kind: str, metadata_key: str, threads: int | None = None,
@@ -57,12 +57,17 @@ def open_onnx(path: Path, kind: str, metadata_key: str, threads: int | None = No
     return session, info
 
 
+def default_threads() -> int:
+    """Threads our networks use unless told otherwise: all cores, at most 4."""
+    return min(os.cpu_count() or 1, 4)
+
+
 def session_options(threads: int | None = None, spin: bool = True) -> Any:
     """ONNX Runtime options for one of our networks on the CPU (arguments as :func:`open_onnx`'s)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
+    options.intra_op_num_threads = threads or default_threads()
     options.inter_op_num_threads = 1
     options.log_severity_level = 3
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")

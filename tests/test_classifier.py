@@ -10,6 +10,7 @@ import pytest
 
 from signcam.classes import CLASSES, NOT_A_SIGN
 from signcam.classifier import (
+    BATCH,
     CROP_MARGIN,
     DEFAULT_MODEL,
     METADATA_KEY,
@@ -218,3 +219,54 @@ def test_whole_crops_are_read_at_each_zoom_and_averaged(frame: np.ndarray) -> No
     np.testing.assert_allclose(classifier.predict_crops(crops, [1.0, 1.3], reread_below=between),
                                np.where(unsure[:, None], average, first), rtol=1e-6)
     assert classifier.predict_crops([]).shape == (0, NOT_A_SIGN + 1)
+
+
+def _record_calls(classifier: Classifier, monkeypatch: pytest.MonkeyPatch) -> list[tuple[object, int]]:
+    """Each network call the classifier makes from now on, as (session, crops)."""
+    calls: list[tuple[object, int]] = []
+    run = classifier._run
+    monkeypatch.setattr(classifier, "_run",
+                        lambda session, batch: calls.append((session, len(batch))) or run(session, batch))
+    return calls
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason=f"no shipped model at {DEFAULT_MODEL}")
+def test_many_crops_are_read_side_by_side_in_batches_and_come_back_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    patches = np.random.default_rng(0).integers(0, 256, (5 * BATCH + 7, 32, 32, 3), dtype=np.uint8)
+    expected = Classifier(threads=2, side_by_side=False).predict(patches)  # one call of one session
+    classifier = Classifier(threads=2)
+    calls = _record_calls(classifier, monkeypatch)
+    np.testing.assert_allclose(classifier.predict(patches), expected, rtol=1e-5, atol=1e-7)
+    one_thread = classifier._one_thread_sessions
+    assert len(one_thread) == 2 and classifier._session not in one_thread
+    assert all(session in one_thread and size <= BATCH for session, size in calls)
+    assert sorted(size for _, size in calls) == [7] + [BATCH] * 5  # every crop read once
+    calls.clear()
+    classifier.predict(patches[:BATCH])  # one batch: the shared session, for the least latency
+    assert calls == [(classifier._session, BATCH)]
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason=f"no shipped model at {DEFAULT_MODEL}")
+@pytest.mark.parametrize("how", [{"threads": 1}, {"threads": 2, "side_by_side": False}])
+def test_one_thread_or_side_by_side_off_reads_in_one_call(monkeypatch: pytest.MonkeyPatch, how: dict) -> None:
+    classifier = Classifier(**how)
+    calls = _record_calls(classifier, monkeypatch)
+    classifier.predict(np.zeros((3 * BATCH, 32, 32, 3), np.uint8))
+    assert calls == [(classifier._session, 3 * BATCH)] and not classifier._one_thread_sessions
+
+
+@pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason=f"no shipped model at {DEFAULT_MODEL}")
+def test_a_batch_that_fails_side_by_side_fails_the_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    classifier = Classifier(threads=2)
+    run = classifier._run
+
+    def fail_one(session, batch):
+        if batch[0, 0, 0, 0] == 1:
+            raise RuntimeError("batch 3 could not be read")
+        return run(session, batch)
+
+    monkeypatch.setattr(classifier, "_run", fail_one)
+    patches = np.zeros((4 * BATCH, 32, 32, 3), np.uint8)
+    patches[3 * BATCH] = 1
+    with pytest.raises(RuntimeError, match="batch 3"):
+        classifier.predict(patches)

@@ -1,4 +1,4 @@
-"""benchmarks/read_speed.py: the shipped classifier timed and scored on GTSRB's test set, three ways."""
+"""benchmarks/read_speed.py: the shipped classifier timed and scored on GTSRB's test set, four ways."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 import read_speed  # noqa: E402
 
-from signcam.classifier import DEFAULT_MODEL, Classifier, zoom_patches  # noqa: E402
+from signcam.classifier import BATCH, DEFAULT_MODEL, Classifier, zoom_patches  # noqa: E402
+from signcam.commands.classify import BATCH_SIZE  # noqa: E402
 from training.data import load_gtsrb  # noqa: E402
 
 
@@ -43,7 +44,10 @@ def test_each_way_is_timed_and_scored_as_it_says(gtsrb_root: Path, tmp_path: Pat
     assert figures["test_errors"] == {name: int((p[:, :-1].argmax(1) != labels).sum()) for name, p in readings.items()}
     assert figures["reread_share"] == pytest.approx(unsure.mean(), abs=1e-4) and 0 < unsure.mean() < 0.5
     assert figures["images"] == 3000 and (figures["read_zooms"], figures["reread_below"]) == ([1.0, 1.1], 0.7)
+    assert set(figures["crops_per_s"]) == {*readings, read_speed.ONE_SESSION}
     assert all(len(rates) == 2 and min(rates) > 0 for rates in figures["crops_per_s"].values())
+    assert set(figures["ratios_median"]) == {f"as classify reads / {way}" for way in ("once", read_speed.ONE_SESSION)}
+    assert (figures["handed_over"], figures["batch"]) == (BATCH_SIZE, BATCH) and BATCH_SIZE > 2 * BATCH
     assert set(figures["single_crop_ms_median"]) == {"once", "every zoom"}
 
 

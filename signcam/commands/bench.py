@@ -19,6 +19,7 @@ import numpy as np
 from tqdm import tqdm
 
 from signcam.cli import add_engine_arguments, positive_int
+from signcam.commands.classify import BATCH_SIZE
 from signcam.errors import SourceError
 from signcam.files import check_writable, refuse_overwriting, write_text_whole
 from signcam.pipeline import model_files
@@ -52,8 +53,12 @@ def _rss_mb() -> float | None:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def bench_classifier(classifier, batch: int = 256, repeats: int = 20, singles: int = 500) -> dict:
-    """Batched throughput and single-crop latency on random patches."""
+def bench_classifier(classifier, batch: int = BATCH_SIZE, repeats: int = 20, singles: int = 500) -> dict:
+    """Batched throughput and single-crop latency on random patches.
+
+    ``batch`` crops go to each call, as ``signcam classify`` hands them over; the classifier reads
+    them side by side in smaller batches (:class:`signcam.classifier.Classifier`).
+    """
     rng = np.random.default_rng(0)
     size = classifier.info.input_size
     patches = rng.integers(0, 256, (batch, size, size, 3), dtype=np.uint8)

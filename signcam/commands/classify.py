@@ -30,7 +30,7 @@ from typing import IO, Any
 import numpy as np
 
 from signcam.classes import NOT_A_SIGN, NUM_SIGN_CLASSES, label_of
-from signcam.classifier import DEFAULT_MODEL, Classifier, best_signs
+from signcam.classifier import BATCH, DEFAULT_MODEL, Classifier, best_signs
 from signcam.cli import positive_int, probability, read_zoom
 from signcam.errors import SourceError
 from signcam.files import refuse_overwriting
@@ -39,8 +39,10 @@ from signcam.sources import file_system_errors, find_images, local_path, read_im
 
 __all__ = ["add_arguments", "main", "CropResult", "crop_files", "classify_batch", "BATCH_SIZE", "DEFAULT_CROP_CONF"]
 
-#: Images per ONNX Runtime call: large enough to amortise the call, small enough to stream.
-BATCH_SIZE = 256
+#: Images read before each model call: many batches (BATCH), so that the cores reading them side by
+#: side (Classifier.predict) wait for each other only at the end, and few enough for the results to
+#: stream. Only each image's patch is kept, so large images take no more memory than small ones.
+BATCH_SIZE = 64 * BATCH
 #: Least probability of an accepted sign in a crop.
 DEFAULT_CROP_CONF = 0.5
 #: An image this many pixels wide or high, called "not a sign", is likely a whole scene (GTSRB's
@@ -118,14 +120,14 @@ def crop_files(spec: str) -> list[Path]:
     return [path] if is_file else find_images(path, recursive=True)
 
 
-def classify_batch(classifier: Classifier, images: list[np.ndarray], sources: list[str],
+def classify_batch(classifier: Classifier, patches: np.ndarray, sources: list[str],
                    conf: float = DEFAULT_CROP_CONF, top: int = 3, zooms: list[float] | None = None,
                    reread_below: float | None = None) -> list[CropResult]:
     """Classify whole images as sign crops in one model call.
 
     Args:
         classifier: The loaded model.
-        images: BGR images of any size, each one sign.
+        patches: Each image's patch (:meth:`Classifier.prepare` of the whole BGR image, one sign).
         sources: A name per image, kept in the results.
         conf: Lowest probability of an accepted sign.
         top: How many of the most likely signs to list.
@@ -133,9 +135,9 @@ def classify_batch(classifier: Classifier, images: list[np.ndarray], sources: li
         reread_below: Read at the zooms after the first only images whose first reading's top
             probability is below this; default: the model's ``reread_below``.
     """
-    if not images:
+    if not len(patches):
         return []
-    probs = classifier.predict_crops(images, zooms, reread_below)
+    probs = classifier.read_crops(patches, zooms, reread_below)
     class_ids, scores, not_a_sign, accepted = best_signs(probs, conf)
     ranked = np.argsort(-probs[:, :NOT_A_SIGN], axis=1, kind="stable")[:, :top]
     return [CropResult(source, int(class_id), round(float(score), 6),
@@ -145,22 +147,28 @@ def classify_batch(classifier: Classifier, images: list[np.ndarray], sources: li
             in zip(sources, probs, class_ids, scores, not_a_sign, accepted, ranked, strict=True)]
 
 
-def _batches(files: list[Path], failures: list[str]) -> Iterator[tuple[list[np.ndarray], list[str]]]:
-    """Readable images in batches; unreadable ones are reported on stderr and counted."""
-    images: list[np.ndarray] = []
+def _batches(classifier: Classifier, files: list[Path],
+             failures: list[str]) -> Iterator[tuple[np.ndarray, list[str], list[bool]]]:
+    """The readable images' patches in batches, with their sources and whether each image is
+    scene-sized (SCENE_SIDE); unreadable ones are reported on stderr and counted."""
+    patches: list[np.ndarray] = []
     sources: list[str] = []
+    large: list[bool] = []
     for path in files:
         try:
-            images.append(read_image(path))
-            sources.append(str(path))
+            image = read_image(path)
         except SourceError as exc:
             print(f"signcam: error: {exc}", file=sys.stderr)
             failures.append(str(path))
-        if len(images) == BATCH_SIZE:
-            yield images, sources
-            images, sources = [], []
-    if images:
-        yield images, sources
+            continue
+        patches.append(classifier.prepare(image))
+        sources.append(str(path))
+        large.append(max(image.shape[:2]) >= SCENE_SIDE)
+        if len(sources) == BATCH_SIZE:
+            yield np.concatenate(patches), sources, large
+            patches, sources, large = [], [], []
+    if sources:
+        yield np.concatenate(patches), sources, large
 
 
 class _Table:
@@ -203,12 +211,12 @@ def main(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         json_out = stack.enter_context(JSONLinesSink(args.json)) if args.json else None
         table = _Table(sys.stdout, [str(f) for f in files], args.top) if args.json != "-" and files else None
-        for images, sources in _batches(files, failures):
-            classified += len(images)
-            results = classify_batch(classifier, images, sources, args.conf, args.top, args.zoom,
+        for patches, sources, large in _batches(classifier, files, failures):
+            classified += len(sources)
+            results = classify_batch(classifier, patches, sources, args.conf, args.top, args.zoom,
                                      args.reread_below)
-            for image, result in zip(images, results, strict=True):
-                scenes += result.rejected_as == "not a sign" and max(image.shape[:2]) >= SCENE_SIDE
+            for result, is_large in zip(results, large, strict=True):
+                scenes += result.rejected_as == "not a sign" and is_large
                 if json_out is not None:
                     json_out.write(result.to_json())
                 if table is not None:
