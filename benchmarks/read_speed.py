@@ -41,9 +41,11 @@ from signcam.errors import SignCamError
 from signcam.files import write_text_whole
 from training.data import load_gtsrb
 
-#: The fourth way: as classify reads, but 256 at a time, each read by one session with its threads
-#: sharing each operator (``Classifier(side_by_side=False)``), as classify read before.
-ONE_SESSION = "one session, 256 at a time"
+#: Crops ``classify`` handed over at a time before the classifier read batches side by side.
+BEFORE = 256
+#: The fourth way: as classify reads, but BEFORE at a time, each read by one session with its
+#: threads sharing each operator (``Classifier(side_by_side=False)``), as classify read before.
+ONE_SESSION = f"one session, {BEFORE} at a time"
 
 
 def _ways(classifier: Classifier) -> dict[str, dict]:
@@ -92,7 +94,7 @@ def main() -> int:
     labels = test.labels.numpy()
     ways = _ways(classifier)
     timed = {name: (classifier, BATCH_SIZE, how) for name, how in ways.items()}
-    timed[ONE_SESSION] = (one_session, 256, ways["as classify reads"])
+    timed[ONE_SESSION] = (one_session, BEFORE, ways["as classify reads"])
 
     probs = {name: classifier.read_crops(patches, **how) for name, how in ways.items()}
     reread = float((probs["once"].max(1) < classifier.info.reread_below).mean())

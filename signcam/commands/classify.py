@@ -123,7 +123,7 @@ def crop_files(spec: str) -> list[Path]:
 def classify_batch(classifier: Classifier, patches: np.ndarray, sources: list[str],
                    conf: float = DEFAULT_CROP_CONF, top: int = 3, zooms: list[float] | None = None,
                    reread_below: float | None = None) -> list[CropResult]:
-    """Classify whole images as sign crops in one model call.
+    """Classify whole images as sign crops, from their patches, in one call of the classifier.
 
     Args:
         classifier: The loaded model.
