@@ -167,7 +167,6 @@ class Classifier:
         self.path = Path(path) if path is not None else DEFAULT_MODEL
         self.threads = threads or default_threads()
         self.side_by_side = side_by_side and self.threads > 1
-        self._spin = spin
         self._session, raw = open_onnx(self.path, "model", METADATA_KEY, self.threads, spin,
                                        required=("class_names", "input_size"))
         self._one_thread_sessions: list[Any] = []  # opened on the first read of more than a batch
@@ -215,7 +214,8 @@ class Classifier:
     def _read_side_by_side(self, patches: np.ndarray) -> np.ndarray:
         """Batches of :data:`BATCH` patches, each core taking the next as it finishes one."""
         if not self._one_thread_sessions:
-            self._one_thread_sessions = [open_onnx(self.path, "model", METADATA_KEY, 1, self._spin)[0]
+            # One thread each: ONNX Runtime keeps no thread pool for them, so there is nothing to spin.
+            self._one_thread_sessions = [open_onnx(self.path, "model", METADATA_KEY, 1, spin=False)[0]
                                          for _ in range(self.threads)]
         starts: queue.SimpleQueue[int] = queue.SimpleQueue()
         for start in range(0, len(patches), BATCH):
